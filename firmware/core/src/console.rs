@@ -1,0 +1,472 @@
+//! The commands a board accepts on its serial console (CONTRACT.md §4).
+//!
+//! One line, one command; words are separated by spaces, and double quotes group a word that
+//! contains spaces (`wifi "my net" secret`). Inside quotes, `\"` and `\\` stand for `"` and `\`.
+
+use core::fmt;
+
+use heapless::String;
+
+/// Longest SSID 802.11 allows, in bytes.
+pub const SSID_MAX: usize = 32;
+/// WPA2 passphrases are 8 to 63 characters; 64 hex digits are a raw key.
+pub const PASSWORD_MIN: usize = 8;
+pub const PASSWORD_MAX: usize = 64;
+/// Longest single word the parser keeps.
+const WORD_MAX: usize = 64;
+
+/// Who may switch the LED.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Policy {
+    /// The lab exercise: only client 1 may switch it on, only client 2 may switch it off.
+    #[default]
+    Lab,
+    /// Any client may switch it either way.
+    Open,
+}
+
+impl Policy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Lab => "lab",
+            Policy::Open => "open",
+        }
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Wi-Fi station credentials. `Debug` and `Display` never show the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WifiCredentials {
+    pub ssid: String<SSID_MAX>,
+    /// Empty for an open network.
+    pub password: String<PASSWORD_MAX>,
+}
+
+impl fmt::Debug for WifiCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WifiCredentials")
+            .field("ssid", &self.ssid.as_str())
+            .field("password", &"********")
+            .finish()
+    }
+}
+
+/// A plain GPIO LED.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LedPin {
+    pub pin: u8,
+    pub active_low: bool,
+}
+
+/// Commands that need the board itself (radio, pins, reset); the chat server cannot carry them
+/// out, so [`crate::Server::console`] hands them back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BoardCommand {
+    Wifi(WifiCredentials),
+    Led(LedPin),
+    Reboot,
+}
+
+impl fmt::Display for BoardCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BoardCommand::Wifi(credentials) if credentials.password.is_empty() => {
+                write!(f, "wifi \"{}\" (open network)", credentials.ssid)
+            }
+            BoardCommand::Wifi(credentials) => write!(f, "wifi \"{}\" ********", credentials.ssid),
+            BoardCommand::Led(LedPin { pin, active_low }) => {
+                write!(f, "led {pin}")?;
+                if *active_low {
+                    f.write_str(" active-low")?;
+                }
+                Ok(())
+            }
+            BoardCommand::Reboot => f.write_str("reboot"),
+        }
+    }
+}
+
+/// One parsed console line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsoleCommand {
+    Board(BoardCommand),
+    Status,
+    Policy(Policy),
+    Help,
+}
+
+/// Why a console line is not a command. The messages are printed on the console as they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsoleError {
+    /// A blank line: not an error worth printing.
+    Empty,
+    Unknown(String<16>),
+    Usage(&'static str),
+    UnterminatedQuote,
+    SsidLength,
+    PasswordLength,
+    Pin,
+    Policy,
+}
+
+impl fmt::Display for ConsoleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConsoleError::Empty => f.write_str("empty command"),
+            ConsoleError::Unknown(word) => {
+                write!(f, "unknown command \"{word}\"; type help for the list")
+            }
+            ConsoleError::Usage(usage) => write!(f, "usage: {usage}"),
+            ConsoleError::UnterminatedQuote => f.write_str("missing closing quote (\")"),
+            ConsoleError::SsidLength => write!(f, "the SSID must be 1 to {SSID_MAX} bytes"),
+            ConsoleError::PasswordLength => write!(
+                f,
+                "the Wi-Fi password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters, \
+                 or \"\" for an open network"
+            ),
+            ConsoleError::Pin => f.write_str("the LED pin must be a GPIO number, e.g. led 8"),
+            ConsoleError::Policy => f.write_str("policy must be lab or open, e.g. policy open"),
+        }
+    }
+}
+
+impl core::error::Error for ConsoleError {}
+
+const USAGE_WIFI: &str = "wifi <ssid> <password>  (quote words with spaces: wifi \"my net\" pass)";
+const USAGE_LED: &str = "led <pin> [active-low]";
+const USAGE_POLICY: &str = "policy lab|open";
+
+/// The console help, one line each.
+pub const CONSOLE_HELP: [&str; 6] = [
+    "commands:",
+    "  wifi <ssid> <password>   store Wi-Fi credentials and reconnect",
+    "  status                   LED, clients and policy",
+    "  policy lab|open          who may switch the LED",
+    "  led <pin> [active-low]   drive a plain GPIO LED",
+    "  reboot | help",
+];
+
+impl ConsoleCommand {
+    pub fn parse(line: &str) -> Result<Self, ConsoleError> {
+        let mut words = Words { rest: line };
+        let Some(command) = words.next() else {
+            return Err(ConsoleError::Empty);
+        };
+        let command = command.map_err(|_| ConsoleError::Unknown(String::new()))?;
+        let command = match command.to_ascii_lowercase_word() {
+            Some(word) => word,
+            None => return Err(ConsoleError::Unknown(prefix(&command))),
+        };
+        let parsed = match command.as_str() {
+            "wifi" => ConsoleCommand::Board(BoardCommand::Wifi(parse_wifi(&mut words)?)),
+            "led" => ConsoleCommand::Board(BoardCommand::Led(parse_led(&mut words)?)),
+            "policy" => {
+                let word = words.next().ok_or(ConsoleError::Usage(USAGE_POLICY))?;
+                let word = word.map_err(|_| ConsoleError::Policy)?;
+                let policy = match word.to_ascii_lowercase_word().as_deref() {
+                    Some("lab") => Policy::Lab,
+                    Some("open") => Policy::Open,
+                    _ => return Err(ConsoleError::Policy),
+                };
+                ConsoleCommand::Policy(policy)
+            }
+            "status" => ConsoleCommand::Status,
+            "reboot" | "restart" => ConsoleCommand::Board(BoardCommand::Reboot),
+            "help" | "?" => ConsoleCommand::Help,
+            _ => return Err(ConsoleError::Unknown(prefix(&command))),
+        };
+        let usage = match &parsed {
+            ConsoleCommand::Board(BoardCommand::Wifi(_)) => USAGE_WIFI,
+            ConsoleCommand::Board(BoardCommand::Led(_)) => USAGE_LED,
+            ConsoleCommand::Policy(_) => USAGE_POLICY,
+            ConsoleCommand::Board(BoardCommand::Reboot) => "reboot",
+            ConsoleCommand::Status => "status",
+            ConsoleCommand::Help => "help",
+        };
+        match words.next() {
+            None => Ok(parsed),
+            Some(_) => Err(ConsoleError::Usage(usage)),
+        }
+    }
+}
+
+fn parse_wifi(words: &mut Words<'_>) -> Result<WifiCredentials, ConsoleError> {
+    let ssid = match words.next() {
+        None => return Err(ConsoleError::Usage(USAGE_WIFI)),
+        Some(Err(WordError::UnterminatedQuote)) => return Err(ConsoleError::UnterminatedQuote),
+        Some(Err(WordError::TooLong)) => return Err(ConsoleError::SsidLength),
+        Some(Ok(word)) => word,
+    };
+    let ssid = String::try_from(ssid.as_str()).map_err(|_| ConsoleError::SsidLength)?;
+    if ssid.is_empty() {
+        return Err(ConsoleError::SsidLength);
+    }
+    let password = match words.next() {
+        None => String::new(),
+        Some(Err(WordError::UnterminatedQuote)) => return Err(ConsoleError::UnterminatedQuote),
+        Some(Err(WordError::TooLong)) => return Err(ConsoleError::PasswordLength),
+        Some(Ok(word)) => word,
+    };
+    if !password.is_empty() && password.len() < PASSWORD_MIN {
+        return Err(ConsoleError::PasswordLength);
+    }
+    Ok(WifiCredentials { ssid, password })
+}
+
+fn parse_led(words: &mut Words<'_>) -> Result<LedPin, ConsoleError> {
+    let pin = words.next().ok_or(ConsoleError::Usage(USAGE_LED))?;
+    let pin = pin
+        .ok()
+        .and_then(|word| word.parse::<u8>().ok())
+        .ok_or(ConsoleError::Pin)?;
+    let active_low = match words.next() {
+        None => false,
+        Some(Ok(word)) => match word.to_ascii_lowercase_word().as_deref() {
+            Some("active-low") => true,
+            Some("active-high") => false,
+            _ => return Err(ConsoleError::Usage(USAGE_LED)),
+        },
+        Some(Err(_)) => return Err(ConsoleError::Usage(USAGE_LED)),
+    };
+    Ok(LedPin { pin, active_low })
+}
+
+fn prefix(word: &str) -> String<16> {
+    let mut out = String::new();
+    for c in word.chars() {
+        if out.push(c).is_err() {
+            break;
+        }
+    }
+    out
+}
+
+type Word = String<WORD_MAX>;
+
+trait LowercaseWord {
+    /// The word in ASCII lower case, if it is short enough to be a keyword.
+    fn to_ascii_lowercase_word(&self) -> Option<String<16>>;
+}
+
+impl LowercaseWord for Word {
+    fn to_ascii_lowercase_word(&self) -> Option<String<16>> {
+        let mut out = String::try_from(self.as_str()).ok()?;
+        out.make_ascii_lowercase();
+        Some(out)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum WordError {
+    UnterminatedQuote,
+    TooLong,
+}
+
+/// Splits a line into words, shell-style: spaces separate, double quotes group.
+struct Words<'a> {
+    rest: &'a str,
+}
+
+impl Iterator for Words<'_> {
+    type Item = Result<Word, WordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rest = self.rest.trim_start();
+        if self.rest.is_empty() {
+            return None;
+        }
+        let mut word = Word::new();
+        let mut too_long = false;
+        let mut quoted = false;
+        let mut chars = self.rest.char_indices();
+        let mut end = self.rest.len();
+        while let Some((at, c)) = chars.next() {
+            let literal = match c {
+                '"' => {
+                    quoted = !quoted;
+                    continue;
+                }
+                '\\' if quoted => match chars.next() {
+                    Some((_, escaped @ ('"' | '\\'))) => escaped,
+                    Some((_, other)) => {
+                        too_long |= word.push('\\').is_err();
+                        other
+                    }
+                    None => '\\',
+                },
+                c if c.is_whitespace() && !quoted => {
+                    end = at;
+                    break;
+                }
+                c => c,
+            };
+            too_long |= word.push(literal).is_err();
+        }
+        self.rest = &self.rest[end..];
+        Some(if quoted {
+            self.rest = "";
+            Err(WordError::UnterminatedQuote)
+        } else if too_long {
+            Err(WordError::TooLong)
+        } else {
+            Ok(word)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wifi(ssid: &str, password: &str) -> ConsoleCommand {
+        ConsoleCommand::Board(BoardCommand::Wifi(WifiCredentials {
+            ssid: ssid.try_into().unwrap(),
+            password: password.try_into().unwrap(),
+        }))
+    }
+
+    #[test]
+    fn wifi_with_plain_and_quoted_words() {
+        assert_eq!(
+            ConsoleCommand::parse("wifi labnet secret123"),
+            Ok(wifi("labnet", "secret123"))
+        );
+        assert_eq!(
+            ConsoleCommand::parse("  WIFI \"my net\" \"pass word\"  "),
+            Ok(wifi("my net", "pass word"))
+        );
+        assert_eq!(
+            ConsoleCommand::parse(r#"wifi "say \"hi\"" back\slash"#),
+            Ok(wifi("say \"hi\"", "back\\slash"))
+        );
+    }
+
+    #[test]
+    fn wifi_open_network() {
+        assert_eq!(ConsoleCommand::parse("wifi cafe"), Ok(wifi("cafe", "")));
+        assert_eq!(
+            ConsoleCommand::parse("wifi cafe \"\""),
+            Ok(wifi("cafe", ""))
+        );
+    }
+
+    #[test]
+    fn wifi_errors() {
+        assert_eq!(
+            ConsoleCommand::parse("wifi"),
+            Err(ConsoleError::Usage(USAGE_WIFI))
+        );
+        assert_eq!(
+            ConsoleCommand::parse("wifi \"my net secret"),
+            Err(ConsoleError::UnterminatedQuote)
+        );
+        assert_eq!(
+            ConsoleCommand::parse("wifi net short"),
+            Err(ConsoleError::PasswordLength)
+        );
+        let long_ssid = "wifi 123456789012345678901234567890123 password";
+        assert_eq!(
+            ConsoleCommand::parse(long_ssid),
+            Err(ConsoleError::SsidLength)
+        );
+        let long_password = std::format!("wifi net {}", "p".repeat(65));
+        assert_eq!(
+            ConsoleCommand::parse(&long_password),
+            Err(ConsoleError::PasswordLength)
+        );
+        assert_eq!(
+            ConsoleCommand::parse("wifi \"\" password"),
+            Err(ConsoleError::SsidLength)
+        );
+        assert_eq!(
+            ConsoleCommand::parse("wifi a bbbbbbbb extra"),
+            Err(ConsoleError::Usage(USAGE_WIFI))
+        );
+    }
+
+    #[test]
+    fn password_is_never_shown() {
+        let ConsoleCommand::Board(command) =
+            ConsoleCommand::parse("wifi net hunter2hunter2").unwrap()
+        else {
+            panic!("not a board command");
+        };
+        let shown = std::format!("{command} {command:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("\"net\""), "{shown}");
+    }
+
+    #[test]
+    fn policy() {
+        assert_eq!(
+            ConsoleCommand::parse("policy open"),
+            Ok(ConsoleCommand::Policy(Policy::Open))
+        );
+        assert_eq!(
+            ConsoleCommand::parse("policy LAB"),
+            Ok(ConsoleCommand::Policy(Policy::Lab))
+        );
+        assert_eq!(
+            ConsoleCommand::parse("policy closed"),
+            Err(ConsoleError::Policy)
+        );
+        assert_eq!(
+            ConsoleCommand::parse("policy"),
+            Err(ConsoleError::Usage(USAGE_POLICY))
+        );
+    }
+
+    #[test]
+    fn led() {
+        let led = |pin, active_low| {
+            Ok(ConsoleCommand::Board(BoardCommand::Led(LedPin {
+                pin,
+                active_low,
+            })))
+        };
+        assert_eq!(ConsoleCommand::parse("led 8 active-low"), led(8, true));
+        assert_eq!(ConsoleCommand::parse("led 2"), led(2, false));
+        assert_eq!(ConsoleCommand::parse("led 2 active-high"), led(2, false));
+        assert_eq!(ConsoleCommand::parse("led eight"), Err(ConsoleError::Pin));
+        assert_eq!(ConsoleCommand::parse("led 300"), Err(ConsoleError::Pin));
+        assert_eq!(
+            ConsoleCommand::parse("led 8 dim"),
+            Err(ConsoleError::Usage(USAGE_LED))
+        );
+    }
+
+    #[test]
+    fn simple_commands() {
+        assert_eq!(ConsoleCommand::parse("status"), Ok(ConsoleCommand::Status));
+        assert_eq!(ConsoleCommand::parse("Help"), Ok(ConsoleCommand::Help));
+        assert_eq!(
+            ConsoleCommand::parse("reboot"),
+            Ok(ConsoleCommand::Board(BoardCommand::Reboot))
+        );
+        assert_eq!(
+            ConsoleCommand::parse("status now"),
+            Err(ConsoleError::Usage("status"))
+        );
+    }
+
+    #[test]
+    fn blank_and_unknown() {
+        assert_eq!(ConsoleCommand::parse("   "), Err(ConsoleError::Empty));
+        let err = ConsoleCommand::parse("flash now").unwrap_err();
+        assert_eq!(
+            std::format!("{err}"),
+            "unknown command \"flash\"; type help for the list"
+        );
+        let long = ConsoleCommand::parse("abcdefghijklmnopqrstuvwxyz").unwrap_err();
+        assert_eq!(
+            long,
+            ConsoleError::Unknown("abcdefghijklmnop".try_into().unwrap())
+        );
+    }
+}

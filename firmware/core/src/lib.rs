@@ -1,0 +1,34 @@
+//! The espchat chat server: the lab's "NodeMCU chat server on port 5000", with the LED exercise.
+//!
+//! Sans-IO and `no_std`, with no heap: the ESP32 firmware (embassy-net) and the virtual board
+//! (tokio) feed it the same events and carry out the same [`Output`]s, so both behave alike.
+//!
+//! ```
+//! use espchat_core::{Output, Server};
+//!
+//! let mut server = Server::new();
+//! let mut sent = Vec::new();
+//! let mut out = |o: Output<'_>| {
+//!     if let Output::Send { to, bytes } = o {
+//!         sent.push((to.get(), String::from_utf8_lossy(bytes).into_owned()));
+//!     }
+//! };
+//! let alice = server.connect("192.0.2.7:40001".parse().unwrap(), &mut out).unwrap();
+//! server.receive(alice, b"hello\r\n", &mut out);
+//! assert_eq!(sent, [(1, "Client 1 connected\r\n".into()), (1, "Client 1: hello\r\n".into())]);
+//! ```
+#![cfg_attr(not(feature = "std"), no_std)]
+
+#[cfg(all(test, not(feature = "std")))]
+extern crate std;
+
+mod console;
+mod line;
+mod server;
+
+pub use console::{
+    BoardCommand, CONSOLE_HELP, ConsoleCommand, ConsoleError, LedPin, PASSWORD_MAX, PASSWORD_MIN,
+    Policy, SSID_MAX, WifiCredentials,
+};
+pub use line::{Line, LineReader, MAX_LINE};
+pub use server::{ClientId, Disconnect, Full, MAX_CLIENTS, Output, PORT, Server};

@@ -1,0 +1,124 @@
+//! The virtual board's serial port: a pseudo-terminal whose slave side clients open like a
+//! `/dev/ttyUSB0`.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+use nix::pty::{OpenptyResult, openpty};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+use tokio::io::unix::AsyncFd;
+
+/// The master side, shared by the console reader and writer tasks. The slave fd stays open for
+/// the board's whole life: without it, reads on the master fail with EIO whenever no client has
+/// the port open, and the boot log would be lost instead of waiting for the first client.
+pub struct Pty {
+    master: AsyncFd<OwnedFd>,
+    slave: OwnedFd,
+    path: PathBuf,
+}
+
+impl Pty {
+    pub fn open() -> io::Result<Arc<Pty>> {
+        let OpenptyResult { master, slave } = openpty(None, None)?;
+        // Raw at once: in cooked mode the slave would echo the boot log back to the board
+        // and turn every "\n" a client sends into "\r\n".
+        let mut termios = tcgetattr(&slave)?;
+        cfmakeraw(&mut termios);
+        tcsetattr(&slave, SetArg::TCSANOW, &termios)?;
+        for fd in [&master, &slave] {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+        }
+        fcntl(&master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        let path = nix::unistd::ttyname(&slave)?;
+        let pty = Pty {
+            master: register(master)?,
+            slave,
+            path,
+        };
+        pty.allow_reopen()?;
+        Ok(Arc::new(pty))
+    }
+
+    /// `/dev/pts/N`: what clients open.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads bytes a client wrote to the port.
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.master.readable().await?;
+            match guard.try_io(|fd| Ok(nix::unistd::read(fd.get_ref(), buf)?)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Writes all of `bytes` towards the client, waiting while the pty buffer is full.
+    pub async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let mut guard = self.master.writable().await?;
+            match guard.try_io(|fd| Ok(nix::unistd::write(fd.get_ref(), bytes)?)) {
+                Ok(Ok(written)) => bytes = &bytes[written..],
+                Ok(Err(error)) => return Err(error),
+                Err(_would_block) => continue,
+            }
+        }
+        Ok(())
+    }
+
+    /// Clears the exclusive-use flag (TIOCEXCL). The `serialport` crate sets it on open and
+    /// never clears it, so after the first client closes, any non-root user would get EBUSY.
+    fn allow_reopen(&self) -> io::Result<()> {
+        // SAFETY: TIOCNXCL takes no argument and only changes a flag of the tty we own.
+        let result = unsafe { libc::ioctl(self.slave.as_raw_fd(), libc::TIOCNXCL) };
+        if result == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Clears exclusivity each time a client closes the port, so the next one can open it.
+    /// The watch starts before this returns, so no close is missed; the future runs until the
+    /// board stops.
+    pub fn keep_reopenable(
+        self: &Arc<Self>,
+    ) -> io::Result<impl Future<Output = io::Result<()>> + use<>> {
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+        inotify.add_watch(&self.path, AddWatchFlags::IN_CLOSE)?;
+        let inotify = register(InotifyFd(inotify))?;
+        let pty = Arc::clone(self);
+        Ok(async move {
+            loop {
+                let mut guard = inotify.readable().await?;
+                match guard.try_io(|fd| Ok(fd.get_ref().0.read_events()?)) {
+                    Ok(events) => {
+                        events?;
+                        pty.allow_reopen()?;
+                    }
+                    Err(_would_block) => continue,
+                }
+            }
+        })
+    }
+}
+
+/// Registers an owned descriptor with tokio's reactor.
+fn register<T: AsRawFd>(owner: T) -> io::Result<AsyncFd<T>> {
+    // SAFETY: `owner` owns its descriptor (an `OwnedFd` or an `Inotify`) and keeps the same one
+    // open until the `AsyncFd` drops it.
+    unsafe { AsyncFd::register(owner) }.map_err(|error| error.into_parts().1)
+}
+
+struct InotifyFd(Inotify);
+
+impl AsRawFd for InotifyFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}

@@ -1,0 +1,292 @@
+//! Drives the real `espchat` binary: a virtual board process, its pty, TCP chat clients.
+//! Every wait has a deadline; nothing sleeps in place of waiting for a condition.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A line source fed by a reader thread, so waits can have deadlines.
+pub struct Lines {
+    rx: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Lines {
+    fn spawn(reader: impl Read + Send + 'static) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut reader = BufReader::new(reader);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line);
+                        let text = text.trim_end_matches(['\r', '\n']).to_owned();
+                        if tx.send(text).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Lines {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next line, waiting up to [`DEADLINE`].
+    pub fn next(&mut self) -> String {
+        match self.rx.recv_timeout(DEADLINE) {
+            Ok(line) => {
+                self.seen.push(line.clone());
+                line
+            }
+            Err(error) => panic!(
+                "no line within {DEADLINE:?} ({error}); seen so far: {:#?}",
+                self.seen
+            ),
+        }
+    }
+
+    /// Skips lines until one contains `needle`; returns it.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(error) => panic!(
+                    "no line containing {needle:?} within {DEADLINE:?} ({error}); seen: {:#?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+}
+
+/// `espchat board` running as a child process.
+pub struct BoardProcess {
+    pub child: Child,
+    pub serial: PathBuf,
+    pub port: u16,
+    stdout: Lines,
+}
+
+impl BoardProcess {
+    pub fn start(extra: &[&str]) -> BoardProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_espchat"))
+            .args(["board", "--tcp-port", "0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start espchat board");
+        let stdout: ChildStdout = child.stdout.take().expect("piped stdout");
+        let mut stdout = Lines::spawn(stdout);
+        let serial = stdout.next();
+        let serial = PathBuf::from(
+            serial
+                .strip_prefix("serial: ")
+                .unwrap_or_else(|| panic!("first line is not `serial: PATH`: {serial:?}")),
+        );
+        let tcp = stdout.next();
+        let port = tcp
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("second line is not `tcp: 127.0.0.1:PORT`: {tcp:?}"));
+        BoardProcess {
+            child,
+            serial,
+            port,
+            stdout,
+        }
+    }
+
+    /// Opens the board's serial port like a terminal program does.
+    pub fn open_console(&self) -> SerialConsole {
+        SerialConsole::open(&self.serial)
+    }
+
+    pub fn connect(&self) -> ChatClient {
+        ChatClient::connect(self.port)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Resident memory of the board process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+
+    /// Sends a signal and waits (with a deadline) for the process to exit.
+    pub fn signal_and_wait(
+        &mut self,
+        signal: nix::sys::signal::Signal,
+    ) -> std::process::ExitStatus {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal).expect("kill");
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < end,
+                "board did not exit within {DEADLINE:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for BoardProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The board's serial port, opened from the client side.
+pub struct SerialConsole {
+    writer: File,
+    pub lines: Lines,
+}
+
+impl SerialConsole {
+    pub fn open(path: &Path) -> SerialConsole {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(path)
+            .unwrap_or_else(|error| panic!("open {}: {error}", path.display()));
+        let reader = file.try_clone().expect("clone pty fd");
+        SerialConsole {
+            writer: file,
+            lines: Lines::spawn(reader),
+        }
+    }
+
+    /// Types a command and Enter, as picocom sends it (CR).
+    pub fn send(&mut self, command: &str) {
+        self.writer
+            .write_all(format!("{command}\r").as_bytes())
+            .expect("write to pty");
+    }
+
+    /// Waits for a console line whose content (after any log prefix) contains `needle`.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        self.lines.wait_for(needle)
+    }
+
+    /// Waits for `listening on 127.0.0.1:PORT` and returns PORT.
+    pub fn wait_listening(&mut self) -> u16 {
+        let line = self.wait_for("espchat: listening on 127.0.0.1:");
+        line.rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("port")
+    }
+}
+
+/// One `nc`-like TCP client.
+pub struct ChatClient {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl ChatClient {
+    pub fn connect(port: u16) -> ChatClient {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the board");
+        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        ChatClient { stream, reader }
+    }
+
+    /// Connects and reads the announcement; returns the client and its id.
+    pub fn join(port: u16) -> (ChatClient, u8) {
+        let mut client = ChatClient::connect(port);
+        let line = client.line();
+        let id = line
+            .strip_prefix("Client ")
+            .and_then(|rest| rest.strip_suffix(" connected"))
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("expected `Client N connected`, got {line:?}"));
+        (client, id)
+    }
+
+    /// A second handle on the same connection, e.g. to read on another thread.
+    pub fn try_clone(&self) -> ChatClient {
+        let stream = self.stream.try_clone().expect("clone");
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        ChatClient { stream, reader }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    pub fn say(&mut self, text: &str) {
+        self.send(format!("{text}\r\n").as_bytes());
+    }
+
+    /// The next line, exactly as received (must end in `\r\n`), without the `\r\n`.
+    pub fn line(&mut self) -> String {
+        let mut raw = Vec::new();
+        self.reader
+            .read_until(b'\n', &mut raw)
+            .expect("read a line within the deadline");
+        assert!(raw.ends_with(b"\r\n"), "line does not end in CRLF: {raw:?}");
+        raw.truncate(raw.len() - 2);
+        String::from_utf8(raw).expect("server lines are UTF-8")
+    }
+
+    pub fn expect(&mut self, expected: &str) {
+        assert_eq!(self.line(), expected);
+    }
+
+    /// True when the server closed the connection (EOF or reset) within the deadline.
+    pub fn closed_by_server(&mut self) -> bool {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => true,
+            Err(error) => matches!(
+                error.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+            ),
+        }
+    }
+
+    pub fn half_close(&self) {
+        self.stream
+            .shutdown(Shutdown::Write)
+            .expect("shutdown write");
+    }
+}

@@ -32,6 +32,8 @@ pub struct LineReader {
     parser: vte::Parser<0>,
     line: Text,
     raw_len: usize,
+    /// The last (up to 3) bytes given to the parser, oldest first.
+    recent: heapless::Vec<u8, 3>,
 }
 
 #[derive(Default)]
@@ -71,7 +73,7 @@ impl LineReader {
         if !complete {
             return None;
         }
-        self.parser.advance(&mut self.line, &[CANCEL]);
+        self.advance(&[CANCEL]);
         let line = core::mem::take(&mut self.line);
         self.raw_len = 0;
         Some(Line {
@@ -85,17 +87,55 @@ impl LineReader {
         self.raw_len
     }
 
+    /// vte 0.15 drops the character that follows a UTF-8 sequence completed across two
+    /// `advance` calls when more text comes in the same call (alacritty/vte#159), so text would
+    /// depend on how the reads cut it. While the parser may hold a partial character, it gets
+    /// one byte per call, which cannot hit that bug.
+    fn parse(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && ends_in_partial_char(&self.recent) {
+            self.advance(&bytes[..1]);
+            bytes = &bytes[1..];
+        }
+        if !bytes.is_empty() {
+            self.advance(bytes);
+        }
+    }
+
+    fn advance(&mut self, bytes: &[u8]) {
+        self.parser.advance(&mut self.line, bytes);
+        for &byte in &bytes[bytes.len().saturating_sub(3)..] {
+            if self.recent.is_full() {
+                self.recent.remove(0);
+            }
+            // Room was just made.
+            let _ = self.recent.push(byte);
+        }
+    }
+
     fn push(&mut self, chunk: &[u8]) {
         let room = MAX_RAW_LINE - self.raw_len;
-        if chunk.len() > room {
-            self.line.cut = true;
-        }
         let take = &chunk[..chunk.len().min(room)];
         self.raw_len += take.len();
         if !self.line.cut {
-            self.parser.advance(&mut self.line, take);
+            self.parse(take);
+        }
+        // Only after the bytes that fit were parsed: the line keeps the same text however the
+        // reads cut it.
+        if chunk.len() > room {
+            self.line.cut = true;
         }
     }
+}
+
+/// Whether `bytes` ends in the start of a multi-byte UTF-8 character (which is where the
+/// parser keeps a partial character between calls).
+fn ends_in_partial_char(bytes: &[u8]) -> bool {
+    (0..bytes.len()).any(|start| {
+        matches!(
+            core::str::from_utf8(&bytes[start..]),
+            Err(error) if error.valid_up_to() == 0 && error.error_len().is_none()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -186,6 +226,21 @@ mod tests {
     }
 
     #[test]
+    fn text_after_a_split_character_is_kept() {
+        // alacritty/vte#159: '®' split after its first byte, then '0' and the start of another
+        // character in the next read; vte alone would drop the '0'.
+        let input = "®0ᝠ\n".as_bytes();
+        for at in 1..input.len() {
+            assert_eq!(
+                texts(&[&input[..at], &input[at..]]),
+                ["®0ᝠ"],
+                "split at {at}"
+            );
+        }
+        assert_eq!(texts(&[b"a\xc2", b"\xae0\xe1", b"\x9d\xa0\n"]), ["a®0ᝠ"]);
+    }
+
+    #[test]
     fn long_line_is_cut_at_the_limit() {
         let long = [b'x'; 1000];
         let got = lines(&[&long, b"\n"]);
@@ -210,6 +265,18 @@ mod tests {
         let got = lines(&[&input]);
         assert_eq!(got[0].0.len(), MAX_LINE - 1);
         assert!(got[0].1);
+    }
+
+    #[test]
+    fn line_over_the_raw_limit_in_one_read_keeps_its_text() {
+        // Over MAX_RAW_LINE bytes in a single read: the text that fits is kept, as it is when
+        // the same bytes come in smaller reads.
+        let long = [b'x'; 2 * MAX_RAW_LINE];
+        let expected = [("x".repeat(MAX_LINE), true)];
+        assert_eq!(lines(&[&long, b"\n"]), expected);
+        let mut reads: std::vec::Vec<&[u8]> = long.chunks(MAX_RAW_LINE / 2).collect();
+        reads.push(b"\n");
+        assert_eq!(lines(&reads), expected);
     }
 
     #[test]

@@ -264,7 +264,11 @@ impl Server {
                 let server = self.0;
                 let led = if server.led { "on" } else { "off" };
                 write!(f, "LED is {led}; clients: ")?;
-                for (n, id) in server.clients().enumerate() {
+                let mut clients = server.clients().peekable();
+                if clients.peek().is_none() {
+                    f.write_str("none")?;
+                }
+                for (n, id) in clients.enumerate() {
                     if n > 0 {
                         f.write_str(",")?;
                     }

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use espchat::serial::LineEnding;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -12,8 +13,21 @@ use clap::{Parser, Subcommand};
     long_about = None,
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Line mode for scripts: one event per line on stdout, commands on stdin (@1 text,
+    /// @all text, @serial text, @quit). Until the TUI lands, monitor and connect always use it.
+    #[arg(long, global = true)]
+    pub headless: bool,
+    /// Append the sanitized serial console, with timestamps, to this file
+    #[arg(long, global = true, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -26,9 +40,25 @@ pub enum Command {
                       Stops on Ctrl-C (SIGINT) or SIGTERM."
     )]
     Board(BoardArgs),
+    /// List serial ports, marking the ones that look like ESP boards
+    Ports,
+    /// Serial console only: what the board prints, and what you type (@serial text)
+    #[command(
+        after_help = "Reports the board's address as `board! ip …` / `board! port …` when \
+                            its console shows it. Reopens the port by itself when the board \
+                            resets or is plugged in again."
+    )]
+    Monitor(MonitorArgs),
+    /// Chat panes only: N connections to a chat server (the board's, or any line-based one)
+    #[command(
+        after_help = "Send with `@1 text`, `@2 text`, `@all text`; end of input (Ctrl-D) or \
+                            `@quit` sends what is queued and exits. Panes reconnect by themselves \
+                            when the server restarts."
+    )]
+    Connect(ConnectArgs),
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Args)]
 pub struct BoardArgs {
     /// TCP port of the chat server on 127.0.0.1 (0 picks a free port)
     #[arg(long, value_name = "PORT", default_value_t = espchat_core::PORT)]
@@ -36,4 +66,46 @@ pub struct BoardArgs {
     /// Also make a symlink at PATH to the serial port (removed on exit)
     #[arg(long, value_name = "PATH")]
     pub link: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SerialArgs {
+    /// Serial port [default: $ESPCHAT_PORT, $ESPFLASH_PORT, or the one ESP board found]
+    #[arg(short, long, value_name = "PORT")]
+    pub port: Option<PathBuf>,
+    /// Baud rate
+    #[arg(
+        short,
+        long,
+        value_name = "BAUD",
+        env = "ESPCHAT_BAUD",
+        default_value_t = 115_200,
+        value_parser = clap::value_parser!(u32).range(300..=10_000_000)
+    )]
+    pub baud: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    #[command(flatten)]
+    pub serial: SerialArgs,
+    /// What Enter sends after a line typed to the board
+    #[arg(long, value_enum, default_value_t = LineEnding::Crlf)]
+    pub line_ending: LineEnding,
+    /// Show the bytes as a hex dump instead of text
+    #[arg(long)]
+    pub hex: bool,
+    /// Prefix each console line with the time it arrived (UTC)
+    #[arg(long)]
+    pub timestamps: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The chat server: HOST or HOST:PORT (default port 5000), e.g. 192.168.1.42
+    #[arg(value_name = "HOST[:PORT]")]
+    pub server: String,
+    /// How many chat panes (connections) to open
+    #[arg(long, short = 'n', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub clients: u16,
 }

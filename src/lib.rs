@@ -1,5 +1,11 @@
 //! espchat: flash an ESP32, read its IP from the serial console, and chat with its TCP server.
 //!
-//! The library holds the engine; `main.rs` only parses the command line and runs one command.
+//! The library holds the engine: actors that own the serial port and the chat connections and
+//! report [`event::Event`]s, the front ends that consume them, and the virtual board.
+//! `main.rs` only parses the command line and runs one command.
 
 pub mod board;
+pub mod chat;
+pub mod event;
+pub mod headless;
+pub mod serial;

@@ -1,14 +1,20 @@
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
 use espchat::board::{Board, BoardConfig};
+use espchat::chat::ChatPane;
+use espchat::headless::Headless;
+use espchat::serial::port::{self, PortInfo};
+use espchat::serial::{SerialConsole, SerialOptions};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 
 mod cli;
 
-use cli::{BoardArgs, Cli, Command};
+use cli::{BoardArgs, Cli, Command, ConnectArgs, GlobalArgs, MonitorArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,6 +24,9 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Board(args) => run_board(args),
+        Command::Ports => list_ports(),
+        Command::Monitor(args) => run_monitor(args, cli.global),
+        Command::Connect(args) => run_connect(args, cli.global),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -28,12 +37,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_board(args: BoardArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+        .context("cannot start the async runtime")
+}
+
+fn run_board(args: BoardArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
         let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
         let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
         let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
@@ -62,4 +74,151 @@ fn run_board(args: BoardArgs) -> anyhow::Result<()> {
         board.stop().await;
         Ok(())
     })
+}
+
+fn list_ports() -> anyhow::Result<()> {
+    let ports = port::list_ports()?;
+    if ports.is_empty() {
+        println!(
+            "No serial ports found. Plug in the board (with a data USB cable), or run `espchat board` for a virtual one."
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<9} {:<24} {:<28} {:<16} ESP?",
+        "PORT", "VID:PID", "MANUFACTURER", "PRODUCT", "SERIAL"
+    );
+    for PortInfo { path, usb } in &ports {
+        let esp = usb.as_ref().and_then(|usb| usb.esp_bridge());
+        match usb {
+            Some(usb) => println!(
+                "{:<20} {:04x}:{:04x} {:<24} {:<28} {:<16} {}",
+                path.display(),
+                usb.vid,
+                usb.pid,
+                usb.manufacturer.as_deref().unwrap_or("-"),
+                usb.product.as_deref().unwrap_or("-"),
+                usb.serial_number.as_deref().unwrap_or("-"),
+                esp.map(|name| format!("yes ({name})"))
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            None => println!(
+                "{:<20} {:<9} {:<24} {:<28} {:<16} -",
+                path.display(),
+                "-",
+                "-",
+                "-",
+                "-"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// `-p`, then the environment, then auto-detection.
+fn serial_path(port: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = port.or_else(port::port_from_env) {
+        return Ok(path);
+    }
+    Ok(port::detect_port()?.path)
+}
+
+fn run_monitor(args: MonitorArgs, global: GlobalArgs) -> anyhow::Result<()> {
+    let path = serial_path(args.serial.port)?;
+    runtime()?.block_on(async {
+        let (events_tx, events) = mpsc::channel(1024);
+        let serial = SerialConsole::open(
+            SerialOptions {
+                path,
+                baud: args.serial.baud,
+                line_ending: args.line_ending,
+                hex: args.hex,
+                log_file: global.log_file,
+            },
+            events_tx,
+        )?;
+        Headless {
+            serial: Some(serial),
+            panes: Vec::new(),
+            events,
+            timestamps: args.timestamps,
+        }
+        .run()
+        .await
+        .context("cannot write to stdout")
+    })
+}
+
+fn run_connect(args: ConnectArgs, _global: GlobalArgs) -> anyhow::Result<()> {
+    let (host, port) = parse_server(&args.server)?;
+    runtime()?.block_on(async {
+        let (events_tx, events) = mpsc::channel(1024);
+        let panes = (1..=usize::from(args.clients))
+            .map(|id| ChatPane::spawn(id, host.clone(), port, events_tx.clone()))
+            .collect();
+        drop(events_tx);
+        Headless {
+            serial: None,
+            panes,
+            events,
+            timestamps: false,
+        }
+        .run()
+        .await
+        .context("cannot write to stdout")
+    })
+}
+
+/// `HOST`, `HOST:PORT`, `[IPv6]:PORT` or a bare IPv6 address; the port defaults to 5000.
+fn parse_server(server: &str) -> anyhow::Result<(String, u16)> {
+    let bad = || {
+        anyhow::anyhow!(
+            "{server:?} is not HOST or HOST:PORT (e.g. 192.168.1.42 or 192.168.1.42:5000)"
+        )
+    };
+    if let Some(rest) = server.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match after.strip_prefix(':') {
+            Some(port) => port.parse().map_err(|_| bad())?,
+            None if after.is_empty() => espchat_core::PORT,
+            None => return Err(bad()),
+        };
+        return Ok((host.to_owned(), port));
+    }
+    match server.split_once(':') {
+        Some((host, port)) if !port.contains(':') => {
+            let port = port.parse().map_err(|_| bad())?;
+            if host.is_empty() {
+                return Err(bad());
+            }
+            Ok((host.to_owned(), port))
+        }
+        // More than one colon: a bare IPv6 address.
+        Some(_) => Ok((server.to_owned(), espchat_core::PORT)),
+        None if server.is_empty() => Err(bad()),
+        None => Ok((server.to_owned(), espchat_core::PORT)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_server;
+
+    #[test]
+    fn server_addresses() {
+        assert_eq!(
+            parse_server("192.168.1.42").unwrap(),
+            ("192.168.1.42".into(), 5000)
+        );
+        assert_eq!(
+            parse_server("127.0.0.1:7000").unwrap(),
+            ("127.0.0.1".into(), 7000)
+        );
+        assert_eq!(parse_server("[::1]:7000").unwrap(), ("::1".into(), 7000));
+        assert_eq!(parse_server("[::1]").unwrap(), ("::1".into(), 5000));
+        assert_eq!(parse_server("::1").unwrap(), ("::1".into(), 5000));
+        assert!(parse_server("host:port").is_err());
+        assert!(parse_server(":5000").is_err());
+        assert!(parse_server("").is_err());
+    }
 }

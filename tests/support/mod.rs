@@ -61,6 +61,30 @@ impl Lines {
         }
     }
 
+    /// Skips lines until each needle has been found in some line, in any order.
+    pub fn wait_all(&mut self, needles: &[&str]) -> Vec<String> {
+        let mut found: Vec<Option<String>> = vec![None; needles.len()];
+        let end = Instant::now() + DEADLINE;
+        while found.iter().any(Option::is_none) {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    let open = (0..needles.len())
+                        .find(|&i| found[i].is_none() && line.contains(needles[i]));
+                    if let Some(i) = open {
+                        found[i] = Some(line);
+                    }
+                }
+                Err(error) => panic!(
+                    "not all of {needles:?} within {DEADLINE:?} ({error}); seen: {:#?}",
+                    self.seen
+                ),
+            }
+        }
+        found.into_iter().flatten().collect()
+    }
+
     /// Skips lines until one contains `needle`; returns it.
     pub fn wait_for(&mut self, needle: &str) -> String {
         let end = Instant::now() + DEADLINE;
@@ -92,8 +116,12 @@ pub struct BoardProcess {
 
 impl BoardProcess {
     pub fn start(extra: &[&str]) -> BoardProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_espchat"))
-            .args(["board", "--tcp-port", "0"])
+        let mut command = Command::new(env!("CARGO_BIN_EXE_espchat"));
+        command.arg("board");
+        if !extra.contains(&"--tcp-port") {
+            command.args(["--tcp-port", "0"]);
+        }
+        let mut child = command
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -137,13 +165,7 @@ impl BoardProcess {
 
     /// Resident memory of the board process, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc/PID/status")
+        rss_kib(self.child.id())
     }
 
     /// Sends a signal and waits (with a deadline) for the process to exit.
@@ -289,4 +311,92 @@ impl ChatClient {
             .shutdown(Shutdown::Write)
             .expect("shutdown write");
     }
+}
+
+/// `espchat <args>` in line mode, stdin and stdout piped.
+pub struct HeadlessProcess {
+    pub child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    pub stdout: Lines,
+}
+
+impl HeadlessProcess {
+    pub fn start(args: &[&str]) -> HeadlessProcess {
+        Self::start_with_env(args, &[])
+    }
+
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> HeadlessProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_espchat"))
+            .args(args)
+            .envs(env.iter().copied())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start espchat");
+        let stdin = child.stdin.take();
+        let stdout = Lines::spawn(child.stdout.take().expect("piped stdout"));
+        HeadlessProcess {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Types one command line.
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}").expect("write to espchat's stdin");
+        stdin.flush().expect("flush");
+    }
+
+    /// Closes stdin (end of input).
+    pub fn end_input(&mut self) {
+        self.stdin = None;
+    }
+
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        self.stdout.wait_for(needle)
+    }
+
+    pub fn wait_all(&mut self, needles: &[&str]) -> Vec<String> {
+        self.stdout.wait_all(needles)
+    }
+
+    /// Waits (with a deadline) for the process to exit.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < end,
+                "espchat did not exit within {DEADLINE:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.child.id())
+    }
+}
+
+impl Drop for HeadlessProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
 }

@@ -1,0 +1,330 @@
+//! The headless line mode (CONTRACT.md §2): the engine without a screen, for scripts, CI and
+//! screen readers. One event per stdout line, `SOURCE| data` or `SOURCE! status`; commands on
+//! stdin: `@N text`, `@all text`, `@serial text`, `@quit`.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+
+use crate::chat::{ChatEvent, ChatPane, PaneCommand, PaneId};
+use crate::event::Event;
+use crate::serial::{ConsoleOutput, SerialCommand, SerialConsole, SerialEvent, StyledLine};
+
+/// An unfinished line (a prompt, a server that sends no newline) is printed once nothing has
+/// been added to it for this long.
+const PARTIAL_IDLE: Duration = Duration::from_millis(150);
+/// The longest wait for panes to deliver their last lines after end of input.
+const CLOSE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What the line mode drives.
+pub struct Headless {
+    pub serial: Option<SerialConsole>,
+    pub panes: Vec<ChatPane>,
+    pub events: mpsc::Receiver<Event>,
+    /// Prefix console lines with the time they were received.
+    pub timestamps: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Serial,
+    Chat(PaneId),
+}
+
+impl Source {
+    fn name(self) -> String {
+        match self {
+            Source::Serial => "serial".to_owned(),
+            Source::Chat(id) => format!("chat{id}"),
+        }
+    }
+}
+
+/// An unfinished line: its latest text, when it last changed, and how much of it was printed.
+struct Partial {
+    source: Source,
+    text: String,
+    changed: Instant,
+    printed: usize,
+}
+
+impl Headless {
+    /// Runs until end of input, `@quit`, or Ctrl-C. Returns when everything queued is sent.
+    pub async fn run(mut self) -> io::Result<()> {
+        let mut out = Printer {
+            stdout: io::BufWriter::new(io::stdout()),
+            partials: Vec::new(),
+            timestamps: self.timestamps,
+        };
+        let mut stdin = BufReader::new(tokio::io::stdin());
+        let mut input = Vec::new();
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let mut tick = tokio::time::interval(PARTIAL_IDLE / 2);
+        let mut open_panes = self.panes.len();
+        let mut closing: Option<Instant> = None;
+        loop {
+            if closing.is_some() && open_panes == 0 {
+                break;
+            }
+            tokio::select! {
+                event = self.events.recv() => match event {
+                    Some(event) => {
+                        if matches!(event, Event::Chat(_, ChatEvent::Closed)) {
+                            open_panes -= 1;
+                        }
+                        out.event(event)?;
+                    }
+                    None => break,
+                },
+                read = stdin.read_until(b'\n', &mut input), if closing.is_none() => {
+                    let done = match read {
+                        Ok(0) | Err(_) => true,
+                        Ok(_) => {
+                            let line = String::from_utf8_lossy(&input).trim_end_matches(['\r', '\n']).to_owned();
+                            input.clear();
+                            self.command(&line, &mut out).await?
+                        }
+                    };
+                    if done {
+                        closing = Some(Instant::now());
+                        for pane in &self.panes {
+                            pane.send(PaneCommand::Close).await;
+                        }
+                    }
+                },
+                _ = interrupt.recv() => break,
+                _ = tick.tick() => {
+                    out.stale_partials()?;
+                    if closing.is_some_and(|since| since.elapsed() > CLOSE_DEADLINE) {
+                        out.status(Source::Serial.name().as_str(), "stopping: chat panes did not finish in time")?;
+                        break;
+                    }
+                }
+            }
+            out.flush()?;
+        }
+        out.all_partials()?;
+        out.flush()
+    }
+
+    /// One stdin line. True on `@quit`.
+    async fn command(&mut self, line: &str, out: &mut Printer) -> io::Result<bool> {
+        let (target, text) = match line.split_once(' ') {
+            Some((target, text)) => (target, text),
+            None => (line, ""),
+        };
+        match target {
+            "@quit" => return Ok(true),
+            "@serial" => match &self.serial {
+                Some(serial) => {
+                    serial.send(SerialCommand::Line(text.to_owned())).await;
+                }
+                None => out.error("no serial console in this mode; @serial is for monitor")?,
+            },
+            "@all" => {
+                for pane in &self.panes {
+                    pane.send(PaneCommand::Send(text.to_owned())).await;
+                }
+                if self.panes.is_empty() {
+                    out.error("no chat panes in this mode")?;
+                }
+            }
+            _ => {
+                let pane = target
+                    .strip_prefix('@')
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .and_then(|n| n.checked_sub(1))
+                    .and_then(|index| self.panes.get(index));
+                match pane {
+                    Some(pane) => {
+                        pane.send(PaneCommand::Send(text.to_owned())).await;
+                    }
+                    None if line.trim().is_empty() => {}
+                    None => out.error(&format!(
+                        "unknown command {:?}: use @1..@{} text, @all text, @serial text or @quit",
+                        crate::serial::decode::sanitize(target.as_bytes()),
+                        self.panes.len().max(1)
+                    ))?,
+                }
+            }
+        }
+        Ok(false)
+    }
+}
+
+struct Printer {
+    stdout: io::BufWriter<io::Stdout>,
+    partials: Vec<Partial>,
+    timestamps: bool,
+}
+
+impl Printer {
+    fn event(&mut self, event: Event) -> io::Result<()> {
+        match event {
+            Event::Serial(event) => self.serial(event),
+            Event::Chat(id, event) => self.chat(id, event),
+        }
+    }
+
+    fn serial(&mut self, event: SerialEvent) -> io::Result<()> {
+        match event {
+            SerialEvent::Opened { path, baud } => self.status(
+                "serial",
+                &format!("opened {} at {baud} baud", path.display()),
+            ),
+            SerialEvent::Output(output) => self.output(Source::Serial, output),
+            SerialEvent::Address(change) => {
+                if let Some(ip) = change.ip {
+                    self.status("board", &format!("ip {ip}"))?;
+                }
+                if let Some(port) = change.port {
+                    self.status("board", &format!("port {port}"))?;
+                }
+                Ok(())
+            }
+            SerialEvent::Led(on) => self.status("board", if on { "led on" } else { "led off" }),
+            SerialEvent::Lost { path, reason } => self.status(
+                "serial",
+                &format!(
+                    "lost {}: {reason}; waiting for it to come back",
+                    path.display()
+                ),
+            ),
+            SerialEvent::Problem(message) => self.error(&message),
+        }
+    }
+
+    fn chat(&mut self, id: PaneId, event: ChatEvent) -> io::Result<()> {
+        let source = Source::Chat(id).name();
+        match event {
+            // Every attempt would print one; connected/disconnected say what matters.
+            ChatEvent::Connecting { .. } => Ok(()),
+            ChatEvent::Connected { addr } => self.status(&source, &format!("connected {addr}")),
+            ChatEvent::Output(output) => self.output(Source::Chat(id), output),
+            ChatEvent::Disconnected { reason } => {
+                self.status(&source, &format!("disconnected: {reason}"))
+            }
+            ChatEvent::Reconnecting { after } => self.status(
+                &source,
+                &format!("reconnecting in {:.1} s", after.as_secs_f64()),
+            ),
+            ChatEvent::Dropped { line, reason } => {
+                let line = clean(&line);
+                self.status(&source, &format!("not sent ({reason}): {line}"))
+            }
+            ChatEvent::Closed => self.status(&source, "closed"),
+        }
+    }
+
+    fn output(&mut self, source: Source, output: ConsoleOutput) -> io::Result<()> {
+        match output {
+            ConsoleOutput::Line(line) => {
+                let text = line.plain();
+                let printed = match self.partials.iter().position(|p| p.source == source) {
+                    Some(index) => self.partials.swap_remove(index).printed,
+                    None => 0,
+                };
+                // The start of this line went out already as an unfinished line: print the rest.
+                let rest = if printed > 0 && text.is_char_boundary(printed) && printed <= text.len()
+                {
+                    &text[printed..]
+                } else {
+                    &text
+                };
+                if printed > 0 && rest.is_empty() {
+                    return Ok(());
+                }
+                self.data(source, rest)
+            }
+            ConsoleOutput::Partial(line) => {
+                self.partial(source, &line);
+                Ok(())
+            }
+        }
+    }
+
+    fn partial(&mut self, source: Source, line: &StyledLine) {
+        let text = line.plain();
+        match self.partials.iter_mut().find(|p| p.source == source) {
+            Some(partial) => {
+                // A redrawn line (bare CR) may be shorter than what was printed.
+                if !text.starts_with(&partial.text[..partial.printed.min(partial.text.len())]) {
+                    partial.printed = 0;
+                }
+                partial.text = text;
+                partial.changed = Instant::now();
+            }
+            None => self.partials.push(Partial {
+                source,
+                text,
+                changed: Instant::now(),
+                printed: 0,
+            }),
+        }
+    }
+
+    fn stale_partials(&mut self) -> io::Result<()> {
+        self.print_partials(|partial| partial.changed.elapsed() >= PARTIAL_IDLE)
+    }
+
+    fn all_partials(&mut self) -> io::Result<()> {
+        self.print_partials(|_| true)
+    }
+
+    fn print_partials(&mut self, due: impl Fn(&Partial) -> bool) -> io::Result<()> {
+        let mut lines = Vec::new();
+        for partial in &mut self.partials {
+            if partial.printed < partial.text.len() && due(partial) {
+                let start = if partial.text.is_char_boundary(partial.printed) {
+                    partial.printed
+                } else {
+                    0
+                };
+                lines.push((partial.source, partial.text[start..].to_owned()));
+                partial.printed = partial.text.len();
+            }
+        }
+        for (source, text) in lines {
+            self.data(source, &text)?;
+        }
+        Ok(())
+    }
+
+    fn data(&mut self, source: Source, text: &str) -> io::Result<()> {
+        let text = clean(text);
+        if self.timestamps && source == Source::Serial {
+            let now = crate::serial::humantime_now();
+            writeln!(self.stdout, "{}| {now} {text}", source.name())
+        } else {
+            writeln!(self.stdout, "{}| {text}", source.name())
+        }
+    }
+
+    fn status(&mut self, source: &str, text: &str) -> io::Result<()> {
+        writeln!(self.stdout, "{source}! {}", clean(text))
+    }
+
+    fn error(&mut self, text: &str) -> io::Result<()> {
+        self.status("error", text)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stdout.flush()
+    }
+}
+
+/// The last guard before stdout: no control character of any kind gets through, whatever an
+/// earlier stage let pass.
+fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .filter(|c| !c.is_control())
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}

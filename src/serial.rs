@@ -1,0 +1,13 @@
+//! The serial side: finding and opening ports, the console actor, and the pure stages it runs
+//! the board's output through (decoding, sanitizing, watching for the board's address).
+
+mod console;
+pub mod decode;
+pub mod ip_watcher;
+pub mod port;
+
+pub use console::{
+    LineEnding, SerialCommand, SerialConsole, SerialEvent, SerialOptions, humantime_now,
+};
+pub use decode::{ConsoleDecoder, ConsoleOutput, StyledLine};
+pub use ip_watcher::{BoardAddress, IpWatcher};

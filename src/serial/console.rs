@@ -1,0 +1,458 @@
+//! The serial console actor: one task owning the port. It decodes what the board prints,
+//! watches it for the board's address, writes what the user types, and reopens the port when
+//! it vanishes (USB unplug, a native-USB board re-enumerating on reset, a virtual board
+//! restarting) at the same path or wherever the same USB device shows up again.
+
+use std::io::{self, Write as _};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serialport::{SerialPort as _, TTYPort};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
+
+use super::decode::{ConsoleDecoder, ConsoleOutput, HexDump};
+use super::ip_watcher::{BoardAddress, IpWatcher};
+use super::port::{self, PortError, UsbIdentity};
+use crate::event::Event;
+
+/// How often a vanished port is looked for.
+const REOPEN_INTERVAL: Duration = Duration::from_millis(200);
+/// How long the reset line is held.
+const RESET_PULSE: Duration = Duration::from_millis(100);
+
+/// What Enter sends after a typed line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LineEnding {
+    #[default]
+    Crlf,
+    Lf,
+    Cr,
+}
+
+impl LineEnding {
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            LineEnding::Crlf => b"\r\n",
+            LineEnding::Lf => b"\n",
+            LineEnding::Cr => b"\r",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SerialOptions {
+    pub path: PathBuf,
+    pub baud: u32,
+    pub line_ending: LineEnding,
+    pub hex: bool,
+    /// Sanitized console lines are appended here, with timestamps.
+    pub log_file: Option<PathBuf>,
+}
+
+/// What the front end asks of the console.
+#[derive(Debug)]
+pub enum SerialCommand {
+    /// A typed line; the line ending is added.
+    Line(String),
+    /// Keys as they are, e.g. Ctrl-C.
+    Bytes(Vec<u8>),
+    /// Pulse the reset line (EN via RTS) to restart the board.
+    Reset,
+    Hex(bool),
+}
+
+/// What the console reports.
+#[derive(Debug)]
+pub enum SerialEvent {
+    Opened {
+        path: PathBuf,
+        baud: u32,
+    },
+    Output(ConsoleOutput),
+    /// The board's address changed (only the changed fields are set).
+    Address(BoardAddress),
+    /// The board logged `led on` / `led off`.
+    Led(bool),
+    Lost {
+        path: PathBuf,
+        reason: String,
+    },
+    /// Something the user asked for could not be done; the console goes on.
+    Problem(String),
+}
+
+/// Handle to a running console.
+#[derive(Clone)]
+pub struct SerialConsole {
+    commands: mpsc::Sender<SerialCommand>,
+}
+
+impl SerialConsole {
+    /// Opens the port (failing at once with a clear error if it cannot) and starts the actor.
+    pub fn open(
+        options: SerialOptions,
+        events: mpsc::Sender<Event>,
+    ) -> Result<SerialConsole, PortError> {
+        let port = Port::open(&options.path, options.baud)?;
+        let identity = port::identity_of(&options.path);
+        let log = match &options.log_file {
+            Some(path) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|error| PortError::Other {
+                        path: path.clone(),
+                        message: format!("cannot open the log file: {error}"),
+                    })?,
+            ),
+            None => None,
+        };
+        let (commands, command_rx) = mpsc::channel(64);
+        let actor = Actor {
+            decoder: Decoder::new(options.hex),
+            watcher: IpWatcher::new(),
+            log,
+            identity,
+            options,
+            events,
+        };
+        tokio::spawn(actor.run(port, command_rx));
+        Ok(SerialConsole { commands })
+    }
+
+    /// Sends a command; false when the console has stopped.
+    pub async fn send(&self, command: SerialCommand) -> bool {
+        self.commands.send(command).await.is_ok()
+    }
+}
+
+enum Decoder {
+    Text(ConsoleDecoder),
+    Hex(HexDump),
+}
+
+impl Decoder {
+    fn new(hex: bool) -> Decoder {
+        if hex {
+            Decoder::Hex(HexDump::new())
+        } else {
+            Decoder::Text(ConsoleDecoder::new(ConsoleDecoder::DEFAULT_MAX_LINE))
+        }
+    }
+}
+
+struct Actor {
+    options: SerialOptions,
+    identity: Option<UsbIdentity>,
+    decoder: Decoder,
+    watcher: IpWatcher,
+    log: Option<std::fs::File>,
+    events: mpsc::Sender<Event>,
+}
+
+impl Actor {
+    async fn run(mut self, port: Port, mut commands: mpsc::Receiver<SerialCommand>) {
+        let mut port = Some(port);
+        if !self
+            .emit(SerialEvent::Opened {
+                path: self.options.path.clone(),
+                baud: self.options.baud,
+            })
+            .await
+        {
+            return;
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let Some(open) = port.as_mut() else {
+                // The port is gone: look for it again while still answering commands.
+                tokio::select! {
+                    command = commands.recv() => match command {
+                        Some(command) => {
+                            if !self.refuse(command).await { return; }
+                        }
+                        None => return,
+                    },
+                    () = tokio::time::sleep(REOPEN_INTERVAL) => {
+                        if let Some((reopened, path)) = self.reopen() {
+                            port = Some(reopened);
+                            if !self.emit(SerialEvent::Opened { path, baud: self.options.baud }).await {
+                                return;
+                            }
+                        }
+                    }
+                }
+                continue;
+            };
+            tokio::select! {
+                read = open.read(&mut buf) => match read {
+                    Ok(n) if n > 0 => {
+                        if !self.decode(&buf[..n]).await { return; }
+                    }
+                    result => {
+                        let reason = match result {
+                            Ok(_) => "the device hung up".to_owned(),
+                            Err(error) => error.to_string(),
+                        };
+                        port = None;
+                        if !self.lost(reason).await { return; }
+                    }
+                },
+                command = commands.recv() => match command {
+                    Some(command) => {
+                        if let Err(error) = self.execute(open, command).await {
+                            port = None;
+                            if !self.lost(error.to_string()).await { return; }
+                        }
+                    }
+                    None => return,
+                },
+            }
+        }
+    }
+
+    async fn execute(&mut self, port: &mut Port, command: SerialCommand) -> io::Result<()> {
+        match command {
+            SerialCommand::Line(line) => {
+                let mut bytes = line.into_bytes();
+                bytes.extend_from_slice(self.options.line_ending.bytes());
+                port.write_all(&bytes).await
+            }
+            SerialCommand::Bytes(bytes) => port.write_all(&bytes).await,
+            SerialCommand::Reset => {
+                if let Err(error) = port.reset().await {
+                    self.emit(SerialEvent::Problem(format!(
+                        "cannot reset the board from {}: {error} (no DTR/RTS on this port; press the \
+                         board's RESET button)",
+                        self.options.path.display()
+                    )))
+                    .await;
+                }
+                Ok(())
+            }
+            SerialCommand::Hex(hex) => {
+                self.flush().await;
+                self.decoder = Decoder::new(hex);
+                Ok(())
+            }
+        }
+    }
+
+    /// A command while the port is gone: nothing can be sent, and the user is told.
+    async fn refuse(&mut self, command: SerialCommand) -> bool {
+        match command {
+            SerialCommand::Hex(hex) => {
+                self.decoder = Decoder::new(hex);
+                true
+            }
+            SerialCommand::Line(_) | SerialCommand::Bytes(_) | SerialCommand::Reset => {
+                let message = format!(
+                    "not sent: serial port {} is gone (waiting for it to come back)",
+                    self.options.path.display()
+                );
+                self.emit(SerialEvent::Problem(message)).await
+            }
+        }
+    }
+
+    async fn lost(&mut self, reason: String) -> bool {
+        self.flush().await;
+        self.emit(SerialEvent::Lost {
+            path: self.options.path.clone(),
+            reason,
+        })
+        .await
+    }
+
+    /// The port again: at its path, or wherever the same USB device is attached now.
+    fn reopen(&mut self) -> Option<(Port, PathBuf)> {
+        if let Ok(port) = Port::open(&self.options.path, self.options.baud) {
+            return Some((port, self.options.path.clone()));
+        }
+        let identity = self.identity.as_ref()?;
+        let path = port::find_identity(identity)?;
+        let port = Port::open(&path, self.options.baud).ok()?;
+        self.options.path = path.clone();
+        Some((port, path))
+    }
+
+    async fn decode(&mut self, bytes: &[u8]) -> bool {
+        let mut outputs = Vec::new();
+        match &mut self.decoder {
+            Decoder::Text(decoder) => decoder.feed(bytes, &mut |output| outputs.push(output)),
+            Decoder::Hex(hex) => hex.feed(bytes, &mut |line| {
+                outputs.push(ConsoleOutput::Line(plain(line)))
+            }),
+        }
+        self.forward(outputs).await
+    }
+
+    async fn flush(&mut self) -> bool {
+        let mut outputs = Vec::new();
+        match &mut self.decoder {
+            Decoder::Text(decoder) => decoder.flush(&mut |output| outputs.push(output)),
+            Decoder::Hex(hex) => {
+                hex.flush(&mut |line| outputs.push(ConsoleOutput::Line(plain(line))))
+            }
+        }
+        self.forward(outputs).await
+    }
+
+    async fn forward(&mut self, outputs: Vec<ConsoleOutput>) -> bool {
+        for output in outputs {
+            if let ConsoleOutput::Line(line) = &output {
+                let text = line.plain();
+                self.write_log(&text);
+                let change = self.watcher.line(&text);
+                if (change.ip.is_some() || change.port.is_some())
+                    && !self.emit(SerialEvent::Address(change)).await
+                {
+                    return false;
+                }
+                if let Some(on) = led_line(&text)
+                    && !self.emit(SerialEvent::Led(on)).await
+                {
+                    return false;
+                }
+            }
+            if !self.emit(SerialEvent::Output(output)).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn write_log(&mut self, text: &str) {
+        let Some(file) = &mut self.log else { return };
+        let now = humantime_now();
+        if let Err(error) = writeln!(file, "{now} {text}") {
+            tracing::warn!("log file write failed: {error}; logging stops");
+            self.log = None;
+        }
+    }
+
+    /// False when the front end is gone: the actor then stops quietly.
+    async fn emit(&self, event: SerialEvent) -> bool {
+        self.events.send(Event::Serial(event)).await.is_ok()
+    }
+}
+
+/// `espchat: led on` / `espchat: led off` (CONTRACT §4), with any log prefix.
+fn led_line(text: &str) -> Option<bool> {
+    let rest = text.rsplit_once("espchat: led ")?.1.trim_end();
+    match rest {
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn plain(text: String) -> super::decode::StyledLine {
+    super::decode::StyledLine {
+        spans: vec![super::decode::Span {
+            text,
+            style: super::decode::Style::default(),
+        }],
+    }
+}
+
+/// UTC wall-clock time as `2026-11-22T10:57:01.123Z`, for log files.
+pub fn humantime_now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// An open port, readable and writable without blocking the runtime.
+struct Port {
+    fd: AsyncFd<TTYPort>,
+}
+
+impl Port {
+    fn open(path: &Path, baud: u32) -> Result<Port, PortError> {
+        let tty = port::open(path, baud)?;
+        let other = |error: io::Error| PortError::Other {
+            path: path.to_owned(),
+            message: error.to_string(),
+        };
+        set_nonblocking(tty.as_raw_fd()).map_err(other)?;
+        // SAFETY: the TTYPort owns its descriptor and keeps it open until the AsyncFd drops it.
+        let fd = unsafe { AsyncFd::register(tty) }.map_err(|error| other(error.into_parts().1))?;
+        Ok(Port { fd })
+    }
+
+    async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| raw_read(fd.get_ref().as_raw_fd(), buf)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| raw_write(fd.get_ref().as_raw_fd(), bytes)) {
+                Ok(Ok(written)) => bytes = &bytes[written..],
+                Ok(Err(error)) => return Err(error),
+                Err(_would_block) => continue,
+            }
+        }
+        Ok(())
+    }
+
+    /// The auto-reset circuit of ESP boards: RTS low pulls EN low; DTR stays high so the chip
+    /// boots the app, not the ROM loader.
+    async fn reset(&mut self) -> serialport::Result<()> {
+        let tty = self.fd.get_mut();
+        tty.write_data_terminal_ready(false)?;
+        tty.write_request_to_send(true)?;
+        tokio::time::sleep(RESET_PULSE).await;
+        self.fd.get_mut().write_request_to_send(false)
+    }
+}
+
+fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on a descriptor we own; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags == -1 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn raw_read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` bytes of writes for the whole call.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn raw_write(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
+    // SAFETY: `bytes` is valid for `bytes.len()` bytes of reads for the whole call.
+    let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn led_lines_with_any_prefix() {
+        assert_eq!(led_line("I (2358) espchat: led on"), Some(true));
+        assert_eq!(led_line("INFO - espchat: led off"), Some(false));
+        assert_eq!(led_line("espchat: led on GPIO8 (active-high)"), None);
+        assert_eq!(led_line("Client 1: espchat: led onward"), None);
+    }
+}

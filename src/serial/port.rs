@@ -1,0 +1,245 @@
+//! Finding and opening serial ports, with errors that name the cause and the fix.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serialport::{SerialPortType, TTYPort};
+
+/// USB identity of a port: enough to find the same board again at another path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsbIdentity {
+    pub vid: u16,
+    pub pid: u16,
+    pub serial_number: Option<String>,
+    pub manufacturer: Option<String>,
+    pub product: Option<String>,
+}
+
+impl UsbIdentity {
+    /// Same device: VID, PID and (when the device has one) serial number.
+    pub fn same_device(&self, other: &UsbIdentity) -> bool {
+        self.vid == other.vid && self.pid == other.pid && self.serial_number == other.serial_number
+    }
+
+    /// The USB-UART bridge or USB interface, when it is one ESP boards use.
+    pub fn esp_bridge(&self) -> Option<&'static str> {
+        ESP_BRIDGES
+            .iter()
+            .find(|(vid, pid, _)| *vid == self.vid && *pid == self.pid)
+            .map(|(_, _, name)| *name)
+    }
+}
+
+/// USB interfaces found on ESP development boards, most specific first.
+const ESP_BRIDGES: &[(u16, u16, &str)] = &[
+    (0x303a, 0x1001, "Espressif USB-Serial/JTAG"),
+    (0x303a, 0x0002, "Espressif USB CDC"),
+    (0x10c4, 0xea60, "Silicon Labs CP210x"),
+    (0x1a86, 0x7523, "WCH CH340"),
+    (0x1a86, 0x55d4, "WCH CH9102"),
+    (0x1a86, 0x55d3, "WCH CH343"),
+    (0x0403, 0x6001, "FTDI FT232R"),
+    (0x0403, 0x6010, "FTDI FT2232 (ESP-Prog)"),
+    (0x0403, 0x6015, "FTDI FT231X"),
+];
+
+/// One serial port of this machine.
+#[derive(Clone, Debug)]
+pub struct PortInfo {
+    pub path: PathBuf,
+    pub usb: Option<UsbIdentity>,
+}
+
+impl PortInfo {
+    pub fn esp_bridge(&self) -> Option<&'static str> {
+        self.usb.as_ref().and_then(UsbIdentity::esp_bridge)
+    }
+}
+
+/// The serial ports of this machine, ESP-looking ones first.
+pub fn list_ports() -> Result<Vec<PortInfo>, PortError> {
+    let ports =
+        serialport::available_ports().map_err(|error| PortError::List(error.to_string()))?;
+    let mut ports: Vec<PortInfo> = ports
+        .into_iter()
+        .map(|port| PortInfo {
+            path: PathBuf::from(port.port_name),
+            usb: match port.port_type {
+                SerialPortType::UsbPort(usb) => Some(UsbIdentity {
+                    vid: usb.vid,
+                    pid: usb.pid,
+                    serial_number: usb.serial_number,
+                    manufacturer: usb.manufacturer,
+                    product: usb.product,
+                }),
+                _ => None,
+            },
+        })
+        .collect();
+    ports.sort_by_key(|port| {
+        (
+            port.esp_bridge().is_none(),
+            port.usb.is_none(),
+            port.path.clone(),
+        )
+    });
+    Ok(ports)
+}
+
+/// Where the user asked for the port: `-p`, then `ESPCHAT_PORT`, then `ESPFLASH_PORT`.
+pub fn port_from_env() -> Option<PathBuf> {
+    ["ESPCHAT_PORT", "ESPFLASH_PORT"]
+        .iter()
+        .find_map(|name| std::env::var_os(name).filter(|value| !value.is_empty()))
+        .map(PathBuf::from)
+}
+
+/// Picks the board's port when none was named: the only ESP-looking port, or the only USB
+/// serial port.
+pub fn detect_port() -> Result<PortInfo, PortError> {
+    let ports = list_ports()?;
+    let esp: Vec<&PortInfo> = ports
+        .iter()
+        .filter(|port| port.esp_bridge().is_some())
+        .collect();
+    let usb: Vec<&PortInfo> = ports.iter().filter(|port| port.usb.is_some()).collect();
+    let candidates = if esp.is_empty() { usb } else { esp };
+    match candidates.as_slice() {
+        [only] => Ok((*only).clone()),
+        [] => Err(PortError::NoneFound),
+        several => Err(PortError::Ambiguous(
+            several.iter().map(|port| port.path.clone()).collect(),
+        )),
+    }
+}
+
+/// The USB identity of the port at `path`, if enumeration knows it (resolving symlinks).
+pub fn identity_of(path: &Path) -> Option<UsbIdentity> {
+    let real = std::fs::canonicalize(path).ok()?;
+    list_ports().ok()?.into_iter().find_map(|port| {
+        let same = std::fs::canonicalize(&port.path).is_ok_and(|p| p == real);
+        if same { port.usb } else { None }
+    })
+}
+
+/// The path at which a device with this identity is attached now.
+pub fn find_identity(identity: &UsbIdentity) -> Option<PathBuf> {
+    list_ports().ok()?.into_iter().find_map(|port| {
+        let same = port
+            .usb
+            .as_ref()
+            .is_some_and(|usb| usb.same_device(identity));
+        same.then_some(port.path)
+    })
+}
+
+/// Opens a port for the console or for flashing: raw, 8N1, no flow control, exclusive.
+pub fn open(path: &Path, baud: u32) -> Result<TTYPort, PortError> {
+    let name = path.to_string_lossy();
+    serialport::new(name, baud)
+        .flow_control(serialport::FlowControl::None)
+        .timeout(std::time::Duration::from_millis(100))
+        .open_native()
+        .map_err(|error| PortError::from_open(path, error))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error(
+        "no serial port found: plug in the board (a data USB cable, not a charge-only one), \
+         name it with -p PORT, or start a virtual one with `espchat board`"
+    )]
+    NoneFound,
+    #[error("several serial ports could be the board ({}); choose one with -p PORT", list(.0))]
+    Ambiguous(Vec<PathBuf>),
+    #[error("serial port {}: not found (check the path; `espchat ports` lists the ports)", .0.display())]
+    NotFound(PathBuf),
+    #[error("serial port {}: busy{} (close the other program, then try again)", path.display(), holder.as_ref().map(|h| format!(", used by {h}")).unwrap_or_default())]
+    Busy {
+        path: PathBuf,
+        holder: Option<Holder>,
+    },
+    #[error(
+        "serial port {}: permission denied (add your user to the 'dialout' group: \
+         sudo usermod -aG dialout $USER, then log out and in again)",
+        .0.display()
+    )]
+    PermissionDenied(PathBuf),
+    #[error("serial port {}: {message}", path.display())]
+    Other { path: PathBuf, message: String },
+    #[error("cannot list serial ports: {0}")]
+    List(String),
+}
+
+impl PortError {
+    fn from_open(path: &Path, error: serialport::Error) -> PortError {
+        use serialport::ErrorKind;
+        match error.kind() {
+            ErrorKind::NoDevice => PortError::Busy {
+                path: path.to_owned(),
+                holder: holder_of(path),
+            },
+            ErrorKind::Io(std::io::ErrorKind::NotFound) => PortError::NotFound(path.to_owned()),
+            ErrorKind::Io(std::io::ErrorKind::PermissionDenied) => {
+                PortError::PermissionDenied(path.to_owned())
+            }
+            _ => PortError::Other {
+                path: path.to_owned(),
+                message: error.to_string(),
+            },
+        }
+    }
+}
+
+/// A process that has a device open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    pub command: String,
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (pid {})", self.command, self.pid)
+    }
+}
+
+/// Finds a process holding `path` open, from /proc. Best effort: other users' processes are
+/// not readable without privileges.
+pub fn holder_of(path: &Path) -> Option<Holder> {
+    let device = std::fs::canonicalize(path).ok()?;
+    let me = std::process::id();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == device));
+        if holds {
+            let command = std::fs::read_to_string(entry.path().join("comm"))
+                .map(|comm| comm.trim().to_owned())
+                .unwrap_or_else(|_| "another program".to_owned());
+            return Some(Holder { pid, command });
+        }
+    }
+    None
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

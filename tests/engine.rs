@@ -1,0 +1,170 @@
+//! The engine end to end: `espchat monitor` and `espchat connect` in headless mode, against
+//! the virtual board and against a pty the test drives itself.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{BoardProcess, DEADLINE, HeadlessProcess};
+
+#[test]
+fn monitor_reports_the_boards_ip_and_port() {
+    let board = BoardProcess::start(&[]);
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut monitor = HeadlessProcess::start(&["monitor", "--headless", "-p", &serial]);
+    monitor.wait_for(&format!("serial! opened {serial} at 115200 baud"));
+    monitor.wait_for("serial| ESP-ROM:esp32c3");
+    assert_eq!(monitor.wait_for("board! ip "), "board! ip 127.0.0.1");
+    assert_eq!(
+        monitor.wait_for("board! port "),
+        format!("board! port {}", board.port)
+    );
+
+    // Typed lines reach the board's console, and its answers come back.
+    monitor.send("@serial status");
+    monitor.wait_for("serial| I (");
+    monitor.wait_for("espchat: LED is off; clients: none; policy lab");
+    monitor.send("@quit");
+    assert!(monitor.wait_exit().success());
+}
+
+#[test]
+fn monitor_finds_the_port_in_espchat_port() {
+    let board = BoardProcess::start(&[]);
+    let mut monitor = HeadlessProcess::start_with_env(
+        &["monitor", "--headless"],
+        &[("ESPCHAT_PORT", board.serial.to_str().unwrap())],
+    );
+    monitor.wait_for("board! ip 127.0.0.1");
+}
+
+#[test]
+fn monitor_names_a_missing_port_and_exits_1() {
+    let output = Command::new(env!("CARGO_BIN_EXE_espchat"))
+        .args(["monitor", "--headless", "-p", "/dev/ttyUSB-not-there"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/dev/ttyUSB-not-there: not found") && stderr.contains("espchat ports"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn console_and_panes_survive_a_board_restart_and_deliver_what_was_typed_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("esp");
+    let link_arg = link.to_str().unwrap().to_owned();
+    let mut board = BoardProcess::start(&["--link", &link_arg]);
+    let port = board.port.to_string();
+
+    let mut monitor = HeadlessProcess::start(&["monitor", "--headless", "-p", &link_arg]);
+    monitor.wait_for("board! port ");
+    let server = format!("127.0.0.1:{port}");
+    let mut chat = HeadlessProcess::start(&["connect", "--headless", "--clients", "2", &server]);
+    chat.wait_all(&["chat1! connected 127.0.0.1:", "chat2! connected 127.0.0.1:"]);
+
+    // The board dies without a word (SIGKILL): its pty and its sockets vanish.
+    board.child.kill().unwrap();
+    board.child.wait().unwrap();
+    monitor.wait_for("serial! lost ");
+    chat.wait_all(&["chat1! disconnected: ", "chat2! disconnected: "]);
+    chat.send("@1 typed while the board was down");
+
+    let _board = BoardProcess::start(&["--link", &link_arg, "--tcp-port", &port]);
+    monitor.wait_for(&format!("serial! opened {link_arg}"));
+    monitor.wait_for("serial| rst:0x1 (POWERON)");
+    monitor.wait_for("serial| I (");
+    monitor.wait_for(&format!("espchat: listening on 127.0.0.1:{port}"));
+    // Both panes reconnect (in either order); the line typed meanwhile reaches the new server,
+    // which relays it (to pane 1 at least: pane 2 may connect after it went out).
+    let found = chat.wait_all(&[
+        "chat1! connected 127.0.0.1:",
+        "chat2! connected 127.0.0.1:",
+        ": typed while the board was down",
+    ]);
+    assert!(found[2].starts_with("chat"), "{found:?}");
+    assert!(found[2].contains("| Client "), "{found:?}");
+
+    // End of input: queued lines go out, connections close, exit 0.
+    chat.send("@all bye");
+    chat.end_input();
+    chat.wait_all(&["chat1! closed", "chat2! closed"]);
+    assert!(chat.wait_exit().success());
+}
+
+#[test]
+fn hostile_console_bytes_never_reach_stdout_and_memory_stays_bounded() {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    // Kept open to the end, so the master never reads EIO while the monitor reopens.
+    let slave = pty.slave;
+    let slave_path = nix::unistd::ttyname(&slave).unwrap();
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut monitor = Command::new(env!("CARGO_BIN_EXE_espchat"))
+        .args(["monitor", "--headless", "-p", slave_path.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(out.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let output = || std::fs::read(out.path()).unwrap();
+    wait_until(|| output().windows(14).any(|w| w == b"serial! opened"));
+    let before = support::rss_kib(monitor.id());
+
+    let mut master = std::fs::File::from(pty.master);
+    let mut hostile: Vec<u8> = Vec::new();
+    hostile.extend_from_slice(b"\x1b[2J\x1b[H\x1b]52;c;aGVsbG8=\x07clip\r\n");
+    hostile.extend_from_slice(b"\x1b]0;title\x1b\\\x1bP1$r\x1b\\dcs \x9b31m c1 \xc2\x9b31m\r\n");
+    hostile.extend_from_slice(b"nul\x00 bel\x07 del\x7f bad\xff\xfe utf8 \xe2\x82\r\n");
+    hostile.extend_from_slice(b"\x1b[31mred\x1b[0m \x1b]8;;http://x\x07link\x1b]8;;\x07\r\n");
+    master.write_all(&hostile).unwrap();
+    // 4 MB without a newline, then a marker line.
+    let chunk = vec![b'A'; 64 * 1024];
+    for _ in 0..64 {
+        master.write_all(&chunk).unwrap();
+    }
+    master.write_all(b"\r\nEND-OF-HOSTILE\r\n").unwrap();
+    wait_until(|| output().windows(14).any(|w| w == b"END-OF-HOSTILE"));
+    let growth = support::rss_kib(monitor.id()).saturating_sub(before);
+
+    let bytes = output();
+    let text = String::from_utf8(bytes.clone()).expect("stdout is UTF-8");
+    for (at, c) in text.char_indices() {
+        assert!(
+            c == '\n' || !c.is_control(),
+            "control character U+{:04X} at byte {at} of stdout",
+            c as u32
+        );
+    }
+    assert!(text.contains("serial| clip\n"), "{text:.2000}");
+    assert!(text.contains("serial| red link\n"), "{text:.2000}");
+    assert!(
+        text.contains("serial| nul bel del bad\u{fffd}\u{fffd} utf8 \u{fffd}\n"),
+        "{text:.2000}"
+    );
+    let longest = text.lines().map(str::len).max().unwrap();
+    assert!(
+        longest < 64 * 1024,
+        "a line of {longest} bytes reached stdout"
+    );
+    assert!(growth < 64 * 1024, "RSS grew by {growth} KiB");
+
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    drop(slave);
+}
+
+fn wait_until(mut condition: impl FnMut() -> bool) {
+    let end = Instant::now() + DEADLINE;
+    while !condition() {
+        assert!(
+            Instant::now() < end,
+            "condition not met within {DEADLINE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use firmware::{DEFAULT_SSID, SEND_BUFFER_BYTES};
+pub use firmware::{DEFAULT_SSID, SEND_BACKLOG, STALL_TIMEOUT};
 
 use firmware::Firmware;
 use pty::Pty;

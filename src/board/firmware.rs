@@ -1,10 +1,16 @@
 //! The espchat firmware as the virtual board runs it: the boot log, the console, and a tokio
 //! TCP server on 127.0.0.1 driving `espchat-core`, the code the real firmware runs.
 //!
-//! Slow clients: at most [`SEND_BUFFER_BYTES`] may wait for a client, on top of a small kernel
-//! send buffer (like the few KiB an embassy-net socket has). A client that stops reading until
-//! that is full is disconnected, and everyone sees `Client N disconnected`. The others never
-//! wait for it, and no client ever misses a line without knowing it.
+//! Slow clients: this is flow control first, and a disconnect only for a client that has
+//! stopped. When more than [`SEND_BACKLOG`] bytes wait for any client (on top of a small kernel
+//! send buffer, like the few KiB of an embassy-net socket), the server stops taking new lines
+//! until that client catches up, so TCP slows the senders down and no line is lost. A client
+//! that has taken nothing for [`STALL_TIMEOUT`] while over the limit is disconnected, and everyone
+//! sees `Client N disconnected`: one client that never reads holds the chat up for at most that
+//! long, and no client ever misses a line without knowing it.
+//!
+//! (A fixed backlog limit alone was not enough: under a flood from 8 senders on 2 cores, healthy
+//! readers fell 64 KiB behind and were dropped. The relay benchmark shows it.)
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -19,14 +25,22 @@ use espchat_core::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use super::BoardError;
 use super::pty::Pty;
 
-/// Bytes waiting for one client (beyond the kernel's buffer) before it counts as too slow.
-pub const SEND_BUFFER_BYTES: usize = 64 * 1024;
+/// Bytes waiting for one client (beyond the kernel's buffer) above which the server stops
+/// taking new lines until it catches up.
+pub const SEND_BACKLOG: usize = 64 * 1024;
+/// A client over [`SEND_BACKLOG`] that has taken no bytes for this long is disconnected.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often stalled clients are looked for while input is paused.
+const STALL_CHECK: Duration = Duration::from_millis(100);
+/// A safety net that is never reached while flow control works: one event's output is far
+/// smaller (at most about 50 KiB per client for 4 KiB of input).
+const HARD_BACKLOG: usize = 1024 * 1024;
 /// Kernel send buffer per client. Small, like a microcontroller's socket buffer, so a client
 /// that stops reading is noticed after a few hundred lines rather than megabytes.
 const SOCKET_SEND_BUFFER: usize = 16 * 1024;
@@ -69,25 +83,32 @@ enum Reset {
     Software,
 }
 
-/// What a connection task reports.
-enum NetEvent {
-    Data {
-        id: ClientId,
-        token: u64,
-        bytes: Bytes,
-    },
-    Closed {
-        id: ClientId,
-        token: u64,
-    },
+/// What a client sent, in order: bytes, then the end of its input. On a bounded channel: its
+/// back-pressure is the flow control.
+struct Received {
+    id: ClientId,
+    token: u64,
+    /// Empty at the end of input (the client closed, or reading failed).
+    bytes: Bytes,
+}
+
+/// A writer failed: the connection is dead. On its own channel, so it is seen even while
+/// input is paused.
+struct Gone {
+    id: ClientId,
+    token: u64,
 }
 
 struct Connection {
     /// Tells this connection's events apart from those of an earlier client with the same id.
     token: u64,
     queue: mpsc::UnboundedSender<Bytes>,
-    /// Bytes in `queue` and not yet written to the socket: bounded by [`SEND_BUFFER_BYTES`].
+    /// Bytes in `queue` and not yet written to the socket.
     queued: Arc<AtomicUsize>,
+    /// When the writer last finished a write, in milliseconds since the board's epoch.
+    written_at: Arc<AtomicU64>,
+    /// Since when the backlog has been over [`SEND_BACKLOG`].
+    over_since: Option<Instant>,
     reader: AbortHandle,
     writer: AbortHandle,
 }
@@ -111,7 +132,7 @@ impl Connection {
 
 /// An `Output` of the core, owned so it can be carried out after the core call returns.
 enum Action {
-    Send(ClientId, Bytes),
+    Send(ClientId, Vec<u8>),
     Close(ClientId),
     Log(String),
 }
@@ -209,8 +230,14 @@ pub struct Firmware {
     listener: Option<TcpListener>,
     port: u16,
     ssid: String,
-    net_tx: mpsc::Sender<NetEvent>,
-    net_rx: mpsc::Receiver<NetEvent>,
+    received_tx: mpsc::Sender<Received>,
+    received_rx: mpsc::Receiver<Received>,
+    gone_tx: mpsc::UnboundedSender<Gone>,
+    gone_rx: mpsc::UnboundedReceiver<Gone>,
+    /// Reference point for the writers' progress stamps.
+    epoch: Instant,
+    /// Signalled by a writer whose backlog fell back under [`SEND_BACKLOG`]: input resumes.
+    drained: Arc<Notify>,
 }
 
 impl Firmware {
@@ -224,7 +251,8 @@ impl Firmware {
                 source,
             })?
             .port();
-        let (net_tx, net_rx) = mpsc::channel(64);
+        let (received_tx, received_rx) = mpsc::channel(64);
+        let (gone_tx, gone_rx) = mpsc::unbounded_channel();
         let mut firmware = Firmware {
             server: Server::new(),
             connections: Default::default(),
@@ -234,8 +262,12 @@ impl Firmware {
             listener: Some(listener),
             port,
             ssid: DEFAULT_SSID.to_owned(),
-            net_tx,
-            net_rx,
+            received_tx,
+            received_rx,
+            gone_tx,
+            gone_rx,
+            epoch: Instant::now(),
+            drained: Arc::new(Notify::new()),
         };
         firmware.boot(Reset::PowerOn);
         Ok(firmware)
@@ -262,11 +294,13 @@ impl Firmware {
                     Ok((stream, peer)) => self.accept(stream, peer),
                     Err(error) => tracing::warn!("accept failed: {error}"),
                 },
-                Some(event) = self.net_rx.recv() => self.net_event(event),
+                Some(received) = self.received_rx.recv(), if !self.backlogged() => {
+                    self.received(received);
+                }
+                Some(gone) = self.gone_rx.recv() => self.gone(gone),
+                () = self.drained.notified(), if self.backlogged() => {}
+                () = tokio::time::sleep(STALL_CHECK), if self.backlogged() => self.drop_stalled(),
             }
-            // Let the connection tasks write what this event queued before taking the next:
-            // a client is slow when it does not read, not when this loop runs ahead of it.
-            tokio::task::yield_now().await;
         }
         for connection in self.connections.iter_mut().filter_map(Option::take) {
             connection.close(false);
@@ -387,7 +421,19 @@ impl Firmware {
             Ok(id) => {
                 let token = self.next_token;
                 self.next_token += 1;
-                let connection = spawn_connection(stream, id, token, self.net_tx.clone());
+                let connection = spawn_connection(
+                    stream,
+                    id,
+                    token,
+                    self.received_tx.clone(),
+                    self.gone_tx.clone(),
+                    Progress {
+                        queued: Arc::new(AtomicUsize::new(0)),
+                        written_at: Arc::new(AtomicU64::new(0)),
+                        epoch: self.epoch,
+                        drained: Arc::clone(&self.drained),
+                    },
+                );
                 self.connections[usize::from(id.get()) - 1] = Some(connection);
             }
             Err(Full) => {
@@ -404,89 +450,141 @@ impl Firmware {
         self.apply(actions);
     }
 
-    fn net_event(&mut self, event: NetEvent) {
-        let (id, token) = match &event {
-            NetEvent::Data { id, token, .. } | NetEvent::Closed { id, token } => (*id, *token),
-        };
-        let current = self.connections[usize::from(id.get()) - 1]
-            .as_ref()
-            .is_some_and(|connection| connection.token == token);
-        if !current {
+    fn received(&mut self, Received { id, token, bytes }: Received) {
+        if bytes.is_empty() {
+            return self.gone(Gone { id, token });
+        }
+        if !self.is_current(id, token) {
             return;
         }
         let mut actions = Vec::new();
-        match event {
-            NetEvent::Data { bytes, .. } => {
-                self.server.receive(id, &bytes, &mut collect(&mut actions));
-            }
-            NetEvent::Closed { .. } => {
-                self.server
-                    .disconnect(id, Disconnect::Closed, &mut collect(&mut actions));
-            }
-        }
+        self.server.receive(id, &bytes, &mut collect(&mut actions));
         self.apply(actions);
     }
 
-    /// Carries out the core's outputs; disconnects clients whose queue overflowed, which
-    /// produces more outputs, until none are left.
-    fn apply(&mut self, mut actions: Vec<Action>) {
-        // Too-slow clients are dropped without delivering their backlog.
-        let mut dropped = Vec::new();
-        loop {
-            let mut too_slow = Vec::new();
-            let mut gone = Vec::new();
-            for action in actions.drain(..) {
-                match action {
-                    Action::Send(id, bytes) => {
-                        let Some(connection) = &self.connections[usize::from(id.get()) - 1] else {
-                            continue;
-                        };
-                        let len = bytes.len();
-                        if connection.queued.load(Ordering::Relaxed) + len > SEND_BUFFER_BYTES {
-                            too_slow.push(id);
-                        } else if connection.queue.send(bytes).is_ok() {
-                            connection.queued.fetch_add(len, Ordering::Relaxed);
-                        } else {
-                            gone.push(id);
-                        }
-                    }
-                    Action::Close(id) => {
-                        if let Some(connection) = self.connections[usize::from(id.get()) - 1].take()
-                        {
-                            connection.close(!dropped.contains(&id));
-                        }
-                    }
-                    Action::Log(line) => self.console.log(line),
+    fn gone(&mut self, Gone { id, token }: Gone) {
+        if !self.is_current(id, token) {
+            return;
+        }
+        let mut actions = Vec::new();
+        self.server
+            .disconnect(id, Disconnect::Closed, &mut collect(&mut actions));
+        self.apply(actions);
+    }
+
+    /// Events of a connection that was replaced (same id, a new client) are stale.
+    fn is_current(&self, id: ClientId, token: u64) -> bool {
+        self.connections[usize::from(id.get()) - 1]
+            .as_ref()
+            .is_some_and(|connection| connection.token == token)
+    }
+
+    /// Whether some client has more than [`SEND_BACKLOG`] waiting: input pauses until it
+    /// catches up.
+    fn backlogged(&self) -> bool {
+        self.connections
+            .iter()
+            .flatten()
+            .any(|connection| connection.queued.load(Ordering::Relaxed) > SEND_BACKLOG)
+    }
+
+    /// Disconnects clients that have been over the backlog limit without taking a byte for
+    /// [`STALL_TIMEOUT`].
+    fn drop_stalled(&mut self) {
+        let now = Instant::now();
+        let mut stalled = Vec::new();
+        for (index, slot) in self.connections.iter_mut().enumerate() {
+            let Some(connection) = slot else { continue };
+            if connection.queued.load(Ordering::Relaxed) <= SEND_BACKLOG {
+                connection.over_since = None;
+                continue;
+            }
+            let over_since = *connection.over_since.get_or_insert(now);
+            let written_at =
+                self.epoch + Duration::from_millis(connection.written_at.load(Ordering::Relaxed));
+            if now.duration_since(over_since.max(written_at)) >= STALL_TIMEOUT {
+                stalled.extend(u8::try_from(index + 1).ok().and_then(ClientId::new));
+            }
+        }
+        self.drop_too_slow(stalled);
+    }
+
+    fn drop_too_slow(&mut self, clients: Vec<ClientId>) {
+        if clients.is_empty() {
+            return;
+        }
+        let mut actions = Vec::new();
+        let mut out = collect(&mut actions);
+        for id in clients {
+            // Closed without delivering the backlog: the backlog is why it goes.
+            if let Some(connection) = self.connections[usize::from(id.get()) - 1].take() {
+                connection.close(false);
+            }
+            self.server.disconnect(id, Disconnect::TooSlow, &mut out);
+        }
+        drop(out);
+        self.apply(actions);
+    }
+
+    /// Carries out the core's outputs. What one event sends to a client goes to its writer as
+    /// one buffer: a broadcast of 60 lines is 8 queue operations, not 480.
+    fn apply(&mut self, actions: Vec<Action>) {
+        let mut outgoing: [Vec<u8>; MAX_CLIENTS] = Default::default();
+        let mut too_slow = Vec::new();
+        let mut gone = Vec::new();
+        for action in actions {
+            match action {
+                Action::Send(id, bytes) => {
+                    outgoing[usize::from(id.get()) - 1].extend_from_slice(&bytes)
                 }
+                Action::Close(id) => {
+                    let index = usize::from(id.get()) - 1;
+                    if let Some(connection) = self.connections[index].take() {
+                        // What was sent before the close still goes out (a half-closing client
+                        // gets its own last line back).
+                        let last = std::mem::take(&mut outgoing[index]);
+                        connection.queued.fetch_add(last.len(), Ordering::Relaxed);
+                        let _ = connection.queue.send(Bytes::from(last));
+                        connection.close(true);
+                    }
+                }
+                Action::Log(line) => self.console.log(line),
             }
-            if too_slow.is_empty() && gone.is_empty() {
-                return;
+        }
+        for (index, bytes) in outgoing.into_iter().enumerate() {
+            let Some(connection) = &self.connections[index] else {
+                continue;
+            };
+            if bytes.is_empty() {
+                continue;
             }
-            dropped.extend_from_slice(&too_slow);
-            let mut out = collect(&mut actions);
-            for id in too_slow {
-                self.server.disconnect(id, Disconnect::TooSlow, &mut out);
+            let Some(id) = u8::try_from(index + 1).ok().and_then(ClientId::new) else {
+                continue;
+            };
+            let len = bytes.len();
+            if connection.queued.load(Ordering::Relaxed) + len > HARD_BACKLOG {
+                too_slow.push(id);
+            } else if connection.queue.send(Bytes::from(bytes)).is_ok() {
+                connection.queued.fetch_add(len, Ordering::Relaxed);
+            } else {
+                gone.push(id);
             }
-            for id in gone {
-                self.server.disconnect(id, Disconnect::Closed, &mut out);
-            }
+        }
+        self.drop_too_slow(too_slow);
+        for id in gone {
+            let mut actions = Vec::new();
+            self.server
+                .disconnect(id, Disconnect::Closed, &mut collect(&mut actions));
+            self.apply(actions);
         }
     }
 }
 
-/// An output sink that keeps owned copies; a broadcast shares one buffer between clients.
+/// An output sink that keeps owned copies.
 fn collect(actions: &mut Vec<Action>) -> impl FnMut(Output<'_>) + '_ {
-    let mut last: Option<Bytes> = None;
     move |output| {
         let action = match output {
-            Output::Send { to, bytes } => {
-                let shared = match &last {
-                    Some(previous) if previous.as_ref() == bytes => previous.clone(),
-                    _ => Bytes::copy_from_slice(bytes),
-                };
-                last = Some(shared.clone());
-                Action::Send(to, shared)
-            }
+            Output::Send { to, bytes } => Action::Send(to, bytes.to_vec()),
             Output::Close(id) => Action::Close(id),
             // The virtual board has no LED to drive; the core's `led on|off` log line shows it.
             Output::Led(_) => return,
@@ -495,7 +593,6 @@ fn collect(actions: &mut Vec<Action>) -> impl FnMut(Output<'_>) + '_ {
         actions.push(action);
     }
 }
-
 async fn bind(port: u16) -> Result<TcpListener, BoardError> {
     TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .await
@@ -514,26 +611,30 @@ fn spawn_connection(
     stream: TcpStream,
     id: ClientId,
     token: u64,
-    events: mpsc::Sender<NetEvent>,
+    received: mpsc::Sender<Received>,
+    gone: mpsc::UnboundedSender<Gone>,
+    progress: Progress,
 ) -> Connection {
     let _ = stream.set_nodelay(true);
     let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SOCKET_SEND_BUFFER);
     let (read_half, write_half) = stream.into_split();
     let (queue, lines) = mpsc::unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let reader = tokio::spawn(read_client(read_half, id, token, events.clone()));
+    let queued = Arc::clone(&progress.queued);
+    let written_at = Arc::clone(&progress.written_at);
+    let reader = tokio::spawn(read_client(read_half, id, token, received));
     let writer = tokio::spawn(write_client(
         write_half,
         lines,
-        Arc::clone(&queued),
-        id,
-        token,
-        events,
+        progress,
+        Gone { id, token },
+        gone,
     ));
     Connection {
         token,
         queue,
         queued,
+        written_at,
+        over_since: None,
         reader: reader.abort_handle(),
         writer: writer.abort_handle(),
     }
@@ -543,33 +644,37 @@ async fn read_client(
     mut socket: OwnedReadHalf,
     id: ClientId,
     token: u64,
-    events: mpsc::Sender<NetEvent>,
+    received: mpsc::Sender<Received>,
 ) {
     let mut buf = vec![0u8; 4096];
     loop {
-        let event = match socket.read(&mut buf).await {
-            Ok(0) | Err(_) => NetEvent::Closed { id, token },
-            Ok(n) => NetEvent::Data {
-                id,
-                token,
-                bytes: Bytes::copy_from_slice(&buf[..n]),
-            },
+        let bytes = match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => Bytes::new(),
+            Ok(n) => Bytes::copy_from_slice(&buf[..n]),
         };
-        let closed = matches!(event, NetEvent::Closed { .. });
-        // A full channel holds this reader back: a flooding client waits, the others do not.
-        if events.send(event).await.is_err() || closed {
+        let end = bytes.is_empty();
+        // While input is paused or busy this waits, and so, through TCP, does the client.
+        if received.send(Received { id, token, bytes }).await.is_err() || end {
             return;
         }
     }
 }
 
+/// What a writer tells the board: bytes still waiting, when it last wrote, and that its
+/// backlog fell back under the limit.
+struct Progress {
+    queued: Arc<AtomicUsize>,
+    written_at: Arc<AtomicU64>,
+    epoch: Instant,
+    drained: Arc<Notify>,
+}
+
 async fn write_client(
     mut socket: OwnedWriteHalf,
     mut lines: mpsc::UnboundedReceiver<Bytes>,
-    queued: Arc<AtomicUsize>,
-    id: ClientId,
-    token: u64,
-    events: mpsc::Sender<NetEvent>,
+    progress: Progress,
+    me: Gone,
+    gone: mpsc::UnboundedSender<Gone>,
 ) {
     let mut batch = Vec::with_capacity(16 * 1024);
     while let Some(line) = lines.recv().await {
@@ -582,10 +687,15 @@ async fn write_client(
             }
         }
         if socket.write_all(&batch).await.is_err() {
-            let _ = events.send(NetEvent::Closed { id, token }).await;
+            let _ = gone.send(me);
             return;
         }
-        queued.fetch_sub(batch.len(), Ordering::Relaxed);
+        let before = progress.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+        if before > SEND_BACKLOG && before - batch.len() <= SEND_BACKLOG {
+            progress.drained.notify_one();
+        }
+        let now = u64::try_from(progress.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        progress.written_at.store(now, Ordering::Relaxed);
     }
     let _ = socket.shutdown().await;
 }

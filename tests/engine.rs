@@ -168,3 +168,107 @@ fn wait_until(mut condition: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn ports_lists_or_says_there_are_none() {
+    let output = Command::new(env!("CARGO_BIN_EXE_espchat"))
+        .arg("ports")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with("PORT ") || stdout.starts_with("No serial ports found"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn log_file_keeps_sanitized_timestamped_console_lines() {
+    let board = BoardProcess::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("console.log");
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut monitor = HeadlessProcess::start(&[
+        "monitor",
+        "--headless",
+        "-p",
+        &serial,
+        "--log-file",
+        log.to_str().unwrap(),
+    ]);
+    monitor.wait_for("board! port ");
+    monitor.send("@quit");
+    assert!(monitor.wait_exit().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text
+        .lines()
+        .find(|line| line.contains("espchat: got ip: 127.0.0.1"))
+        .unwrap_or_else(|| panic!("no IP line in the log:\n{text}"));
+    // `2026-11-22T10:57:01.123Z I (0) espchat: got ip: 127.0.0.1`
+    let (stamp, _) = line.split_once(' ').unwrap();
+    assert!(
+        stamp.len() == 24 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+        "{line}"
+    );
+    assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+}
+
+#[test]
+fn hex_view_dumps_the_bytes() {
+    let board = BoardProcess::start(&[]);
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut monitor = HeadlessProcess::start(&["monitor", "--headless", "--hex", "-p", &serial]);
+    // The boot log starts with "ESP-ROM:" = 45 53 50 2d 52 4f 4d 3a.
+    let line = monitor.wait_for("45 53 50 2d 52 4f 4d 3a");
+    assert!(line.starts_with("serial| 00000000"), "{line}");
+}
+
+#[test]
+fn a_line_for_a_vanished_port_is_reported_not_lost() {
+    let mut board = BoardProcess::start(&[]);
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut monitor = HeadlessProcess::start(&["monitor", "--headless", "-p", &serial]);
+    monitor.wait_for("board! port ");
+    board.child.kill().unwrap();
+    board.child.wait().unwrap();
+    monitor.wait_for("serial! lost ");
+    monitor.send("@serial status");
+    let line = monitor.wait_for("error! ");
+    assert_eq!(
+        line,
+        format!("error! not sent: serial port {serial} is gone (waiting for it to come back)")
+    );
+}
+
+#[test]
+fn a_full_pane_queue_reports_every_line_it_cannot_send() {
+    // Nothing listens on this port: the pane keeps retrying, and queues what is typed.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let server = format!("127.0.0.1:{port}");
+    let mut chat = HeadlessProcess::start(&["connect", "--headless", &server]);
+    chat.wait_for("chat1! disconnected: connection refused");
+    for n in 0..300 {
+        chat.send(&format!("@1 line {n}"));
+    }
+    // 256 fit in the queue; the other 44 are reported at once.
+    for n in 256..300 {
+        assert_eq!(
+            chat.wait_for("chat1! not sent"),
+            format!("chat1! not sent (the send queue is full): line {n}")
+        );
+    }
+    // End of input while disconnected: the queued ones are reported too, then the pane closes.
+    chat.end_input();
+    for n in 0..256 {
+        assert_eq!(
+            chat.wait_for("chat1! not sent"),
+            format!("chat1! not sent (closed before it could be sent): line {n}")
+        );
+    }
+    chat.wait_for("chat1! closed");
+    assert!(chat.wait_exit().success());
+}

@@ -1,0 +1,130 @@
+//! Which LED the board drives, and which pins a plain LED may use on each chip.
+
+use core::fmt;
+
+use espchat_core::LedPin;
+
+/// The LED the board drives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LedSetting {
+    /// The DevKit's addressable RGB LED (WS2812) on GPIO8: the default.
+    #[default]
+    Rgb,
+    /// A plain LED on a GPIO, as set with `led <pin> [active-low]`.
+    Gpio(LedPin),
+}
+
+/// The chips this firmware is built for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chip {
+    Esp32c3,
+    Esp32c6,
+}
+
+/// Why a pin cannot drive a plain LED.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinError {
+    /// The chip has no such GPIO.
+    NoSuchPin { last: u8 },
+    /// The pin is wired to the SPI flash the firmware runs from.
+    Flash,
+    /// The pin is the USB-Serial-JTAG port (the console and flashing).
+    Usb,
+    /// The pin is UART0, the other console.
+    Console,
+}
+
+impl fmt::Display for PinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PinError::NoSuchPin { last } => write!(f, "this chip has GPIO 0 to {last}"),
+            PinError::Flash => f.write_str("that pin belongs to the SPI flash"),
+            PinError::Usb => f.write_str("that pin is the USB port (console and flashing)"),
+            PinError::Console => f.write_str("that pin is the UART0 console"),
+        }
+    }
+}
+
+impl core::error::Error for PinError {}
+
+impl Chip {
+    /// The GPIO of the DevKit's RGB LED.
+    pub const RGB_LED_PIN: u8 = 8;
+
+    /// The highest GPIO number.
+    pub fn last_gpio(self) -> u8 {
+        match self {
+            Chip::Esp32c3 => 21,
+            Chip::Esp32c6 => 30,
+        }
+    }
+
+    /// Whether `pin` may drive a plain LED: taking any of the refused pins would cut the board
+    /// off from its flash or its consoles.
+    pub fn check_led_pin(self, pin: u8) -> Result<(), PinError> {
+        if pin > self.last_gpio() {
+            return Err(PinError::NoSuchPin {
+                last: self.last_gpio(),
+            });
+        }
+        match (self, pin) {
+            // GPIO11 is VDD_SPI unless an eFuse says otherwise; 12-17 are the flash bus.
+            (Chip::Esp32c3, 11..=17) | (Chip::Esp32c6, 24..=30) => Err(PinError::Flash),
+            (Chip::Esp32c3, 18 | 19) | (Chip::Esp32c6, 12 | 13) => Err(PinError::Usb),
+            (Chip::Esp32c3, 20 | 21) | (Chip::Esp32c6, 16 | 17) => Err(PinError::Console),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usual_led_pins_are_allowed() {
+        for chip in [Chip::Esp32c3, Chip::Esp32c6] {
+            for pin in [0, 2, 3, 4, 5, Chip::RGB_LED_PIN, 9, 10] {
+                assert_eq!(chip.check_led_pin(pin), Ok(()), "{chip:?} GPIO{pin}");
+            }
+        }
+        assert_eq!(Chip::Esp32c6.check_led_pin(15), Ok(()));
+        assert_eq!(Chip::Esp32c6.check_led_pin(23), Ok(()));
+    }
+
+    #[test]
+    fn pins_past_the_last_gpio_are_refused() {
+        assert_eq!(
+            Chip::Esp32c3.check_led_pin(22),
+            Err(PinError::NoSuchPin { last: 21 })
+        );
+        assert_eq!(
+            Chip::Esp32c6.check_led_pin(31),
+            Err(PinError::NoSuchPin { last: 30 })
+        );
+        assert_eq!(
+            Chip::Esp32c3.check_led_pin(255),
+            Err(PinError::NoSuchPin { last: 21 })
+        );
+    }
+
+    #[test]
+    fn flash_usb_and_console_pins_are_refused() {
+        let c3 = Chip::Esp32c3;
+        assert_eq!(c3.check_led_pin(11), Err(PinError::Flash));
+        assert_eq!(c3.check_led_pin(17), Err(PinError::Flash));
+        assert_eq!(c3.check_led_pin(18), Err(PinError::Usb));
+        assert_eq!(c3.check_led_pin(20), Err(PinError::Console));
+        let c6 = Chip::Esp32c6;
+        assert_eq!(c6.check_led_pin(24), Err(PinError::Flash));
+        assert_eq!(c6.check_led_pin(30), Err(PinError::Flash));
+        assert_eq!(c6.check_led_pin(12), Err(PinError::Usb));
+        assert_eq!(c6.check_led_pin(17), Err(PinError::Console));
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let shown = std::format!("{}", PinError::NoSuchPin { last: 21 });
+        assert_eq!(shown, "this chip has GPIO 0 to 21");
+    }
+}

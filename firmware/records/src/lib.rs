@@ -1,0 +1,26 @@
+//! The pure parts of the espchat firmware: what it keeps in flash and the board rules those
+//! settings obey. No hardware and no IO here, so all of it is tested on the host:
+//!
+//! ```text
+//! cargo test --manifest-path firmware/records/Cargo.toml --target x86_64-unknown-linux-gnu
+//! ```
+//!
+//! The chat server itself is `espchat-core`; this crate adds what the firmware needs around it:
+//! its flash records, the chip's pin rules, the station's retry policy and the switchboard that
+//! connects the server to the client slots.
+#![no_std]
+
+#[cfg(test)]
+extern crate std;
+
+mod access_point;
+mod led;
+mod record;
+mod station;
+mod switchboard;
+
+pub use access_point::{ACCESS_POINT_ADDRESS, access_point_ssid};
+pub use led::{Chip, LedSetting, PinError};
+pub use record::{RECORD_MAX, Record, RecordError};
+pub use station::{FAILURES_BEFORE_ACCESS_POINT, Next, StationRetry};
+pub use switchboard::{BoardOutput, Outbox, Switchboard};

@@ -1,0 +1,212 @@
+//! The chat on TCP port 5000: one listener task per client slot, all feeding one
+//! [`espchat_core::Server`] through the [`Switchboard`] (host-tested in `firmware/records`).
+//!
+//! Back-pressure: drop, never wait. The server is synchronous: a line from one client produces
+//! a `Send` for every client at once. Each slot has a small outbox (a byte pipe) that its own
+//! task drains into the socket's transmit buffer. A `Send` that does not fit in a client's
+//! outbox means that client has stopped reading (its 4 KiB socket buffer and its 1 KiB outbox
+//! are both full): it is disconnected with `Disconnect::TooSlow`, as the virtual board does past
+//! 64 KiB, and the others never wait for it. A line is queued whole or not at all.
+//!
+//! There are [`MAX_CLIENTS`] + 1 slots: the extra one lets the ninth client hear
+//! `server full (8 clients)` before it is closed, as CONTRACT.md §3 says.
+
+use core::cell::RefCell;
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use embassy_futures::select::{Either, Either4, select, select4};
+use embassy_futures::yield_now;
+use embassy_net::tcp::{TcpReader, TcpSocket, TcpWriter};
+use embassy_sync::blocking_mutex::{Mutex, raw::NoopRawMutex};
+use embassy_sync::pipe::Pipe;
+use embassy_sync::signal::Signal;
+use embassy_time::{Duration, Timer, with_timeout};
+use espchat_core::{BoardCommand, ClientId, Full, MAX_CLIENTS, PORT};
+use espchat_records::{BoardOutput, Outbox, Switchboard};
+
+use crate::network::{NETWORK, NetworkReceiver, Stacks};
+
+/// Listener tasks: one per client, and one to turn the ninth away politely.
+pub const SLOTS: usize = MAX_CLIENTS + 1;
+
+/// Per-client queue in front of the socket: a few full protocol lines.
+const OUTBOX: usize = 1024;
+const SOCKET_RX: usize = 1024;
+/// With the outbox, what a client may fall behind before it is dropped.
+const SOCKET_TX: usize = 4096;
+/// A peer that vanished (out of Wi-Fi range) is noticed by keep-alives going unanswered.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a closing connection may take to send what is left.
+const LINGER: Duration = Duration::from_secs(2);
+
+pub struct Chat {
+    switchboard: Mutex<NoopRawMutex, RefCell<Switchboard>>,
+    slots: [Slot; SLOTS],
+}
+
+/// What the session task of one slot reads from.
+struct Slot {
+    outbox: Pipe<NoopRawMutex, OUTBOX>,
+    /// Set when the server closed this slot's client.
+    closed: Signal<NoopRawMutex, ()>,
+}
+
+impl Outbox for Slot {
+    fn room(&self) -> usize {
+        self.outbox.free_capacity()
+    }
+
+    fn push(&self, bytes: &[u8]) {
+        // The switchboard checked the room, and only it writes to outboxes.
+        let _ = self.outbox.try_write(bytes);
+    }
+
+    fn close(&self) {
+        self.closed.signal(());
+    }
+}
+
+fn board(output: BoardOutput<'_>) {
+    match output {
+        BoardOutput::Led(on) => crate::led::show(on),
+        BoardOutput::Log(line) => say!("{line}"),
+    }
+}
+
+impl Chat {
+    pub fn new() -> Self {
+        Self {
+            switchboard: Mutex::new(RefCell::new(Switchboard::new())),
+            slots: core::array::from_fn(|_| Slot {
+                outbox: Pipe::new(),
+                closed: Signal::new(),
+            }),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Switchboard, &[Slot]) -> R) -> R {
+        self.switchboard
+            .lock(|switchboard| f(&mut switchboard.borrow_mut(), &self.slots))
+    }
+
+    /// A console line, for the server; what only the board can do comes back.
+    pub fn console(&self, line: &str) -> Option<BoardCommand> {
+        self.with(|switchboard, slots| switchboard.console(line, slots, &mut board))
+    }
+
+    /// One accepted connection, from its first line to its close.
+    async fn serve(&self, slot: usize, socket: &mut TcpSocket<'_>, network: &mut NetworkReceiver) {
+        let io = &self.slots[slot];
+        io.outbox.clear();
+        io.closed.reset();
+        let peer = socket.remote_endpoint().map_or(
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+            |endpoint| SocketAddr::new(endpoint.addr.into(), endpoint.port),
+        );
+        let id = match self
+            .with(|switchboard, slots| switchboard.connect(slot, peer, slots, &mut board))
+        {
+            Ok(id) => id,
+            Err(Full) => {
+                let _ = with_timeout(LINGER, write_all(socket, Full::LINE)).await;
+                socket.close();
+                let _ = with_timeout(LINGER, socket.flush()).await;
+                return;
+            }
+        };
+        let end = {
+            let (mut reader, mut writer) = socket.split();
+            select4(
+                self.read_lines(slot, id, &mut reader),
+                send_outbox(&io.outbox, &mut writer),
+                io.closed.wait(),
+                network.changed(),
+            )
+            .await
+        };
+        match end {
+            // The server dropped it for not reading: nothing more is owed to it.
+            Either4::Third(()) => socket.abort(),
+            _ => {
+                self.with(|switchboard, slots| switchboard.leave(slot, id, slots, &mut board));
+                socket.close();
+            }
+        }
+        let _ = with_timeout(LINGER, socket.flush()).await;
+    }
+
+    async fn read_lines(&self, slot: usize, id: ClientId, reader: &mut TcpReader<'_>) {
+        let mut buf = [0u8; 256];
+        loop {
+            let n = match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            // One line at a time, letting the other slots move their outboxes into their
+            // sockets in between: a burst of short lines must not overflow a reader that keeps up.
+            let mut bytes = &buf[..n];
+            while !bytes.is_empty() {
+                let end = bytes
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |at| at + 1);
+                let line = &bytes[..end];
+                self.with(|switchboard, slots| {
+                    switchboard.receive(slot, id, line, slots, &mut board)
+                });
+                bytes = &bytes[end..];
+                yield_now().await;
+            }
+        }
+    }
+}
+
+async fn send_outbox(outbox: &Pipe<NoopRawMutex, OUTBOX>, writer: &mut TcpWriter<'_>) {
+    let mut buf = [0u8; 512];
+    loop {
+        let n = outbox.read(&mut buf).await;
+        let mut bytes = &buf[..n];
+        while !bytes.is_empty() {
+            match writer.write(bytes).await {
+                Ok(0) | Err(_) => return,
+                Ok(written) => bytes = &bytes[written..],
+            }
+        }
+    }
+}
+
+async fn write_all(socket: &mut TcpSocket<'_>, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        match socket.write(bytes).await {
+            Ok(0) | Err(_) => return,
+            Ok(written) => bytes = &bytes[written..],
+        }
+    }
+}
+
+/// Accepts connections on port 5000 of whichever network is up, and serves them one at a time.
+#[embassy_executor::task(pool_size = SLOTS)]
+pub async fn listener(slot: usize, chat: &'static Chat, stacks: Stacks) {
+    let mut rx = [0u8; SOCKET_RX];
+    let mut tx = [0u8; SOCKET_TX];
+    let Some(mut network) = NETWORK.receiver() else {
+        say!("chat slot {slot}: no network receiver left");
+        return;
+    };
+    loop {
+        let current = network.get_and(|network| network.is_up()).await;
+        let Some(stack) = stacks.serving(current) else {
+            continue;
+        };
+        let mut socket = TcpSocket::new(stack, &mut rx, &mut tx);
+        socket.set_keep_alive(Some(KEEP_ALIVE));
+        socket.set_timeout(Some(TIMEOUT));
+        match select(socket.accept(PORT), network.changed()).await {
+            Either::First(Ok(())) => chat.serve(slot, &mut socket, &mut network).await,
+            // Accepting fails only on a socket in the wrong state; do not spin on it.
+            Either::First(Err(_)) => Timer::after_millis(100).await,
+            Either::Second(_) => {}
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The serial consoles: USB-Serial-JTAG and UART0 both take the commands of CONTRACT.md §4.
+//! Nothing typed is echoed, so a Wi-Fi password never appears on the console.
+
+use embassy_sync::{blocking_mutex::raw::NoopRawMutex, mutex::Mutex};
+use embassy_time::Timer;
+use embedded_io_async::Read;
+use esp_hal::Async;
+use esp_hal::uart::UartRx;
+use esp_hal::usb::usb_serial_jtag::UsbSerialJtagRx;
+use espchat_core::{BoardCommand, LineReader};
+use espchat_records::LedSetting;
+
+use crate::board::CHIP;
+use crate::chat::Chat;
+use crate::settings::Settings;
+use crate::{led, network};
+
+type SharedSettings = Mutex<NoopRawMutex, Settings>;
+
+#[embassy_executor::task]
+pub async fn usb(
+    input: UsbSerialJtagRx<'static, Async>,
+    chat: &'static Chat,
+    settings: &'static SharedSettings,
+) {
+    console(input, chat, settings).await
+}
+
+#[embassy_executor::task]
+pub async fn uart(
+    input: UartRx<'static, Async>,
+    chat: &'static Chat,
+    settings: &'static SharedSettings,
+) {
+    console(input, chat, settings).await
+}
+
+async fn console(mut input: impl Read, chat: &Chat, settings: &SharedSettings) {
+    // The same sanitizer as for chat clients: bounded lines, no control characters.
+    let mut lines = LineReader::new();
+    let mut buf = [0u8; 64];
+    loop {
+        let n = match input.read(&mut buf).await {
+            Ok(n) => n,
+            // A framing error or a dropped USB host: the next read starts afresh.
+            Err(_) => continue,
+        };
+        // Terminals end a line with CR, CRLF or LF; the blank lines this makes are ignored.
+        for byte in &mut buf[..n] {
+            if *byte == b'\r' {
+                *byte = b'\n';
+            }
+        }
+        let mut bytes = &buf[..n];
+        while let Some(line) = lines.next_line(&mut bytes) {
+            if let Some(command) = chat.console(&line.text) {
+                carry_out(command, settings).await;
+            }
+        }
+    }
+}
+
+async fn carry_out(command: BoardCommand, settings: &SharedSettings) {
+    match command {
+        BoardCommand::Wifi(credentials) => {
+            // The command's Display shows the SSID only.
+            match settings.lock().await.store(&credentials).await {
+                Ok(()) => say!("{} stored", BoardCommand::Wifi(credentials.clone())),
+                Err(error) => say!("{error}; using the new credentials until reboot"),
+            }
+            network::use_credentials(credentials);
+        }
+        BoardCommand::Led(pin) => {
+            if let Err(error) = CHIP.check_led_pin(pin.pin) {
+                say!("led {}: {error}", pin.pin);
+                return;
+            }
+            match settings.lock().await.store(&LedSetting::Gpio(pin)).await {
+                Ok(()) => say!("{} stored", BoardCommand::Led(pin)),
+                Err(error) => say!("{error}; using the LED pin until reboot"),
+            }
+            led::use_pin(pin);
+        }
+        BoardCommand::Reboot => {
+            say!("rebooting");
+            // Lets the line leave the console before the reset.
+            Timer::after_millis(50).await;
+            esp_hal::system::software_reset();
+        }
+    }
+}

@@ -70,16 +70,24 @@ async fn carry_out(command: BoardCommand, settings: &SharedSettings) {
             }
             network::use_credentials(credentials);
         }
-        BoardCommand::Led(pin) => {
+        BoardCommand::Led(LedSetting::Gpio(pin)) => {
             if let Err(error) = CHIP.check_led_pin(pin.pin) {
                 say!("led {}: {error}", pin.pin);
                 return;
             }
             match settings.lock().await.store(&LedSetting::Gpio(pin)).await {
-                Ok(()) => say!("{} stored", BoardCommand::Led(pin)),
+                Ok(()) => say!("{} stored", BoardCommand::Led(LedSetting::Gpio(pin))),
                 Err(error) => say!("{error}; using the LED pin until reboot"),
             }
             led::use_pin(pin);
+        }
+        // The RMT and GPIO8 went to the plain LED's driver at boot or are held by it now: the
+        // RGB LED comes back with the next start.
+        BoardCommand::Led(LedSetting::Rgb) => {
+            match settings.lock().await.store(&LedSetting::Rgb).await {
+                Ok(()) => say!("led rgb stored; the RGB LED takes over after reboot"),
+                Err(error) => say!("{error}; the LED setting is unchanged"),
+            }
         }
         BoardCommand::Reboot => {
             say!("rebooting");

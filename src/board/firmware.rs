@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use espchat_core::{
-    BoardCommand, ClientId, Disconnect, Full, LineReader, MAX_CLIENTS, Output, Server,
+    BoardCommand, ClientId, Disconnect, Full, LedSetting, LineReader, MAX_CLIENTS, Output, Server,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -399,7 +399,7 @@ impl Firmware {
                 self.ssid = credentials.ssid.as_str().to_owned();
                 self.join_wifi();
             }
-            Some(BoardCommand::Led(led)) => {
+            Some(BoardCommand::Led(LedSetting::Gpio(led))) => {
                 let polarity = if led.active_low {
                     "active-low"
                 } else {
@@ -409,6 +409,10 @@ impl Firmware {
                     "led on GPIO{} ({polarity}); the virtual board shows it in its log",
                     led.pin
                 ));
+            }
+            Some(BoardCommand::Led(LedSetting::Rgb)) => {
+                self.console
+                    .log("led: the RGB LED; the virtual board shows it in its log");
             }
             Some(BoardCommand::Reboot) => self.reboot().await,
             None => {}

@@ -64,12 +64,22 @@ pub struct LedPin {
     pub active_low: bool,
 }
 
+/// The LED a board drives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LedSetting {
+    /// The DevKit's addressable RGB LED (WS2812 on GPIO8): the default (`led rgb`).
+    #[default]
+    Rgb,
+    /// A plain LED on a GPIO (`led <pin> [active-low]`).
+    Gpio(LedPin),
+}
+
 /// Commands that need the board itself (radio, pins, reset); the chat server cannot carry them
 /// out, so [`crate::Server::console`] hands them back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BoardCommand {
     Wifi(WifiCredentials),
-    Led(LedPin),
+    Led(LedSetting),
     Reboot,
 }
 
@@ -80,7 +90,8 @@ impl fmt::Display for BoardCommand {
                 write!(f, "wifi \"{}\" (open network)", credentials.ssid)
             }
             BoardCommand::Wifi(credentials) => write!(f, "wifi \"{}\" ********", credentials.ssid),
-            BoardCommand::Led(LedPin { pin, active_low }) => {
+            BoardCommand::Led(LedSetting::Rgb) => f.write_str("led rgb"),
+            BoardCommand::Led(LedSetting::Gpio(LedPin { pin, active_low })) => {
                 write!(f, "led {pin}")?;
                 if *active_low {
                     f.write_str(" active-low")?;
@@ -130,7 +141,9 @@ impl fmt::Display for ConsoleError {
                 "the Wi-Fi password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters, \
                  or \"\" for an open network"
             ),
-            ConsoleError::Pin => f.write_str("the LED pin must be a GPIO number, e.g. led 8"),
+            ConsoleError::Pin => {
+                f.write_str("the LED pin must be a GPIO number, e.g. led 8 (or led rgb)")
+            }
             ConsoleError::Policy => f.write_str("policy must be lab or open, e.g. policy open"),
         }
     }
@@ -139,7 +152,7 @@ impl fmt::Display for ConsoleError {
 impl core::error::Error for ConsoleError {}
 
 const USAGE_WIFI: &str = "wifi <ssid> <password>  (quote words with spaces: wifi \"my net\" pass)";
-const USAGE_LED: &str = "led <pin> [active-low]";
+const USAGE_LED: &str = "led <pin> [active-low]  or  led rgb";
 const USAGE_POLICY: &str = "policy lab|open";
 
 /// The console help, one line each.
@@ -148,7 +161,7 @@ pub const CONSOLE_HELP: [&str; 6] = [
     "  wifi <ssid> <password>   store Wi-Fi credentials and reconnect",
     "  status                   LED, clients and policy",
     "  policy lab|open          who may switch the LED",
-    "  led <pin> [active-low]   drive a plain GPIO LED",
+    "  led <pin> [active-low]   drive a plain GPIO LED (led rgb: the RGB LED)",
     "  reboot | help",
 ];
 
@@ -219,12 +232,13 @@ fn parse_wifi(words: &mut Words<'_>) -> Result<WifiCredentials, ConsoleError> {
     Ok(WifiCredentials { ssid, password })
 }
 
-fn parse_led(words: &mut Words<'_>) -> Result<LedPin, ConsoleError> {
-    let pin = words.next().ok_or(ConsoleError::Usage(USAGE_LED))?;
-    let pin = pin
-        .ok()
-        .and_then(|word| word.parse::<u8>().ok())
-        .ok_or(ConsoleError::Pin)?;
+fn parse_led(words: &mut Words<'_>) -> Result<LedSetting, ConsoleError> {
+    let word = words.next().ok_or(ConsoleError::Usage(USAGE_LED))?;
+    let word = word.map_err(|_| ConsoleError::Pin)?;
+    if word.eq_ignore_ascii_case("rgb") {
+        return Ok(LedSetting::Rgb);
+    }
+    let pin = word.parse::<u8>().map_err(|_| ConsoleError::Pin)?;
     let active_low = match words.next() {
         None => false,
         Some(Ok(word)) => match word.to_ascii_lowercase_word().as_deref() {
@@ -234,7 +248,7 @@ fn parse_led(words: &mut Words<'_>) -> Result<LedPin, ConsoleError> {
         },
         Some(Err(_)) => return Err(ConsoleError::Usage(USAGE_LED)),
     };
-    Ok(LedPin { pin, active_low })
+    Ok(LedSetting::Gpio(LedPin { pin, active_low }))
 }
 
 fn prefix(word: &str) -> String<16> {
@@ -425,10 +439,9 @@ mod tests {
     #[test]
     fn led() {
         let led = |pin, active_low| {
-            Ok(ConsoleCommand::Board(BoardCommand::Led(LedPin {
-                pin,
-                active_low,
-            })))
+            Ok(ConsoleCommand::Board(BoardCommand::Led(LedSetting::Gpio(
+                LedPin { pin, active_low },
+            ))))
         };
         assert_eq!(ConsoleCommand::parse("led 8 active-low"), led(8, true));
         assert_eq!(ConsoleCommand::parse("led 2"), led(2, false));
@@ -438,6 +451,10 @@ mod tests {
         assert_eq!(
             ConsoleCommand::parse("led 8 dim"),
             Err(ConsoleError::Usage(USAGE_LED))
+        );
+        assert_eq!(
+            ConsoleCommand::parse("led RGB"),
+            Ok(ConsoleCommand::Board(BoardCommand::Led(LedSetting::Rgb)))
         );
     }
 

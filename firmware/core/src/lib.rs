@@ -27,8 +27,8 @@ mod line;
 mod server;
 
 pub use console::{
-    BoardCommand, CONSOLE_HELP, ConsoleCommand, ConsoleError, LedPin, PASSWORD_MAX, PASSWORD_MIN,
-    Policy, SSID_MAX, WifiCredentials,
+    BoardCommand, CONSOLE_HELP, ConsoleCommand, ConsoleError, LedPin, LedSetting, PASSWORD_MAX,
+    PASSWORD_MIN, Policy, SSID_MAX, WifiCredentials,
 };
 pub use line::{Line, LineReader, MAX_LINE};
 pub use server::{ClientId, Disconnect, Full, MAX_CLIENTS, Output, PORT, Server};

@@ -116,24 +116,33 @@ impl Server {
             .map(|(index, _)| ClientId::from_index(index))
     }
 
+    /// The id the next connection will get (the smallest free one), or `None` when full. IO glue
+    /// that must route the newcomer's own `Client N connected` before [`Server::connect`]
+    /// returns can look it up here.
+    pub fn next_id(&self) -> Option<ClientId> {
+        self.clients
+            .iter()
+            .position(Option::is_none)
+            .map(ClientId::from_index)
+    }
+
     /// A connection arrived from `peer`. It gets the smallest free id, or [`Full`].
     pub fn connect(
         &mut self,
         peer: SocketAddr,
         out: &mut impl FnMut(Output<'_>),
     ) -> Result<ClientId, Full> {
-        let Some(index) = self.clients.iter().position(Option::is_none) else {
+        let Some(id) = self.next_id() else {
             log(
                 out,
                 format_args!("connection from {peer} refused: server full ({MAX_CLIENTS} clients)"),
             );
             return Err(Full);
         };
-        self.clients[index] = Some(Client {
+        self.clients[id.index()] = Some(Client {
             peer,
             reader: LineReader::new(),
         });
-        let id = ClientId::from_index(index);
         log(out, format_args!("client {id} connected from {peer}"));
         self.broadcast(out, format_args!("Client {id} connected"));
         Ok(id)

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use espchat_core::{
-    BoardCommand, CONSOLE_HELP, ClientId, Disconnect, Full, LedPin, MAX_CLIENTS, MAX_LINE, Output,
-    Policy, Server, WifiCredentials,
+    BoardCommand, CONSOLE_HELP, ClientId, Disconnect, Full, LedPin, LedSetting, MAX_CLIENTS,
+    MAX_LINE, Output, Policy, Server, WifiCredentials,
 };
 
 /// An [`Output`] as an owned value, so tests can keep and compare it.
@@ -645,10 +645,14 @@ fn console_board_commands_are_returned_not_carried_out() {
     );
     assert_eq!(
         h.console("led 8 active-low"),
-        Some(BoardCommand::Led(LedPin {
+        Some(BoardCommand::Led(LedSetting::Gpio(LedPin {
             pin: 8,
             active_low: true,
-        }))
+        })))
+    );
+    assert_eq!(
+        h.console("led rgb"),
+        Some(BoardCommand::Led(LedSetting::Rgb))
     );
     assert_eq!(h.console("reboot"), Some(BoardCommand::Reboot));
     // Nothing was logged (so no password either), sent, switched or closed.
@@ -675,7 +679,7 @@ fn console_errors_are_logged_with_their_message() {
             "the Wi-Fi password must be 8 to 64 characters, or \"\" for an open network",
         ),
         ("wifi \"open quote", "missing closing quote (\")"),
-        ("led eight", "the LED pin must be a GPIO number, e.g. led 8"),
+        ("led eight", "the LED pin must be a GPIO number, e.g. led 8 (or led rgb)"),
         ("status please", "usage: status"),
     ];
     for (line, message) in cases {

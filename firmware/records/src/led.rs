@@ -2,17 +2,8 @@
 
 use core::fmt;
 
-use espchat_core::LedPin;
-
-/// The LED the board drives.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LedSetting {
-    /// The DevKit's addressable RGB LED (WS2812) on GPIO8: the default.
-    #[default]
-    Rgb,
-    /// A plain LED on a GPIO, as set with `led <pin> [active-low]`.
-    Gpio(LedPin),
-}
+/// The LED the board drives: parsed from the console by the core, stored here.
+pub use espchat_core::LedSetting;
 
 /// The chips this firmware is built for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

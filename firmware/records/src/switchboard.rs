@@ -53,9 +53,8 @@ impl Switchboard {
         &self.server
     }
 
-    /// A connection on `slot`. The server gives it the smallest free id (CONTRACT.md §3); the
-    /// slot is recorded under that id before the server runs, so the newcomer's own
-    /// "Client N connected" reaches it.
+    /// A connection on `slot`. The slot is recorded under the id the server will give it
+    /// before the server runs, so the newcomer's own "Client N connected" reaches it.
     pub fn connect<O: Outbox>(
         &mut self,
         slot: usize,
@@ -63,7 +62,7 @@ impl Switchboard {
         outboxes: &[O],
         board: &mut impl FnMut(BoardOutput<'_>),
     ) -> Result<ClientId, Full> {
-        let expected = self.slot_of.iter().position(Option::is_none);
+        let expected = self.server.next_id().map(index);
         if let Some(free) = expected {
             self.slot_of[free] = Some(slot);
         }

@@ -2,8 +2,12 @@
 //! `espchat-core` on 127.0.0.1, so every part of espchat can be tried and tested without
 //! hardware.
 
+mod chip;
+mod console;
 mod firmware;
+pub mod image;
 mod pty;
+pub mod rom;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -14,8 +18,9 @@ use tokio::task::JoinHandle;
 
 pub use firmware::{DEFAULT_SSID, SEND_BACKLOG, STALL_TIMEOUT};
 
-use firmware::Firmware;
+use chip::{Chip, ChipConfig};
 use pty::Pty;
+use rom::{DEFAULT_FLASH_SIZE, Flash};
 
 /// How to start a virtual board.
 #[derive(Clone, Debug, Default)]
@@ -24,6 +29,13 @@ pub struct BoardConfig {
     pub tcp_port: u16,
     /// A symlink to create to the pty (e.g. `/tmp/esp`), removed when the board stops.
     pub link: Option<PathBuf>,
+    /// Start with erased flash instead of an espchat app image.
+    pub blank: bool,
+    /// Keep the 4 MB flash in this file across runs (created if missing).
+    pub flash_file: Option<PathBuf>,
+    /// Pace the ROM loader's traffic like a UART at the client's baud rate (realistic
+    /// flashing times); off for fast tests.
+    pub throttle: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +59,18 @@ pub enum BoardError {
     },
     #[error("refusing to replace {}: it exists and is not a symlink (choose another --link path)", .0.display())]
     LinkExists(PathBuf),
+    #[error("flash file {}: {source}", path.display())]
+    FlashFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "flash file {}: {len} bytes, not a 4 MiB flash (it was not written by espchat board; \
+         choose another --flash-file or delete it)",
+        path.display()
+    )]
+    FlashFileSize { path: PathBuf, len: usize },
 }
 
 /// A running virtual board. Dropping it stops the board; [`Board::stop`] waits for that.
@@ -55,7 +79,7 @@ pub struct Board {
     port: u16,
     link: Option<Link>,
     stop: Option<oneshot::Sender<()>>,
-    firmware: JoinHandle<()>,
+    chip: JoinHandle<()>,
     reopen: JoinHandle<io::Result<()>>,
 }
 
@@ -63,15 +87,26 @@ impl Board {
     /// Starts a board on the current tokio runtime: it boots at once and prints its boot log
     /// to the pty, where it waits for the first client.
     pub async fn start(config: BoardConfig) -> Result<Board, BoardError> {
+        let port = free_port(config.tcp_port).await?;
+        let flash = initial_flash(&config)?;
         let pty = Pty::open().map_err(BoardError::Pty)?;
         let link = config
             .link
             .map(|path| Link::create(&path, pty.path()))
             .transpose()?;
         let reopenable = pty.keep_reopenable().map_err(BoardError::Pty)?;
-        let (console, console_in) = firmware::console(&pty);
-        let firmware = Firmware::start(console, config.tcp_port).await?;
-        let port = firmware.port();
+        let (console, console_in) = console::start(&pty);
+        let mut chip = Chip::new(
+            console,
+            Arc::clone(&pty),
+            ChipConfig {
+                tcp_port: port,
+                flash,
+                flash_file: config.flash_file,
+                throttle: config.throttle,
+            },
+        );
+        chip.power_on().await;
         let (stop, stopped) = oneshot::channel();
         Ok(Board {
             reopen: tokio::spawn(reopenable),
@@ -79,7 +114,7 @@ impl Board {
             port,
             link,
             stop: Some(stop),
-            firmware: tokio::spawn(firmware.run(console_in, stopped)),
+            chip: tokio::spawn(chip.run(console_in, stopped)),
         })
     }
 
@@ -95,7 +130,7 @@ impl Board {
 
     /// Waits until the board stops by itself (it does not, unless its console fails).
     pub async fn wait(&mut self) {
-        let _ = (&mut self.firmware).await;
+        let _ = (&mut self.chip).await;
     }
 
     /// Stops the board: closes every client and removes the link.
@@ -103,7 +138,7 @@ impl Board {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = (&mut self.firmware).await;
+        let _ = (&mut self.chip).await;
         self.reopen.abort();
         drop(self.link.take());
     }
@@ -111,9 +146,60 @@ impl Board {
 
 impl Drop for Board {
     fn drop(&mut self) {
-        self.firmware.abort();
+        self.chip.abort();
         self.reopen.abort();
     }
+}
+
+/// The chat port: the one asked for, or a free one, checked by binding it once. The firmware
+/// binds it again at each boot.
+async fn free_port(port: u16) -> Result<u16, BoardError> {
+    let bind_error = |source| BoardError::Bind { port, source };
+    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))
+        .await
+        .map_err(bind_error)?;
+    Ok(listener.local_addr().map_err(bind_error)?.port())
+}
+
+/// What the flash holds at power-on: the flash file's content, or erased flash, or an espchat
+/// app image (a board after its first flash).
+fn initial_flash(config: &BoardConfig) -> Result<Flash, BoardError> {
+    if let Some(path) = &config.flash_file {
+        match std::fs::read(path) {
+            Ok(bytes) if bytes.len() == DEFAULT_FLASH_SIZE => return Ok(Flash::from_bytes(bytes)),
+            Ok(bytes) => {
+                return Err(BoardError::FlashFileSize {
+                    path: path.clone(),
+                    len: bytes.len(),
+                });
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(BoardError::FlashFile {
+                    path: path.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    let mut flash = Flash::new_erased(DEFAULT_FLASH_SIZE);
+    if !config.blank {
+        let app = image::build(
+            image::ESPCHAT_PROJECT,
+            env!("CARGO_PKG_VERSION"),
+            b"espchat",
+        );
+        flash
+            .write(image::APP_OFFSET, &app)
+            .expect("a small image fits the 4 MiB flash at 0x10000");
+    }
+    if let Some(path) = &config.flash_file {
+        std::fs::write(path, flash.as_bytes()).map_err(|source| BoardError::FlashFile {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(flash)
 }
 
 /// A symlink to the pty, removed again when the board stops, if it still points there.

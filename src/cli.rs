@@ -37,6 +37,8 @@ pub enum Command {
         after_help = "Prints `serial: /dev/pts/N` first. Talk to it with e.g.\n  \
                       picocom /dev/pts/N        (the console: try `status` or `help`)\n  \
                       nc 127.0.0.1 5000         (a chat client; open several)\n\
+                      Flash it like a real ESP32-C3 (it speaks the ROM loader protocol), e.g.\n  \
+                      esptool --chip esp32c3 -p /dev/pts/N --before no-reset write-flash 0x10000 app.bin\n\
                       Stops on Ctrl-C (SIGINT) or SIGTERM."
     )]
     Board(BoardArgs),
@@ -66,6 +68,15 @@ pub struct BoardArgs {
     /// Also make a symlink at PATH to the serial port (removed on exit)
     #[arg(long, value_name = "PATH")]
     pub link: Option<PathBuf>,
+    /// Start with erased flash (a board fresh from the factory) instead of the espchat firmware
+    #[arg(long)]
+    pub blank: bool,
+    /// Keep the 4 MB flash in FILE across runs (created if missing)
+    #[arg(long, value_name = "FILE")]
+    pub flash_file: Option<PathBuf>,
+    /// Do not pace flashing like a real UART at the client's baud rate (for fast tests)
+    #[arg(long)]
+    pub no_throttle: bool,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,9 @@ fn run_board(args: BoardArgs) -> anyhow::Result<()> {
         let mut board = Board::start(BoardConfig {
             tcp_port: args.tcp_port,
             link: args.link,
+            blank: args.blank,
+            flash_file: args.flash_file,
+            throttle: !args.no_throttle,
         })
         .await?;
         let serial = board.serial_path().display().to_string();

@@ -12,7 +12,6 @@
 //! (A fixed backlog limit alone was not enough: under a flood from 8 senders on 2 cores, healthy
 //! readers fell 64 KiB behind and were dropped. The relay benchmark shows it.)
 
-use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -25,11 +24,10 @@ use espchat_core::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
-use super::BoardError;
-use super::pty::Pty;
+use super::console::Console;
 
 /// Bytes waiting for one client (beyond the kernel's buffer) above which the server stops
 /// taking new lines until it catches up.
@@ -46,42 +44,9 @@ const HARD_BACKLOG: usize = 1024 * 1024;
 const SOCKET_SEND_BUFFER: usize = 16 * 1024;
 /// How long a closing connection may take to deliver what is queued for it.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
-/// Console lines waiting for the pty; past this (nobody reading the port) lines are dropped.
-const CONSOLE_QUEUE_LINES: usize = 1024;
 
 /// The simulated network the board "joins" at boot.
 pub const DEFAULT_SSID: &str = "espchat-virtual";
-
-const ROM_BANNER: &[&str] = &["ESP-ROM:esp32c3-api1-20210207", "Build:Feb  7 2021"];
-const ROM_BOOT: &[&str] = &[
-    "SPIWP:0xee",
-    "mode:DIO, clock div:1",
-    "load:0x3fcd5820,len:0x1714",
-    "load:0x403cc710,len:0x968",
-    "load:0x403ce710,len:0x2f9c",
-    "entry 0x403cc710",
-];
-const BOOTLOADER: &[&str] = &[
-    "boot: ESP-IDF v5.3 2nd stage bootloader",
-    "boot: chip revision: v0.4",
-    "boot.esp32c3: SPI Speed      : 40MHz",
-    "boot.esp32c3: SPI Mode       : DIO",
-    "boot.esp32c3: SPI Flash Size : 4MB",
-    "boot: Partition Table:",
-    "boot: ## Label            Usage          Type ST Offset   Length",
-    "boot:  0 nvs              WiFi data        01 02 00009000 00006000",
-    "boot:  1 phy_init         RF data          01 01 0000f000 00001000",
-    "boot:  2 factory          factory app      00 00 00010000 003f0000",
-    "boot: End of partition table",
-    "boot: Loaded app from partition at offset 0x10000",
-];
-
-/// Why the chip (re)started, as the ROM prints it.
-#[derive(Clone, Copy)]
-enum Reset {
-    PowerOn,
-    Software,
-}
 
 /// What a client sent, in order: bytes, then the end of its input. On a bounded channel: its
 /// back-pressure is the flow control.
@@ -137,89 +102,6 @@ enum Action {
     Log(String),
 }
 
-/// The serial console as the firmware sees it: lines out, with ESP-IDF style prefixes.
-#[derive(Clone)]
-pub struct Console {
-    queue: mpsc::Sender<Bytes>,
-    dropped: Arc<AtomicU64>,
-    boot: Instant,
-}
-
-impl Console {
-    fn raw(&self, line: &str) {
-        self.push(format!("{line}\r\n"));
-    }
-
-    /// An ESP-IDF style info line: `I (ms) tag: text`.
-    fn info(&self, tag: &str, text: impl fmt::Display) {
-        let ms = self.boot.elapsed().as_millis();
-        self.push(format!("I ({ms}) {tag}: {text}\r\n"));
-    }
-
-    fn log(&self, text: impl fmt::Display) {
-        self.info("espchat", text);
-    }
-
-    fn push(&self, line: String) {
-        if self.queue.try_send(Bytes::from(line)).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Starts the console tasks on the pty; returns the console handle and the stream of bytes
-/// clients type.
-pub fn console(pty: &Arc<Pty>) -> (Console, mpsc::Receiver<Bytes>) {
-    let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(CONSOLE_QUEUE_LINES);
-    let dropped = Arc::new(AtomicU64::new(0));
-    let writer_pty = Arc::clone(pty);
-    let writer_dropped = Arc::clone(&dropped);
-    tokio::spawn(async move {
-        while let Some(line) = out_rx.recv().await {
-            let lost = writer_dropped.swap(0, Ordering::Relaxed);
-            if lost > 0 {
-                let notice = format!(
-                    "[virtual board: {lost} console lines dropped while nobody read the port]\r\n"
-                );
-                if writer_pty.write_all(notice.as_bytes()).await.is_err() {
-                    break;
-                }
-            }
-            if let Err(error) = writer_pty.write_all(&line).await {
-                tracing::warn!("serial console write failed: {error}");
-                break;
-            }
-        }
-    });
-
-    let (in_tx, in_rx) = mpsc::channel::<Bytes>(64);
-    let reader_pty = Arc::clone(pty);
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 4096];
-        loop {
-            match reader_pty.read(&mut buf).await {
-                Ok(0) => continue,
-                Ok(n) => {
-                    if in_tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
-                        break;
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!("serial console read failed: {error}");
-                    break;
-                }
-            }
-        }
-    });
-
-    let console = Console {
-        queue: out_tx,
-        dropped,
-        boot: Instant::now(),
-    };
-    (console, in_rx)
-}
-
 /// The firmware's state between events.
 pub struct Firmware {
     server: Server,
@@ -241,25 +123,28 @@ pub struct Firmware {
 }
 
 impl Firmware {
-    /// Binds the chat port (0: a free one, kept across reboots) and prints the power-on boot.
-    pub async fn start(console: Console, tcp_port: u16) -> Result<Firmware, BoardError> {
-        let listener = bind(tcp_port).await?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| BoardError::Bind {
-                port: tcp_port,
-                source,
-            })?
-            .port();
+    /// The app starts: it joins the (simulated) network and serves the chat on `port`.
+    pub async fn start(console: Console, port: u16) -> Firmware {
         let (received_tx, received_rx) = mpsc::channel(64);
         let (gone_tx, gone_rx) = mpsc::unbounded_channel();
-        let mut firmware = Firmware {
+        console.log(format_args!(
+            "espchat {} on a virtual ESP32-C3 (chat server: espchat-core)",
+            env!("CARGO_PKG_VERSION")
+        ));
+        let listener = match bind(port).await {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                console.log(format_args!("cannot listen: {error}"));
+                None
+            }
+        };
+        let firmware = Firmware {
             server: Server::new(),
             connections: Default::default(),
             next_token: 0,
             console,
             console_line: LineReader::new(),
-            listener: Some(listener),
+            listener,
             port,
             ssid: DEFAULT_SSID.to_owned(),
             received_tx,
@@ -269,68 +154,32 @@ impl Firmware {
             epoch: Instant::now(),
             drained: Arc::new(Notify::new()),
         };
-        firmware.boot(Reset::PowerOn);
-        Ok(firmware)
+        firmware.join_wifi();
+        firmware
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Serves until `stop` fires or the console goes away.
-    pub async fn run(
-        mut self,
-        mut console_in: mpsc::Receiver<Bytes>,
-        mut stop: oneshot::Receiver<()>,
-    ) {
-        loop {
-            tokio::select! {
-                _ = &mut stop => break,
-                bytes = console_in.recv() => match bytes {
-                    Some(bytes) => self.console_input(&bytes).await,
-                    None => break,
-                },
-                accepted = accept(&self.listener) => match accepted {
-                    Ok((stream, peer)) => self.accept(stream, peer),
-                    Err(error) => tracing::warn!("accept failed: {error}"),
-                },
-                Some(received) = self.received_rx.recv(), if !self.backlogged() => {
-                    self.received(received);
-                }
-                Some(gone) = self.gone_rx.recv() => self.gone(gone),
-                () = self.drained.notified(), if self.backlogged() => {}
-                () = tokio::time::sleep(STALL_CHECK), if self.backlogged() => self.drop_stalled(),
+    /// Waits for the next network event and handles it. Cancel-safe: the chip races it
+    /// against its own events, and nothing is lost when another one wins.
+    pub async fn step(&mut self) {
+        tokio::select! {
+            accepted = accept(&self.listener) => match accepted {
+                Ok((stream, peer)) => self.accept(stream, peer),
+                Err(error) => tracing::warn!("accept failed: {error}"),
+            },
+            Some(received) = self.received_rx.recv(), if !self.backlogged() => {
+                self.received(received);
             }
+            Some(gone) = self.gone_rx.recv() => self.gone(gone),
+            () = self.drained.notified(), if self.backlogged() => {}
+            () = tokio::time::sleep(STALL_CHECK), if self.backlogged() => self.drop_stalled(),
         }
+    }
+
+    /// The chip resets or enters the loader: every connection drops, the server goes away.
+    pub fn shutdown(mut self) {
         for connection in self.connections.iter_mut().filter_map(Option::take) {
             connection.close(false);
         }
-    }
-
-    fn boot(&mut self, reset: Reset) {
-        let console = &self.console;
-        for line in ROM_BANNER {
-            console.raw(line);
-        }
-        console.raw(match reset {
-            Reset::PowerOn => "rst:0x1 (POWERON),boot:0xc (SPI_FAST_FLASH_BOOT)",
-            Reset::Software => "rst:0xc (RTC_SW_CPU_RST),boot:0xc (SPI_FAST_FLASH_BOOT)",
-        });
-        if let Reset::Software = reset {
-            console.raw("Saved PC:0x40381a4e");
-        }
-        for line in ROM_BOOT {
-            console.raw(line);
-        }
-        for line in BOOTLOADER {
-            let (tag, text) = line.split_once(": ").unwrap_or(("boot", line));
-            console.info(tag, text);
-        }
-        console.log(format_args!(
-            "espchat {} on a virtual ESP32-C3 (chat server: espchat-core)",
-            env!("CARGO_PKG_VERSION")
-        ));
-        self.join_wifi();
     }
 
     /// The virtual board's network is always there: "joining" it prints what a real board
@@ -349,26 +198,10 @@ impl Firmware {
         }
     }
 
-    async fn reboot(&mut self) {
-        for connection in self.connections.iter_mut().filter_map(Option::take) {
-            connection.close(false);
-        }
-        self.server = Server::new();
-        self.console_line = LineReader::new();
-        // A rebooting chip refuses connections until its server is up again.
-        self.listener = None;
-        self.console.boot = Instant::now();
-        self.listener = match bind(self.port).await {
-            Ok(listener) => Some(listener),
-            Err(error) => {
-                self.console.log(format_args!("cannot listen: {error}"));
-                None
-            }
-        };
-        self.boot(Reset::Software);
-    }
-
-    async fn console_input(&mut self, bytes: &[u8]) {
+    /// What a client typed on the console. Returns true when it asked for a reboot, which is
+    /// the chip's to do.
+    pub fn console_input(&mut self, bytes: &[u8]) -> bool {
+        let mut reboot = false;
         // Terminals send CR for Enter; the line reader ends lines at LF.
         for chunk in bytes.split_inclusive(|&b| b == b'\r') {
             let mut input = chunk;
@@ -385,12 +218,13 @@ impl Firmware {
                 lines.extend(self.console_line.next_line(&mut end));
             }
             for line in lines {
-                self.console_command(&line.text).await;
+                reboot |= self.console_command(&line.text);
             }
         }
+        reboot
     }
 
-    async fn console_command(&mut self, line: &str) {
+    fn console_command(&mut self, line: &str) -> bool {
         let mut actions = Vec::new();
         let command = self.server.console(line, &mut collect(&mut actions));
         self.apply(actions);
@@ -414,9 +248,10 @@ impl Firmware {
                 self.console
                     .log("led: the RGB LED; the virtual board shows it in its log");
             }
-            Some(BoardCommand::Reboot) => self.reboot().await,
+            Some(BoardCommand::Reboot) => return true,
             None => {}
         }
+        false
     }
 
     fn accept(&mut self, stream: TcpStream, peer: SocketAddr) {
@@ -597,10 +432,8 @@ fn collect(actions: &mut Vec<Action>) -> impl FnMut(Output<'_>) + '_ {
         actions.push(action);
     }
 }
-async fn bind(port: u16) -> Result<TcpListener, BoardError> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, port))
-        .await
-        .map_err(|source| BoardError::Bind { port, source })
+async fn bind(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await
 }
 
 /// Waits for a connection, or forever while the server is down (during a reboot).

@@ -5,12 +5,14 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::pty::{OpenptyResult, openpty};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 use tokio::io::unix::AsyncFd;
+use tokio::sync::Notify;
 
 /// The master side, shared by the console reader and writer tasks. The slave fd stays open for
 /// the board's whole life: without it, reads on the master fail with EIO whenever no client has
@@ -19,6 +21,10 @@ pub struct Pty {
     master: AsyncFd<OwnedFd>,
     slave: OwnedFd,
     path: PathBuf,
+    /// Signalled each time a client closes the port.
+    closes: Notify,
+    /// Clients' closes so far: tells a new close from one signalled before someone listened.
+    close_count: AtomicU64,
 }
 
 impl Pty {
@@ -38,6 +44,8 @@ impl Pty {
             master: register(master)?,
             slave,
             path,
+            closes: Notify::new(),
+            close_count: AtomicU64::new(0),
         };
         pty.allow_reopen()?;
         Ok(Arc::new(pty))
@@ -46,6 +54,36 @@ impl Pty {
     /// `/dev/pts/N`: what clients open.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Resolves when a client closes the port, or has closed it since the last call: compare
+    /// [`Pty::close_count`] to tell whether it was a new close.
+    pub async fn closed(&self) {
+        self.closes.notified().await;
+    }
+
+    /// How many times clients have closed the port.
+    pub fn close_count(&self) -> u64 {
+        self.close_count.load(Ordering::Relaxed)
+    }
+
+    /// The baud rate the client set on its side of the port (TCGETS2 on the master shows it),
+    /// if the kernel tells.
+    pub fn baud(&self) -> Option<u32> {
+        let mut termios = std::mem::MaybeUninit::<libc::termios2>::uninit();
+        // SAFETY: TCGETS2 fills a `termios2` on success; it is read only then.
+        let result = unsafe {
+            libc::ioctl(
+                self.master.get_ref().as_raw_fd(),
+                libc::TCGETS2,
+                termios.as_mut_ptr(),
+            )
+        };
+        if result == -1 {
+            return None;
+        }
+        // SAFETY: the ioctl succeeded and initialised it.
+        Some(unsafe { termios.assume_init() }.c_ospeed)
     }
 
     /// Reads bytes a client wrote to the port.
@@ -100,6 +138,8 @@ impl Pty {
                     Ok(events) => {
                         events?;
                         pty.allow_reopen()?;
+                        pty.close_count.fetch_add(1, Ordering::Relaxed);
+                        pty.closes.notify_one();
                     }
                     Err(_would_block) => continue,
                 }

@@ -209,6 +209,14 @@ impl SerialConsole {
             .custom_flags(libc::O_NOCTTY)
             .open(path)
             .unwrap_or_else(|error| panic!("open {}: {error}", path.display()));
+        // As terminal programs do: raw, and reads that wait for at least one byte (a previous
+        // client, e.g. pyserial, may have left VMIN at 0, which reads as end of file).
+        let mut termios = nix::sys::termios::tcgetattr(&file).expect("tcgetattr");
+        nix::sys::termios::cfmakeraw(&mut termios);
+        termios.control_chars[nix::sys::termios::SpecialCharacterIndices::VMIN as usize] = 1;
+        termios.control_chars[nix::sys::termios::SpecialCharacterIndices::VTIME as usize] = 0;
+        nix::sys::termios::tcsetattr(&file, nix::sys::termios::SetArg::TCSANOW, &termios)
+            .expect("tcsetattr");
         let reader = file.try_clone().expect("clone pty fd");
         SerialConsole {
             writer: file,

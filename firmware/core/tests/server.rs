@@ -679,7 +679,10 @@ fn console_errors_are_logged_with_their_message() {
             "the Wi-Fi password must be 8 to 64 characters, or \"\" for an open network",
         ),
         ("wifi \"open quote", "missing closing quote (\")"),
-        ("led eight", "the LED pin must be a GPIO number, e.g. led 8 (or led rgb)"),
+        (
+            "led eight",
+            "the LED pin must be a GPIO number, e.g. led 8 (or led rgb)",
+        ),
         ("status please", "usage: status"),
     ];
     for (line, message) in cases {

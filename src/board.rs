@@ -194,12 +194,22 @@ fn initial_flash(config: &BoardConfig) -> Result<Flash, BoardError> {
             .expect("a small image fits the 4 MiB flash at 0x10000");
     }
     if let Some(path) = &config.flash_file {
-        std::fs::write(path, flash.as_bytes()).map_err(|source| BoardError::FlashFile {
+        write_atomically(path, flash.as_bytes()).map_err(|source| BoardError::FlashFile {
             path: path.clone(),
             source,
         })?;
     }
     Ok(flash)
+}
+
+/// Replaces `path` in one step: whoever reads the flash file sees the old flash or the new one,
+/// never half of it.
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".partial");
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)
 }
 
 /// A symlink to the pty, removed again when the board stops, if it still points there.

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use espchat::flash::{After, Before, Chip};
 use espchat::serial::LineEnding;
 
 #[derive(Debug, Parser)]
@@ -58,6 +59,13 @@ pub enum Command {
                             when the server restarts."
     )]
     Connect(ConnectArgs),
+    /// Flash an .elf or .bin to the board through its ROM loader, with progress
+    #[command(
+        after_help = "An .elf is written as espflash does: bootloader, partition table and app. \
+                      A .bin is written as it is at 0x10000. On a pty (e.g. `espchat board`) \
+                      there are no DTR/RTS lines: the resets default to no-reset."
+    )]
+    Flash(FlashArgs),
 }
 
 #[derive(Debug, Args)]
@@ -84,16 +92,14 @@ pub struct SerialArgs {
     /// Serial port [default: $ESPCHAT_PORT, $ESPFLASH_PORT, or the one ESP board found]
     #[arg(short, long, value_name = "PORT")]
     pub port: Option<PathBuf>,
-    /// Baud rate
+    /// Baud rate [default: $ESPCHAT_BAUD, $ESPFLASH_BAUD, or 115200]
     #[arg(
         short,
         long,
         value_name = "BAUD",
-        env = "ESPCHAT_BAUD",
-        default_value_t = 115_200,
         value_parser = clap::value_parser!(u32).range(300..=10_000_000)
     )]
-    pub baud: u32,
+    pub baud: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -119,4 +125,35 @@ pub struct ConnectArgs {
     /// How many chat panes (connections) to open
     #[arg(long, short = 'n', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub clients: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct FlashArgs {
+    /// An ESP32 .elf, or a .bin to write at 0x10000 [default: the bundled firmware]
+    #[arg(value_name = "IMAGE")]
+    pub image: Option<PathBuf>,
+    /// Serial port [default: $ESPCHAT_PORT, $ESPFLASH_PORT, or the one ESP board found]
+    #[arg(short, long, value_name = "PORT")]
+    pub port: Option<PathBuf>,
+    /// The chip the board must be, e.g. esp32c3 [default: detected]
+    #[arg(short, long, value_name = "CHIP", value_parser = espchat::flash::parse_chip)]
+    pub chip: Option<Chip>,
+    /// Baud rate to switch to once connected (the ROM loader starts at 115200)
+    /// [default: $ESPCHAT_BAUD, $ESPFLASH_BAUD, or none]
+    #[arg(
+        short,
+        long,
+        value_name = "BAUD",
+        value_parser = clap::value_parser!(u32).range(9600..=10_000_000)
+    )]
+    pub baud: Option<u32>,
+    /// Talk to the ROM loader only, without uploading espflash's faster RAM stub
+    #[arg(long)]
+    pub no_stub: bool,
+    /// How to get the board into download mode [default: default-reset, no-reset on a pty]
+    #[arg(long, value_enum, value_name = "R")]
+    pub before: Option<Before>,
+    /// What to do after flashing [default: hard-reset, no-reset on a pty]
+    #[arg(long, value_enum, value_name = "R")]
+    pub after: Option<After>,
 }

@@ -7,5 +7,6 @@
 pub mod board;
 pub mod chat;
 pub mod event;
+pub mod flash;
 pub mod headless;
 pub mod serial;

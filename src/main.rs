@@ -1,4 +1,4 @@
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use espchat::board::{Board, BoardConfig};
 use espchat::chat::ChatPane;
+use espchat::flash::{self, FlashEvent, FlashImage, FlashOptions};
 use espchat::headless::Headless;
 use espchat::serial::port::{self, PortInfo};
 use espchat::serial::{SerialConsole, SerialOptions};
@@ -14,7 +15,7 @@ use tokio::sync::mpsc;
 
 mod cli;
 
-use cli::{BoardArgs, Cli, Command, ConnectArgs, GlobalArgs, MonitorArgs};
+use cli::{BoardArgs, Cli, Command, ConnectArgs, FlashArgs, GlobalArgs, MonitorArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         Command::Ports => list_ports(),
         Command::Monitor(args) => run_monitor(args, cli.global),
         Command::Connect(args) => run_connect(args, cli.global),
+        Command::Flash(args) => run_flash(args, cli.global),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,6 +120,28 @@ fn list_ports() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `-b`, then `ESPCHAT_BAUD`, then `ESPFLASH_BAUD` (as espflash users set it).
+fn baud(flag: Option<u32>) -> anyhow::Result<Option<u32>> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    for name in ["ESPCHAT_BAUD", "ESPFLASH_BAUD"] {
+        if let Some(value) = std::env::var_os(name).filter(|value| !value.is_empty()) {
+            let value = value.to_string_lossy();
+            let baud = value
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|baud| (300..=10_000_000).contains(baud))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{name}={value:?} is not a baud rate (e.g. 115200 or 921600)")
+                })?;
+            return Ok(Some(baud));
+        }
+    }
+    Ok(None)
+}
+
 /// `-p`, then the environment, then auto-detection.
 fn serial_path(port: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(path) = port.or_else(port::port_from_env) {
@@ -133,7 +157,7 @@ fn run_monitor(args: MonitorArgs, global: GlobalArgs) -> anyhow::Result<()> {
         let serial = SerialConsole::open(
             SerialOptions {
                 path,
-                baud: args.serial.baud,
+                baud: baud(args.serial.baud)?.unwrap_or(115_200),
                 line_ending: args.line_ending,
                 hex: args.hex,
                 log_file: global.log_file,
@@ -170,6 +194,102 @@ fn run_connect(args: ConnectArgs, _global: GlobalArgs) -> anyhow::Result<()> {
         .await
         .context("cannot write to stdout")
     })
+}
+
+fn run_flash(args: FlashArgs, global: GlobalArgs) -> anyhow::Result<()> {
+    let Some(image_path) = args.image else {
+        anyhow::bail!(
+            "no IMAGE given and this build bundles no firmware yet: give the path of an .elf or .bin"
+        );
+    };
+    // The image is checked before any board is touched.
+    let image = FlashImage::from_file(&image_path, None)?;
+    let options = FlashOptions {
+        chip: args.chip,
+        baud: baud(args.baud)?,
+        use_stub: !args.no_stub,
+        before: args.before,
+        after: args.after,
+        ..FlashOptions::new(serial_path(args.port)?)
+    };
+    let report = if global.headless || !std::io::stdout().is_terminal() {
+        flash_lines(&options, &image)?
+    } else {
+        flash_bar(&options, &image)?
+    };
+    if !global.headless && std::io::stdout().is_terminal() {
+        println!(
+            "Flashed {} bytes to the {} in {:.1} s.",
+            report.bytes,
+            flash::chip_name(report.chip),
+            report.seconds
+        );
+    }
+    Ok(())
+}
+
+/// Headless: `flash! …` lines (CONTRACT §2), one per percent.
+fn flash_lines(options: &FlashOptions, image: &FlashImage) -> anyhow::Result<flash::FlashReport> {
+    let mut stdout = std::io::stdout().lock();
+    let mut last = String::new();
+    Ok(flash::flash(options, image, &mut |event| {
+        if let Some(line) = event.status_line()
+            && line != last
+        {
+            let _ = writeln!(stdout, "flash! {line}");
+            let _ = stdout.flush();
+            last = line;
+        }
+    })?)
+}
+
+/// On a terminal: a progress bar per segment, with bytes/s and time left.
+fn flash_bar(options: &FlashOptions, image: &FlashImage) -> anyhow::Result<flash::FlashReport> {
+    use indicatif::{ProgressBar, ProgressStyle};
+    let style = ProgressStyle::with_template(
+        "{msg:>10} [{bar:40.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    let mut bar: Option<ProgressBar> = None;
+    let result = flash::flash(options, image, &mut |event| match event {
+        FlashEvent::Connected {
+            chip, flash_size, ..
+        } => println!(
+            "Connected: {}, {} flash",
+            flash::chip_name(chip),
+            flash::format_size(flash_size)
+        ),
+        FlashEvent::Segment { address, total } => {
+            let segment = ProgressBar::new(total).with_style(style.clone());
+            segment.set_message(format!("0x{address:x}"));
+            bar = Some(segment);
+        }
+        FlashEvent::Progress { done, .. } => {
+            if let Some(bar) = &bar {
+                bar.set_position(done);
+            }
+        }
+        FlashEvent::Verifying { address } => {
+            if let Some(bar) = &bar {
+                bar.set_message(format!("verify 0x{address:x}"));
+            }
+        }
+        FlashEvent::SegmentDone { address, skipped } => {
+            if let Some(bar) = bar.take() {
+                if skipped {
+                    bar.finish_with_message(format!("0x{address:x} unchanged, skipped"));
+                } else {
+                    bar.finish_with_message(format!("0x{address:x}"));
+                }
+            }
+        }
+        _ => {}
+    });
+    if let Some(bar) = bar.take() {
+        bar.abandon();
+    }
+    Ok(result?)
 }
 
 /// `HOST`, `HOST:PORT`, `[IPv6]:PORT` or a bare IPv6 address; the port defaults to 5000.

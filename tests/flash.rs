@@ -81,7 +81,10 @@ fn esptool_writes_a_foreign_app_in_rom_mode_and_the_board_boots_it() {
 
     let output = esptool_write(&board, &["--no-stub"], &[], &app_path);
     assert!(output.contains("Hash of data verified"), "{output}");
-    assert_eq!(flash_file_at(&flash_file, APP_OFFSET, app.len()), app);
+    assert!(
+        flash_file_at(&flash_file, APP_OFFSET, app.len()) == app,
+        "flash differs from the image"
+    );
 
     // esptool leaves without FLASH_END; closing the port resets the board, as on a DevKit.
     let mut console = board.open_console();
@@ -106,9 +109,15 @@ fn esptool_with_stub_compression_and_a_baud_change_writes_the_chat_firmware() {
     let output = esptool_write(&board, &["-b", "460800"], &["--compress"], &app_path);
     assert!(output.contains("Hash of data verified"), "{output}");
     assert!(output.contains("Stub flasher running"), "{output}");
-    assert_eq!(flash_file_at(&flash_file, APP_OFFSET, app.len()), app);
+    assert!(
+        flash_file_at(&flash_file, APP_OFFSET, app.len()) == app,
+        "flash differs from the image"
+    );
 
-    let mut console = board.open_console();
+    // The boot right after flashing prints to esptool, which still holds the port then (as on
+    // a real board), and leaves some of it unread; a reboot shows what the flash now holds.
+    let mut console = fresh_console(&board);
+    console.send("reboot");
     console.wait_for("app_init: App version:      7.7.7");
     assert_eq!(console.wait_listening(), board.port);
     let (_client, id) = support::ChatClient::join(board.port);
@@ -156,4 +165,151 @@ fn a_flash_file_of_the_wrong_size_is_refused_with_the_reason() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("11 bytes, not a 4 MiB flash"), "{stderr}");
+}
+
+/// The console of a running chat app, past whatever older output waited in the port: the reply
+/// to `status` comes after all of it.
+fn fresh_console(board: &BoardProcess) -> support::SerialConsole {
+    let mut console = board.open_console();
+    // Enter first, as a person would: the flashing tool's last bytes may sit in the console's
+    // line buffer (they reach the app once the loader has rebooted).
+    console.send("");
+    console.send("status");
+    console.wait_for("espchat: LED is off; clients: none; policy lab");
+    console
+}
+
+/// `espchat flash …` to completion; returns (exit code, stdout, stderr).
+fn espchat_flash(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_espchat"))
+        .arg("flash")
+        .args(args)
+        .output()
+        .expect("run espchat flash");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn espchat_flash_writes_a_blank_board_which_then_serves_the_chat() {
+    let dir = tempfile::tempdir().unwrap();
+    let flash_file = dir.path().join("flash.bin");
+    let app = image::build(ESPCHAT_PROJECT, "2.0.0", &vec![0x5A; 150_000]);
+    let app_path = dir.path().join("espchat.bin");
+    std::fs::write(&app_path, &app).unwrap();
+    let board = BoardProcess::start(&[
+        "--blank",
+        "--no-throttle",
+        "--flash-file",
+        flash_file.to_str().unwrap(),
+    ]);
+
+    let serial = board.serial.to_str().unwrap();
+    let (code, stdout, stderr) = espchat_flash(&["-p", serial, app_path.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    // Not a terminal: the headless lines of CONTRACT §2.
+    assert!(stdout.contains("flash! 0x10000 100%"), "{stdout}");
+    assert!(
+        stdout.lines().any(|line| line.starts_with("flash! done ")),
+        "{stdout}"
+    );
+    assert!(
+        flash_file_at(&flash_file, APP_OFFSET, app.len()) == app,
+        "flash differs from the image"
+    );
+
+    let mut console = fresh_console(&board);
+    console.send("reboot");
+    console.wait_for("app_init: App version:      2.0.0");
+    assert_eq!(console.wait_listening(), board.port);
+}
+
+#[test]
+fn espchat_flash_refuses_an_image_for_another_chip_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = image::build(ESPCHAT_PROJECT, "1.0", b"c6");
+    app[12..14].copy_from_slice(&13u16.to_le_bytes()); // ESP32-C6
+    let app_path = dir.path().join("c6.bin");
+    std::fs::write(&app_path, &app).unwrap();
+    let flash_file = dir.path().join("flash.bin");
+    let board = BoardProcess::start(&[
+        "--no-throttle",
+        "--flash-file",
+        flash_file.to_str().unwrap(),
+    ]);
+    let before = std::fs::read(&flash_file).unwrap();
+
+    let serial = board.serial.to_str().unwrap();
+    let (code, _, stderr) = espchat_flash(&["-p", serial, app_path.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("built for the ESP32-C6") && stderr.contains("is an ESP32-C3"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&flash_file).unwrap(),
+        before,
+        "the flash was changed"
+    );
+}
+
+#[test]
+fn espchat_flash_names_a_file_that_is_not_an_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "hello").unwrap();
+    let (code, _, stderr) = espchat_flash(&["-p", "/dev/null", notes.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("is not an ESP32 ELF or .bin image"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn espchat_flash_explains_a_port_where_no_loader_answers() {
+    // A pty with nothing behind it: like a board that is not in download mode.
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let path = nix::unistd::ttyname(&pty.slave).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app_path = dir.path().join("app.bin");
+    std::fs::write(&app_path, image::build(ESPCHAT_PROJECT, "1.0", b"x")).unwrap();
+    let (code, _, stderr) =
+        espchat_flash(&["-p", path.to_str().unwrap(), app_path.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("no answer"), "{stderr}");
+    drop(pty);
+}
+
+#[test]
+fn espchat_flash_says_how_far_it_got_when_the_board_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let app_path = dir.path().join("big.bin");
+    // Throttled at 115200 baud without the stub, 300 KB take about half a minute: plenty of
+    // time to pull the plug in the middle.
+    std::fs::write(
+        &app_path,
+        image::build(ESPCHAT_PROJECT, "1.0", &vec![7u8; 300_000]),
+    )
+    .unwrap();
+    let mut board = BoardProcess::start(&["--blank"]);
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut flash = support::HeadlessProcess::start(&[
+        "flash",
+        "--no-stub",
+        "-p",
+        &serial,
+        app_path.to_str().unwrap(),
+    ]);
+    flash.wait_for("flash! 0x10000 5%");
+    board.child.kill().unwrap();
+    board.child.wait().unwrap();
+    let status = flash.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    let stderr = flash.stderr();
+    assert!(stderr.contains("lost while writing at 0x10000"), "{stderr}");
+    assert!(stderr.contains(" of 300"), "{stderr}");
 }

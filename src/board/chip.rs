@@ -328,7 +328,7 @@ impl Chip {
         let Some(path) = &self.config.flash_file else {
             return;
         };
-        if let Err(error) = std::fs::write(path, flash.as_bytes()) {
+        if let Err(error) = super::write_atomically(path, flash.as_bytes()) {
             tracing::warn!("cannot save the flash to {}: {error}", path.display());
             self.console.raw(&format!(
                 "[virtual board: cannot save the flash to {}: {error}]",

@@ -136,8 +136,13 @@ impl Pty {
                 let mut guard = inotify.readable().await?;
                 match guard.try_io(|fd| Ok(fd.get_ref().0.read_events()?)) {
                     Ok(events) => {
-                        events?;
-                        pty.allow_reopen()?;
+                        let closes = events?.len();
+                        // A failure here only costs non-root users their next open; the close
+                        // still counts.
+                        if let Err(error) = pty.allow_reopen() {
+                            tracing::warn!("cannot clear exclusive use of the pty: {error}");
+                        }
+                        tracing::debug!("pty: {closes} close(s)");
                         pty.close_count.fetch_add(1, Ordering::Relaxed);
                         pty.closes.notify_one();
                     }

@@ -326,6 +326,7 @@ pub struct HeadlessProcess {
     pub child: Child,
     stdin: Option<std::process::ChildStdin>,
     pub stdout: Lines,
+    stderr: tempfile::NamedTempFile,
 }
 
 impl HeadlessProcess {
@@ -334,13 +335,14 @@ impl HeadlessProcess {
     }
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> HeadlessProcess {
+        let stderr = tempfile::NamedTempFile::new().expect("a file for stderr");
         let mut child = Command::new(env!("CARGO_BIN_EXE_espchat"))
             .args(args)
             .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr.reopen().expect("reopen the stderr file"))
             .spawn()
             .expect("start espchat");
         let stdin = child.stdin.take();
@@ -349,7 +351,13 @@ impl HeadlessProcess {
             child,
             stdin,
             stdout,
+            stderr,
         }
+    }
+
+    /// What the process wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
     }
 
     /// Types one command line.

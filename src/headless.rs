@@ -15,6 +15,9 @@ use crate::serial::{ConsoleOutput, SerialCommand, SerialConsole, SerialEvent, St
 /// An unfinished line (a prompt, a server that sends no newline) is printed once nothing has
 /// been added to it for this long.
 const PARTIAL_IDLE: Duration = Duration::from_millis(150);
+/// Events printed before stdout is flushed, at most: a fast console costs one write per batch,
+/// not one per line.
+const EVENT_BATCH: usize = 256;
 /// The longest wait for panes to deliver their last lines after end of input.
 const CLOSE_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -54,7 +57,7 @@ impl Headless {
     /// Runs until end of input, `@quit`, or Ctrl-C. Returns when everything queued is sent.
     pub async fn run(mut self) -> io::Result<()> {
         let mut out = Printer {
-            stdout: io::BufWriter::new(io::stdout()),
+            stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
             partials: Vec::new(),
             timestamps: self.timestamps,
         };
@@ -72,10 +75,19 @@ impl Headless {
             tokio::select! {
                 event = self.events.recv() => match event {
                     Some(event) => {
-                        if matches!(event, Event::Chat(_, ChatEvent::Closed)) {
-                            open_panes -= 1;
+                        // Whatever else is queued goes out with it, in one write to stdout.
+                        let mut next = Some(event);
+                        let mut batch = 0;
+                        while let Some(event) = next.take() {
+                            if matches!(event, Event::Chat(_, ChatEvent::Closed)) {
+                                open_panes -= 1;
+                            }
+                            out.event(event)?;
+                            batch += 1;
+                            if batch < EVENT_BATCH {
+                                next = self.events.try_recv().ok();
+                            }
                         }
-                        out.event(event)?;
                     }
                     None => break,
                 },

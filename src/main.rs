@@ -176,13 +176,23 @@ fn run_monitor(args: MonitorArgs, global: GlobalArgs) -> anyhow::Result<()> {
     })
 }
 
+/// Time between opening one chat pane and the next.
+const PANE_STAGGER: std::time::Duration = std::time::Duration::from_millis(10);
+
 fn run_connect(args: ConnectArgs, _global: GlobalArgs) -> anyhow::Result<()> {
     let (host, port) = parse_server(&args.server)?;
     runtime()?.block_on(async {
         let (events_tx, events) = mpsc::channel(1024);
-        let panes = (1..=usize::from(args.clients))
-            .map(|id| ChatPane::spawn(id, host.clone(), port, events_tx.clone()))
-            .collect();
+        let mut panes = Vec::new();
+        for id in 1..=usize::from(args.clients) {
+            if id > 1 {
+                // Servers with a small accept backlog (ncat's is 10, a microcontroller's a few)
+                // overflow when dozens of connections arrive at once; with SYN cookies a pane
+                // then looks connected although it was never accepted.
+                tokio::time::sleep(PANE_STAGGER).await;
+            }
+            panes.push(ChatPane::spawn(id, host.clone(), port, events_tx.clone()));
+        }
         drop(events_tx);
         Headless {
             serial: None,

@@ -161,8 +161,8 @@ async fn free_port(port: u16) -> Result<u16, BoardError> {
     Ok(listener.local_addr().map_err(bind_error)?.port())
 }
 
-/// What the flash holds at power-on: the flash file's content, or erased flash, or an espchat
-/// app image (a board after its first flash).
+/// What the flash holds at power-on: the flash file's content, or erased flash, or the bundled
+/// espchat firmware (a board after its first flash).
 fn initial_flash(config: &BoardConfig) -> Result<Flash, BoardError> {
     if let Some(path) = &config.flash_file {
         match std::fs::read(path) {
@@ -184,14 +184,8 @@ fn initial_flash(config: &BoardConfig) -> Result<Flash, BoardError> {
     }
     let mut flash = Flash::new_erased(DEFAULT_FLASH_SIZE);
     if !config.blank {
-        let app = image::build(
-            image::ESPCHAT_PROJECT,
-            env!("CARGO_PKG_VERSION"),
-            b"espchat",
-        );
-        flash
-            .write(image::APP_OFFSET, &app)
-            .expect("a small image fits the 4 MiB flash at 0x10000");
+        // The bundled firmware is some 600 KB: it fits the 4 MiB flash at 0x10000.
+        let _ = flash.write(crate::bundled::APP_ADDRESS, crate::bundled::ESP32C3);
     }
     if let Some(path) = &config.flash_file {
         write_atomically(path, flash.as_bytes()).map_err(|source| BoardError::FlashFile {

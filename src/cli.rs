@@ -66,6 +66,20 @@ pub enum Command {
                       there are no DTR/RTS lines: the resets default to no-reset."
     )]
     Flash(FlashArgs),
+    /// Turn an ELF into the app image espchat bundles (the same conversion `flash` does)
+    #[command(hide = true)]
+    SaveImage(SaveImageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SaveImageArgs {
+    /// The chip the ELF is for, e.g. esp32c3
+    #[arg(short, long, value_name = "CHIP", value_parser = espchat::flash::parse_chip)]
+    pub chip: Chip,
+    /// The firmware ELF
+    pub elf: PathBuf,
+    /// Where to write the app image
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -129,7 +143,8 @@ pub struct ConnectArgs {
 
 #[derive(Debug, Args)]
 pub struct FlashArgs {
-    /// An ESP32 .elf, or a .bin to write at 0x10000 [default: the bundled firmware]
+    /// An ESP32 .elf, or a .bin to write at 0x10000 [default: the bundled espchat firmware for
+    /// the detected chip: ESP32-C3 or ESP32-C6]
     #[arg(value_name = "IMAGE")]
     pub image: Option<PathBuf>,
     /// Serial port [default: $ESPCHAT_PORT, $ESPFLASH_PORT, or the one ESP board found]

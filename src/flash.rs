@@ -24,8 +24,8 @@ use serialport::{SerialPort as _, TTYPort, UsbPortInfo};
 pub use self::error::FlashError;
 use self::error::{BOOT_BUTTON_FIX, NO_RESET_LINES_FIX, RESET_NEEDS_LINES_FIX};
 pub use self::image::{
-    Arch, DEFAULT_APP_ADDRESS, FlashImage, ImageTarget, SECTOR_SIZE, bin_target, elf_target,
-    parse_chip,
+    Arch, DEFAULT_APP_ADDRESS, FlashImage, ImageTarget, SECTOR_SIZE, app_image, bin_target,
+    elf_target, parse_chip,
 };
 use self::progress::{Position, Tracker};
 use crate::serial::port;

@@ -5,6 +5,7 @@
 //! `main.rs` only parses the command line and runs one command.
 
 pub mod board;
+pub mod bundled;
 pub mod chat;
 pub mod event;
 pub mod flash;

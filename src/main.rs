@@ -15,7 +15,9 @@ use tokio::sync::mpsc;
 
 mod cli;
 
-use cli::{BoardArgs, Cli, Command, ConnectArgs, FlashArgs, GlobalArgs, MonitorArgs};
+use cli::{
+    BoardArgs, Cli, Command, ConnectArgs, FlashArgs, GlobalArgs, MonitorArgs, SaveImageArgs,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
         Command::Monitor(args) => run_monitor(args, cli.global),
         Command::Connect(args) => run_connect(args, cli.global),
         Command::Flash(args) => run_flash(args, cli.global),
+        Command::SaveImage(args) => save_image(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -207,13 +210,11 @@ fn run_connect(args: ConnectArgs, _global: GlobalArgs) -> anyhow::Result<()> {
 }
 
 fn run_flash(args: FlashArgs, global: GlobalArgs) -> anyhow::Result<()> {
-    let Some(image_path) = args.image else {
-        anyhow::bail!(
-            "no IMAGE given and this build bundles no firmware yet: give the path of an .elf or .bin"
-        );
-    };
     // The image is checked before any board is touched.
-    let image = FlashImage::from_file(&image_path, None)?;
+    let image = match &args.image {
+        Some(path) => FlashImage::from_file(path, None)?,
+        None => FlashImage::Bundled,
+    };
     let options = FlashOptions {
         chip: args.chip,
         baud: baud(args.baud)?,
@@ -235,6 +236,16 @@ fn run_flash(args: FlashArgs, global: GlobalArgs) -> anyhow::Result<()> {
             report.seconds
         );
     }
+    Ok(())
+}
+
+fn save_image(args: SaveImageArgs) -> anyhow::Result<()> {
+    let elf =
+        std::fs::read(&args.elf).with_context(|| format!("cannot read {}", args.elf.display()))?;
+    let app = flash::app_image(&elf, args.chip)?;
+    std::fs::write(&args.output, &app)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    println!("{}: {} bytes", args.output.display(), app.len());
     Ok(())
 }
 

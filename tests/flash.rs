@@ -313,3 +313,27 @@ fn espchat_flash_says_how_far_it_got_when_the_board_goes_away() {
     assert!(stderr.contains("lost while writing at 0x10000"), "{stderr}");
     assert!(stderr.contains(" of 300"), "{stderr}");
 }
+
+#[test]
+fn espchat_flash_without_an_image_writes_the_bundled_firmware_for_the_chip() {
+    let dir = tempfile::tempdir().unwrap();
+    let flash_file = dir.path().join("flash.bin");
+    let board = BoardProcess::start(&[
+        "--blank",
+        "--no-throttle",
+        "--flash-file",
+        flash_file.to_str().unwrap(),
+    ]);
+    let serial = board.serial.to_str().unwrap();
+    let (code, stdout, stderr) = espchat_flash(&["-p", serial]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let bundled = espchat::bundled::ESP32C3;
+    assert!(
+        flash_file_at(&flash_file, APP_OFFSET, bundled.len()) == bundled,
+        "the flash does not hold the bundled ESP32-C3 image"
+    );
+    let mut console = fresh_console(&board);
+    console.send("reboot");
+    console.wait_for("app_init: Project name:     espchat-firmware");
+    assert_eq!(console.wait_listening(), board.port);
+}

@@ -31,6 +31,12 @@ pub enum FlashError {
     NotAnImage { image: String, reason: String },
 
     #[error(
+        "espchat bundles its firmware for the ESP32-C3 and ESP32-C6, not for the {0}: give an \
+         IMAGE (build the firmware for your chip, see firmware/README.md)"
+    )]
+    NoBundledImage(String),
+
+    #[error(
         "{image}: flash address {address:#x} is not a multiple of 0x1000 (a 4 KiB flash \
          sector): give an aligned address such as 0x10000"
     )]

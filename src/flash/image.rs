@@ -49,6 +49,8 @@ pub enum FlashImage {
     Elf(Vec<u8>),
     /// Raw bytes written as they are at `address` (a multiple of 4 KiB).
     Bin { data: Vec<u8>, address: u32 },
+    /// The espchat firmware bundled in this binary, for whichever chip the board turns out to be.
+    Bundled,
 }
 
 /// The processor family an ELF was built for.
@@ -188,6 +190,7 @@ impl FlashImage {
                 }
                 Ok(())
             }
+            FlashImage::Bundled => Ok(()),
         }
     }
 
@@ -196,6 +199,8 @@ impl FlashImage {
         match self {
             FlashImage::Elf(data) => elf_target(data).unwrap_or(ImageTarget::Unknown),
             FlashImage::Bin { data, .. } => bin_target(data),
+            // Chosen for the chip once it is known; `segments` says when there is none.
+            FlashImage::Bundled => ImageTarget::Unknown,
         }
     }
 
@@ -236,8 +241,29 @@ impl FlashImage {
                     data,
                 }])
             }
+            FlashImage::Bundled => {
+                let data = crate::bundled::app_for(chip)
+                    .ok_or_else(|| FlashError::NoBundledImage(chip_name(chip)))?;
+                Ok(vec![Segment {
+                    addr: crate::bundled::APP_ADDRESS,
+                    data: Cow::Borrowed(data),
+                }])
+            }
         }
     }
+}
+
+/// The app image (what goes at 0x10000) espflash makes of an ELF for `chip`, with 4 MB flash
+/// and a 40 MHz crystal in its header: the conversion `flash()` does, for bundling firmware.
+pub fn app_image(elf: &[u8], chip: Chip) -> Result<Vec<u8>, FlashError> {
+    let flash_data = flash_data(chip, FlashSize::_4Mb, XtalFrequency::_40Mhz);
+    let format = IdfBootloaderFormat::new(elf, &flash_data, None, None, None, None)
+        .map_err(|error| elf_error("the ELF", error))?;
+    Ok(format
+        .ota_segments()
+        .next()
+        .map(|segment| segment.data.into_owned())
+        .unwrap_or_default())
 }
 
 fn flash_data(chip: Chip, size: FlashSize, xtal: XtalFrequency) -> FlashData {

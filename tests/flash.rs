@@ -337,3 +337,134 @@ fn espchat_flash_without_an_image_writes_the_bundled_firmware_for_the_chip() {
     console.wait_for("app_init: Project name:     espchat-firmware");
     assert_eq!(console.wait_listening(), board.port);
 }
+
+#[test]
+fn esptool_writes_and_verifies_in_every_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    // Part noise, part text: compression has something to do, but not everything.
+    let mut payload: Vec<u8> = (0..60_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    payload.extend(b"espchat ".repeat(5_000));
+    let app = image::build(ESPCHAT_PROJECT, "3.0", &payload);
+    let app_path = dir.path().join("app.bin");
+    std::fs::write(&app_path, &app).unwrap();
+    let modes: [(&[&str], &str); 4] = [
+        (&["--no-stub"], "--compress"),
+        (&["--no-stub"], "--no-compress"),
+        (&[], "--compress"),
+        (&[], "--no-compress"),
+    ];
+    for (global, compress) in modes {
+        let flash_file = dir
+            .path()
+            .join(format!("flash{}{compress}.bin", global.join("")));
+        let board = BoardProcess::start(&[
+            "--blank",
+            "--no-throttle",
+            "--flash-file",
+            flash_file.to_str().unwrap(),
+        ]);
+        let output = esptool_write(&board, global, &[compress], &app_path);
+        assert!(
+            output.contains("Hash of data verified"),
+            "{global:?} {compress}:\n{output}"
+        );
+        let verify = Command::new(esptool())
+            .args(["--chip", "esp32c3", "-p"])
+            .arg(&board.serial)
+            .args(["--before", "no-reset", "--after", "no-reset"])
+            .args(global)
+            .args(["verify-flash", &format!("0x{APP_OFFSET:x}")])
+            .arg(&app_path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&verify.stdout);
+        assert!(
+            verify.status.success(),
+            "verify-flash {global:?} {compress}:\n{text}"
+        );
+        assert!(
+            text.contains("Verification successful"),
+            "{global:?} {compress}:\n{text}"
+        );
+        assert!(
+            flash_file_at(&flash_file, APP_OFFSET, app.len()) == app,
+            "{global:?} {compress}: the flash differs from the image"
+        );
+    }
+}
+
+/// The real firmware's ELF for the ESP32-C3, built (or found fresh) once for this test binary.
+fn firmware_elf() -> PathBuf {
+    static ELF: OnceLock<PathBuf> = OnceLock::new();
+    ELF.get_or_init(|| {
+        let firmware = Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware");
+        let status = Command::new("cargo")
+            .args(["build", "--release", "--quiet"])
+            .current_dir(&firmware)
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("run cargo for the firmware");
+        assert!(
+            status.success(),
+            "building the firmware failed: it needs `rustup target add riscv32imc-unknown-none-elf`"
+        );
+        firmware.join("target/riscv32imc-unknown-none-elf/release/espchat-firmware")
+    })
+    .clone()
+}
+
+#[test]
+fn espchat_flash_writes_the_firmware_elf_in_rom_mode_as_espflash_converts_it() {
+    use espflash::flasher::{FlashData, FlashSettings, FlashSize};
+    use espflash::image_format::idf::IdfBootloaderFormat;
+    use espflash::target::{Chip, XtalFrequency};
+
+    let elf_path = firmware_elf();
+    let elf = std::fs::read(&elf_path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let flash_file = dir.path().join("flash.bin");
+    let board = BoardProcess::start(&[
+        "--blank",
+        "--no-throttle",
+        "--flash-file",
+        flash_file.to_str().unwrap(),
+    ]);
+    let serial = board.serial.to_str().unwrap();
+    let (code, stdout, stderr) =
+        espchat_flash(&["--no-stub", "-p", serial, elf_path.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+
+    // Bootloader, partition table and app, each where espflash puts it, byte for byte.
+    let settings = FlashSettings::new(None, Some(FlashSize::_4Mb), None);
+    let data = FlashData::new(settings, 0, None, Chip::Esp32c3, XtalFrequency::_40Mhz);
+    let format = IdfBootloaderFormat::new(&elf, &data, None, None, None, None).unwrap();
+    let flash = std::fs::read(&flash_file).unwrap();
+    let mut segments = 0;
+    for segment in format.flash_segments() {
+        let at = segment.addr as usize;
+        assert!(
+            flash[at..at + segment.data.len()] == *segment.data,
+            "segment at 0x{at:x} ({} bytes) differs",
+            segment.data.len()
+        );
+        segments += 1;
+    }
+    assert_eq!(segments, 3, "bootloader, partition table, app");
+
+    let mut console = fresh_console(&board);
+    console.send("reboot");
+    console.wait_for("app_init: Project name:     espchat-firmware");
+    assert_eq!(console.wait_listening(), board.port);
+}
+
+#[test]
+fn espchat_flash_names_a_missing_port() {
+    let (code, _, stderr) = espchat_flash(&["-p", "/dev/ttyUSB-not-there"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("/dev/ttyUSB-not-there: not found"),
+        "{stderr}"
+    );
+}

@@ -382,6 +382,10 @@ impl Loader {
             let [addr, value, mask, _delay] = words(group).ok_or(RomError::InvalidMessage)?;
             self.registers.write(addr, value, mask);
         }
+        if self.registers.take_watchdog_reset() {
+            // The watchdog fires some milliseconds after the reply: the chip resets.
+            return Ok(Done::then(Then::Emit(LoaderEvent::Reboot)));
+        }
         Ok(Done::ok())
     }
 
@@ -1450,5 +1454,27 @@ mod tests {
             "second sector erased"
         );
         assert_eq!(flash[0x20000], 0, "untouched past the data");
+    }
+    #[test]
+    fn espflash_watchdog_reset_reboots_the_chip() {
+        // What espflash's `rtc_wdt_reset` writes for an ESP32-C3 on USB-Serial/JTAG.
+        let mut host = Host::new();
+        host.connect_like_espflash();
+        host.write_reg(0x6000_80A8, 0x50D8_3AA1);
+        host.write_reg(0x6000_8094, 2000);
+        let flags = (1 << 31) | (5 << 28) | (1 << 8) | (1 << 2);
+        let (packets, events) =
+            host.exchange(op::WRITE_REG, 0, &le(&[0x6000_8090, flags, u32::MAX, 0]));
+        assert_eq!(packets.len(), 1, "the write is answered first");
+        assert_eq!(events, [LoaderEvent::Reboot]);
+    }
+
+    #[test]
+    fn a_locked_watchdog_does_not_reset() {
+        let mut host = Host::new();
+        host.connect_like_espflash();
+        let flags = (1 << 31) | (5 << 28);
+        let (_, events) = host.exchange(op::WRITE_REG, 0, &le(&[0x6000_8090, flags, u32::MAX, 0]));
+        assert!(events.is_empty(), "{events:?}");
     }
 }

@@ -40,9 +40,21 @@ pub const JEDEC_ID: u32 = 0x0016_40EF;
 /// forgotten: a client writing to random addresses cannot grow the board's memory.
 const MAX_REMEMBERED: usize = 256;
 
+/// The RTC watchdog of the ESP32-C3: its write protection and its first config word.
+const RTC_WDT_WPROTECT: u32 = 0x6000_80A8;
+const RTC_WDT_CONFIG0: u32 = 0x6000_8090;
+/// The key that lifts the RTC watchdog's write protection.
+const RTC_WDT_WKEY: u32 = 0x50D8_3AA1;
+const RTC_WDT_EN: u32 = 1 << 31;
+/// Stage 0's action, bits 28..30: anything but 0 (off) resets or interrupts; 4 and up reset.
+const RTC_WDT_STAGE0_SHIFT: u32 = 28;
+
 #[derive(Debug, Default)]
 pub struct Registers {
     written: BTreeMap<u32, u32>,
+    /// The RTC watchdog was armed to reset the chip (espflash's and esptool's watchdog reset
+    /// for boards on the USB-Serial/JTAG port).
+    watchdog_armed: bool,
 }
 
 impl Registers {
@@ -60,12 +72,24 @@ impl Registers {
             return;
         }
         let merged = (self.read(addr) & !mask) | (value & mask);
+        if addr == RTC_WDT_CONFIG0
+            && self.read(RTC_WDT_WPROTECT) == RTC_WDT_WKEY
+            && merged & RTC_WDT_EN != 0
+            && (merged >> RTC_WDT_STAGE0_SHIFT) & 0b111 >= 4
+        {
+            self.watchdog_armed = true;
+        }
         if addr == SPI_CMD && merged & SPI_CMD_USR != 0 {
             self.run_spi_user_command();
             self.store(addr, merged & !SPI_CMD_USR);
             return;
         }
         self.store(addr, merged);
+    }
+
+    /// Whether the watchdog was armed to reset the chip since the last call.
+    pub fn take_watchdog_reset(&mut self) -> bool {
+        std::mem::take(&mut self.watchdog_armed)
     }
 
     fn store(&mut self, addr: u32, value: u32) {

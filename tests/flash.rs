@@ -95,16 +95,10 @@ fn esptool_writes_a_foreign_app_in_rom_mode_and_the_board_boots_it() {
 #[test]
 fn esptool_with_stub_compression_and_a_baud_change_writes_the_chat_firmware() {
     let dir = tempfile::tempdir().unwrap();
-    let flash_file = dir.path().join("flash.bin");
     let app = image::build(ESPCHAT_PROJECT, "7.7.7", &vec![0x3C; 120_000]);
     let app_path = dir.path().join("espchat.bin");
     std::fs::write(&app_path, &app).unwrap();
-    let board = BoardProcess::start(&[
-        "--blank",
-        "--no-throttle",
-        "--flash-file",
-        flash_file.to_str().unwrap(),
-    ]);
+    let (board, flash_file) = blank_board(dir.path());
 
     let output = esptool_write(&board, &["-b", "460800"], &["--compress"], &app_path);
     assert!(output.contains("Hash of data verified"), "{output}");
@@ -116,10 +110,7 @@ fn esptool_with_stub_compression_and_a_baud_change_writes_the_chat_firmware() {
 
     // The boot right after flashing prints to esptool, which still holds the port then (as on
     // a real board), and leaves some of it unread; a reboot shows what the flash now holds.
-    let mut console = fresh_console(&board);
-    console.send("reboot");
-    console.wait_for("app_init: App version:      7.7.7");
-    assert_eq!(console.wait_listening(), board.port);
+    assert_boots_into_chat(&board, "app_init: App version:      7.7.7");
     let (_client, id) = support::ChatClient::join(board.port);
     assert_eq!(id, 1);
 }
@@ -167,6 +158,33 @@ fn a_flash_file_of_the_wrong_size_is_refused_with_the_reason() {
     assert!(stderr.contains("11 bytes, not a 4 MiB flash"), "{stderr}");
 }
 
+/// A board with erased flash, kept in a file in `dir`, flashing at full speed.
+fn blank_board(dir: &Path) -> (BoardProcess, PathBuf) {
+    let flash_file = dir.join(format!("flash-{}.bin", next_number()));
+    let board = BoardProcess::start(&[
+        "--blank",
+        "--no-throttle",
+        "--flash-file",
+        flash_file.to_str().unwrap(),
+    ]);
+    (board, flash_file)
+}
+
+/// Distinct names for several flash files in one directory.
+fn next_number() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// After a reboot the board runs the espchat app of `version` and serves the chat.
+fn assert_boots_into_chat(board: &BoardProcess, version_line: &str) {
+    let mut console = fresh_console(board);
+    console.send("reboot");
+    console.wait_for(version_line);
+    assert_eq!(console.wait_listening(), board.port);
+}
+
 /// The console of a running chat app, past whatever older output waited in the port: the reply
 /// to `status` comes after all of it.
 fn fresh_console(board: &BoardProcess) -> support::SerialConsole {
@@ -196,16 +214,10 @@ fn espchat_flash(args: &[&str]) -> (Option<i32>, String, String) {
 #[test]
 fn espchat_flash_writes_a_blank_board_which_then_serves_the_chat() {
     let dir = tempfile::tempdir().unwrap();
-    let flash_file = dir.path().join("flash.bin");
     let app = image::build(ESPCHAT_PROJECT, "2.0.0", &vec![0x5A; 150_000]);
     let app_path = dir.path().join("espchat.bin");
     std::fs::write(&app_path, &app).unwrap();
-    let board = BoardProcess::start(&[
-        "--blank",
-        "--no-throttle",
-        "--flash-file",
-        flash_file.to_str().unwrap(),
-    ]);
+    let (board, flash_file) = blank_board(dir.path());
 
     let serial = board.serial.to_str().unwrap();
     let (code, stdout, stderr) = espchat_flash(&["-p", serial, app_path.to_str().unwrap()]);
@@ -221,10 +233,7 @@ fn espchat_flash_writes_a_blank_board_which_then_serves_the_chat() {
         "flash differs from the image"
     );
 
-    let mut console = fresh_console(&board);
-    console.send("reboot");
-    console.wait_for("app_init: App version:      2.0.0");
-    assert_eq!(console.wait_listening(), board.port);
+    assert_boots_into_chat(&board, "app_init: App version:      2.0.0");
 }
 
 #[test]
@@ -317,13 +326,7 @@ fn espchat_flash_says_how_far_it_got_when_the_board_goes_away() {
 #[test]
 fn espchat_flash_without_an_image_writes_the_bundled_firmware_for_the_chip() {
     let dir = tempfile::tempdir().unwrap();
-    let flash_file = dir.path().join("flash.bin");
-    let board = BoardProcess::start(&[
-        "--blank",
-        "--no-throttle",
-        "--flash-file",
-        flash_file.to_str().unwrap(),
-    ]);
+    let (board, flash_file) = blank_board(dir.path());
     let serial = board.serial.to_str().unwrap();
     let (code, stdout, stderr) = espchat_flash(&["-p", serial]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
@@ -332,10 +335,7 @@ fn espchat_flash_without_an_image_writes_the_bundled_firmware_for_the_chip() {
         flash_file_at(&flash_file, APP_OFFSET, bundled.len()) == bundled,
         "the flash does not hold the bundled ESP32-C3 image"
     );
-    let mut console = fresh_console(&board);
-    console.send("reboot");
-    console.wait_for("app_init: Project name:     espchat-firmware");
-    assert_eq!(console.wait_listening(), board.port);
+    assert_boots_into_chat(&board, "app_init: Project name:     espchat-firmware");
 }
 
 #[test]
@@ -356,15 +356,7 @@ fn esptool_writes_and_verifies_in_every_mode() {
         (&[], "--no-compress"),
     ];
     for (global, compress) in modes {
-        let flash_file = dir
-            .path()
-            .join(format!("flash{}{compress}.bin", global.join("")));
-        let board = BoardProcess::start(&[
-            "--blank",
-            "--no-throttle",
-            "--flash-file",
-            flash_file.to_str().unwrap(),
-        ]);
+        let (board, flash_file) = blank_board(dir.path());
         let output = esptool_write(&board, global, &[compress], &app_path);
         assert!(
             output.contains("Hash of data verified"),
@@ -424,13 +416,7 @@ fn espchat_flash_writes_the_firmware_elf_in_rom_mode_as_espflash_converts_it() {
     let elf_path = firmware_elf();
     let elf = std::fs::read(&elf_path).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let flash_file = dir.path().join("flash.bin");
-    let board = BoardProcess::start(&[
-        "--blank",
-        "--no-throttle",
-        "--flash-file",
-        flash_file.to_str().unwrap(),
-    ]);
+    let (board, flash_file) = blank_board(dir.path());
     let serial = board.serial.to_str().unwrap();
     let (code, stdout, stderr) =
         espchat_flash(&["--no-stub", "-p", serial, elf_path.to_str().unwrap()]);
@@ -453,10 +439,7 @@ fn espchat_flash_writes_the_firmware_elf_in_rom_mode_as_espflash_converts_it() {
     }
     assert_eq!(segments, 3, "bootloader, partition table, app");
 
-    let mut console = fresh_console(&board);
-    console.send("reboot");
-    console.wait_for("app_init: Project name:     espchat-firmware");
-    assert_eq!(console.wait_listening(), board.port);
+    assert_boots_into_chat(&board, "app_init: Project name:     espchat-firmware");
 }
 
 #[test]

@@ -174,17 +174,7 @@ impl BoardProcess {
         signal: nix::sys::signal::Signal,
     ) -> std::process::ExitStatus {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal).expect("kill");
-        let end = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < end,
-                "board did not exit within {DEADLINE:?}"
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
+        wait_for_exit(&mut self.child, "the board")
     }
 }
 
@@ -382,17 +372,7 @@ impl HeadlessProcess {
 
     /// Waits (with a deadline) for the process to exit.
     pub fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < end,
-                "espchat did not exit within {DEADLINE:?}"
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
+        wait_for_exit(&mut self.child, "espchat")
     }
 
     pub fn rss_kib(&self) -> u64 {
@@ -415,4 +395,19 @@ pub fn rss_kib(pid: u32) -> u64 {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/PID/status")
+}
+
+/// Waits, polling with a deadline, until `child` exits.
+pub fn wait_for_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < end,
+            "{what} did not exit within {DEADLINE:?}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
 }

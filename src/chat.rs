@@ -15,6 +15,8 @@ use tokio::sync::mpsc;
 use crate::event::Event;
 use crate::serial::decode::{ConsoleDecoder, ConsoleOutput};
 
+/// Time between opening one pane and the next, when several open together.
+pub const PANE_STAGGER: Duration = Duration::from_millis(10);
 /// Lines kept while disconnected.
 pub const QUEUE_LINES: usize = 256;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -70,6 +72,20 @@ pub struct ChatPane {
 
 impl ChatPane {
     pub fn spawn(id: PaneId, host: String, port: u16, events: mpsc::Sender<Event>) -> ChatPane {
+        Self::spawn_after(Duration::ZERO, id, host, port, events)
+    }
+
+    /// A pane that connects after `delay`; what is sent to it meanwhile waits in its queue.
+    /// Panes opened together are spread out like this: a server with a small accept backlog
+    /// (ncat's is 10, a microcontroller's a few) overflows when dozens of connections arrive at
+    /// once, and with SYN cookies a pane then looks connected although it was never accepted.
+    pub fn spawn_after(
+        delay: Duration,
+        id: PaneId,
+        host: String,
+        port: u16,
+        events: mpsc::Sender<Event>,
+    ) -> ChatPane {
         let (commands, command_rx) = mpsc::channel(QUEUE_LINES);
         let pane = Pane {
             id,
@@ -79,7 +95,10 @@ impl ChatPane {
             events,
             closing: false,
         };
-        tokio::spawn(pane.run(command_rx));
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            pane.run(command_rx).await;
+        });
         ChatPane { commands }
     }
 

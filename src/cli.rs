@@ -66,6 +66,14 @@ pub enum Command {
                       there are no DTR/RTS lines: the resets default to no-reset."
     )]
     Flash(FlashArgs),
+    /// The one-shot: flash, provision Wi-Fi if asked, read the IP from the console, open chat panes
+    #[command(
+        after_help = "Prints the line mode's events (flash!, serial|, board! ip, chatN|) and \
+                            takes @1 text, @all text, @serial text, @quit on stdin. Lines typed \
+                            before the panes are open wait for them. Gives up with a hint when \
+                            no IP shows up on the console within --ip-timeout."
+    )]
+    FlashAndConnect(FlashAndConnectArgs),
     /// Turn an ELF into the app image espchat bundles (the same conversion `flash` does)
     #[command(hide = true)]
     SaveImage(SaveImageArgs),
@@ -171,4 +179,25 @@ pub struct FlashArgs {
     /// What to do after flashing [default: hard-reset, no-reset on a pty]
     #[arg(long, value_enum, value_name = "R")]
     pub after: Option<After>,
+}
+
+#[derive(Debug, Args)]
+pub struct FlashAndConnectArgs {
+    #[command(flatten)]
+    pub flash: FlashArgs,
+    /// How many chat panes to open (the lab: client 1 switches the LED on, client 2 off)
+    #[arg(long, short = 'n', default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub clients: u16,
+    /// Wi-Fi network to store on the board (sent over the console; never shown)
+    #[arg(long, value_name = "SSID")]
+    pub wifi_ssid: Option<String>,
+    /// Its password (never shown or logged)
+    #[arg(long, value_name = "PASSWORD", hide_env_values = true)]
+    pub wifi_password: Option<String>,
+    /// Seconds to wait for the board's IP address on the console
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub ip_timeout: u64,
+    /// Baud rate of the board's console after flashing
+    #[arg(long, value_name = "BAUD", default_value_t = 115_200)]
+    pub monitor_baud: u32,
 }

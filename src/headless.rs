@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::chat::{ChatEvent, ChatPane, PaneCommand, PaneId};
+use crate::chat::{ChatEvent, ChatPane, PANE_STAGGER, PaneCommand, PaneId, QUEUE_LINES};
 use crate::event::Event;
-use crate::serial::{ConsoleOutput, SerialCommand, SerialConsole, SerialEvent, StyledLine};
+use crate::serial::{
+    BoardAddress, ConsoleOutput, SerialCommand, SerialConsole, SerialEvent, StyledLine,
+};
 
 /// An unfinished line (a prompt, a server that sends no newline) is printed once nothing has
 /// been added to it for this long.
@@ -18,6 +20,9 @@ const PARTIAL_IDLE: Duration = Duration::from_millis(150);
 /// Events printed before stdout is flushed, at most: a fast console costs one write per batch,
 /// not one per line.
 const EVENT_BATCH: usize = 256;
+/// Once the board's IP is known, how long to wait for its server's port before assuming 5000
+/// (many firmwares print only the IP).
+const PORT_GRACE: Duration = Duration::from_secs(1);
 /// The longest wait for panes to deliver their last lines after end of input.
 const CLOSE_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -28,6 +33,53 @@ pub struct Headless {
     pub events: mpsc::Receiver<Event>,
     /// Prefix console lines with the time they were received.
     pub timestamps: bool,
+    /// Open the chat panes once the console shows the board's address.
+    pub auto_connect: Option<AutoConnect>,
+}
+
+/// flash-and-connect's panes: opened when the console shows the board's address, retargeted
+/// when it changes.
+pub struct AutoConnect {
+    pub clients: usize,
+    /// A `wifi …` console command to send once the firmware is up, and the SSID to show.
+    pub provision: Option<(String, String)>,
+    /// How long to wait for the address before giving up with a hint.
+    pub ip_timeout: Duration,
+    /// Where the panes report.
+    pub events: mpsc::Sender<Event>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HeadlessError {
+    #[error("cannot write to stdout: {0}")]
+    Stdout(#[from] io::Error),
+    /// The board never showed its address.
+    #[error("{0}")]
+    NoAddress(String),
+}
+
+/// Whether a command line is for the chat panes (`@N …`, `@all …`).
+fn is_for_panes(line: &str) -> bool {
+    let target = line.split(' ').next().unwrap_or_default();
+    target == "@all"
+        || target
+            .strip_prefix('@')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Why no address came, as far as the console tells, and what to do.
+fn no_address_hint(timeout_secs: u64, no_credentials: bool) -> String {
+    if no_credentials {
+        "the board has no Wi-Fi credentials, so it has no IP address: run again with \
+         --wifi-ssid NAME --wifi-password PASSWORD (or type: @serial wifi NAME PASSWORD)"
+            .to_owned()
+    } else {
+        format!(
+            "no IP address on the board's console within {timeout_secs} s: check that its \
+             Wi-Fi network is in reach and the password is right (the console above shows what \
+             it tried), or wait longer with --ip-timeout"
+        )
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -55,7 +107,7 @@ struct Partial {
 
 impl Headless {
     /// Runs until end of input, `@quit`, or Ctrl-C. Returns when everything queued is sent.
-    pub async fn run(mut self) -> io::Result<()> {
+    pub async fn run(mut self) -> Result<(), HeadlessError> {
         let mut out = Printer {
             stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
             partials: Vec::new(),
@@ -68,8 +120,19 @@ impl Headless {
         let mut tick = tokio::time::interval(PARTIAL_IDLE / 2);
         let mut open_panes = self.panes.len();
         let mut closing: Option<Instant> = None;
+        // flash-and-connect: the panes open when the console shows the board's address.
+        let mut ip_deadline = self
+            .auto_connect
+            .as_ref()
+            .map(|auto| Instant::now() + auto.ip_timeout);
+        let mut address = BoardAddress::default();
+        // Once the IP is known, how long to wait for a port before assuming the lab's 5000.
+        let mut port_grace: Option<Instant> = None;
+        let mut no_credentials = false;
+        // Lines for panes that are not open yet.
+        let mut pending: Vec<String> = Vec::new();
         loop {
-            if closing.is_some() && open_panes == 0 {
+            if closing.is_some() && open_panes == 0 && ip_deadline.is_none() {
                 break;
             }
             tokio::select! {
@@ -79,13 +142,46 @@ impl Headless {
                         let mut next = Some(event);
                         let mut batch = 0;
                         while let Some(event) = next.take() {
-                            if matches!(event, Event::Chat(_, ChatEvent::Closed)) {
-                                open_panes -= 1;
+                            match &event {
+                                Event::Chat(_, ChatEvent::Closed) => open_panes -= 1,
+                                Event::Serial(SerialEvent::Output(ConsoleOutput::Line(line))) => {
+                                    let text = line.plain();
+                                    no_credentials |= text.contains("no wifi credentials");
+                                    // The firmware is up and reads its console: time to provision.
+                                    if text.contains("espchat:")
+                                        && let Some((command, ssid)) = self.auto_connect.as_mut().and_then(|auto| auto.provision.take())
+                                        && let Some(serial) = &self.serial
+                                    {
+                                        out.status("serial", &format!("sending the Wi-Fi credentials for \"{ssid}\""))?;
+                                        serial.send(SerialCommand::Line(command)).await;
+                                    }
+                                }
+                                Event::Serial(SerialEvent::Address(change)) => {
+                                    address.ip = change.ip.or(address.ip);
+                                    address.port = change.port.or(address.port);
+                                }
+                                _ => {}
                             }
                             out.event(event)?;
                             batch += 1;
                             if batch < EVENT_BATCH {
                                 next = self.events.try_recv().ok();
+                            }
+                        }
+                        if address.ip.is_some() && address.port.is_none() && port_grace.is_none() {
+                            port_grace = Some(Instant::now() + PORT_GRACE);
+                        }
+                        let port_settled = address.port.is_some()
+                            || port_grace.is_some_and(|until| Instant::now() >= until);
+                        if let (true, Some(ip), true) = (self.auto_connect.is_some(), address.ip, port_settled) {
+                            let port = address.port.unwrap_or(espchat_core::PORT);
+                            if self.panes.is_empty() {
+                                open_panes = self.open_auto_panes(ip, port, &mut pending, closing.is_some(), &mut out).await?;
+                                ip_deadline = None;
+                            } else {
+                                for pane in &self.panes {
+                                    pane.send(PaneCommand::Retarget { host: ip.to_string(), port }).await;
+                                }
                             }
                         }
                     }
@@ -97,20 +193,45 @@ impl Headless {
                         Ok(_) => {
                             let line = String::from_utf8_lossy(&input).trim_end_matches(['\r', '\n']).to_owned();
                             input.clear();
-                            self.command(&line, &mut out).await?
+                            if ip_deadline.is_some() && is_for_panes(&line) {
+                                if pending.len() < QUEUE_LINES {
+                                    pending.push(line);
+                                } else {
+                                    out.error(&format!("not sent (no chat pane yet and {QUEUE_LINES} lines waiting): {}", clean(&line)))?;
+                                }
+                                false
+                            } else {
+                                self.command(&line, &mut out).await?
+                            }
                         }
                     };
                     if done {
                         closing = Some(Instant::now());
-                        for pane in &self.panes {
-                            pane.send(PaneCommand::Close).await;
-                        }
+                        self.close_panes().await;
                     }
                 },
                 _ = interrupt.recv() => break,
                 _ = tick.tick() => {
                     out.stale_partials()?;
-                    if closing.is_some_and(|since| since.elapsed() > CLOSE_DEADLINE) {
+                    if self.panes.is_empty()
+                        && self.auto_connect.is_some()
+                        && let (Some(ip), Some(until)) = (address.ip, port_grace)
+                        && Instant::now() >= until
+                    {
+                        // The firmware named no port: the lab's server listens on 5000.
+                        open_panes = self
+                            .open_auto_panes(ip, espchat_core::PORT, &mut pending, closing.is_some(), &mut out)
+                            .await?;
+                        ip_deadline = None;
+                    }
+                    if ip_deadline.is_some_and(|deadline| Instant::now() > deadline) {
+                        let timeout = self.auto_connect.as_ref().map_or(0, |auto| auto.ip_timeout.as_secs());
+                        let message = no_address_hint(timeout, no_credentials);
+                        out.error(&message)?;
+                        out.flush()?;
+                        return Err(HeadlessError::NoAddress(message));
+                    }
+                    if ip_deadline.is_none() && closing.is_some_and(|since| since.elapsed() > CLOSE_DEADLINE) {
                         out.status(Source::Serial.name().as_str(), "stopping: chat panes did not finish in time")?;
                         break;
                     }
@@ -119,7 +240,41 @@ impl Headless {
             out.flush()?;
         }
         out.all_partials()?;
-        out.flush()
+        Ok(out.flush()?)
+    }
+
+    /// flash-and-connect: opens the panes to the board's server, sends what was typed for them
+    /// meanwhile, and closes them again at once when input has ended. Returns how many opened.
+    async fn open_auto_panes(
+        &mut self,
+        ip: std::net::Ipv4Addr,
+        port: u16,
+        pending: &mut Vec<String>,
+        closing: bool,
+        out: &mut Printer,
+    ) -> Result<usize, HeadlessError> {
+        let Some(auto) = &self.auto_connect else {
+            return Ok(0);
+        };
+        self.panes = (1..=auto.clients)
+            .map(|id| {
+                let delay = PANE_STAGGER * (id as u32 - 1);
+                ChatPane::spawn_after(delay, id, ip.to_string(), port, auto.events.clone())
+            })
+            .collect();
+        for line in std::mem::take(pending) {
+            self.command(&line, out).await?;
+        }
+        if closing {
+            self.close_panes().await;
+        }
+        Ok(self.panes.len())
+    }
+
+    async fn close_panes(&self) {
+        for pane in &self.panes {
+            pane.send(PaneCommand::Close).await;
+        }
     }
 
     /// One stdin line. True on `@quit`.

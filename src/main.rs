@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use espchat::board::{Board, BoardConfig};
-use espchat::chat::ChatPane;
+use espchat::chat::{self, ChatPane};
 use espchat::flash::{self, FlashEvent, FlashImage, FlashOptions};
-use espchat::headless::Headless;
+use espchat::headless::{AutoConnect, Headless};
 use espchat::serial::port::{self, PortInfo};
 use espchat::serial::{SerialConsole, SerialOptions};
 use tokio::signal::unix::{SignalKind, signal};
@@ -16,7 +16,8 @@ use tokio::sync::mpsc;
 mod cli;
 
 use cli::{
-    BoardArgs, Cli, Command, ConnectArgs, FlashArgs, GlobalArgs, MonitorArgs, SaveImageArgs,
+    BoardArgs, Cli, Command, ConnectArgs, FlashAndConnectArgs, FlashArgs, GlobalArgs, MonitorArgs,
+    SaveImageArgs,
 };
 
 fn main() -> ExitCode {
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         Command::Connect(args) => run_connect(args, cli.global),
         Command::Flash(args) => run_flash(args, cli.global),
         Command::SaveImage(args) => save_image(args),
+        Command::FlashAndConnect(args) => run_flash_and_connect(args, cli.global),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,15 +44,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
+/// Runs a command's async part. The runtime is then left to wind down in the background: a
+/// read of stdin that never returns (the terminal stays open after `@quit`) must not keep the
+/// process alive.
+fn block_on(command: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(command);
+    runtime.shutdown_background();
+    result
 }
 
 fn run_board(args: BoardArgs) -> anyhow::Result<()> {
-    runtime()?.block_on(async {
+    block_on(async {
         let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
         let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
         let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
@@ -155,7 +163,7 @@ fn serial_path(port: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 fn run_monitor(args: MonitorArgs, global: GlobalArgs) -> anyhow::Result<()> {
     let path = serial_path(args.serial.port)?;
-    runtime()?.block_on(async {
+    block_on(async {
         let (events_tx, events) = mpsc::channel(1024);
         let serial = SerialConsole::open(
             SerialOptions {
@@ -172,40 +180,35 @@ fn run_monitor(args: MonitorArgs, global: GlobalArgs) -> anyhow::Result<()> {
             panes: Vec::new(),
             events,
             timestamps: args.timestamps,
+            auto_connect: None,
         }
         .run()
-        .await
-        .context("cannot write to stdout")
+        .await?;
+        Ok(())
     })
 }
 
-/// Time between opening one chat pane and the next.
-const PANE_STAGGER: std::time::Duration = std::time::Duration::from_millis(10);
-
 fn run_connect(args: ConnectArgs, _global: GlobalArgs) -> anyhow::Result<()> {
     let (host, port) = parse_server(&args.server)?;
-    runtime()?.block_on(async {
+    block_on(async {
         let (events_tx, events) = mpsc::channel(1024);
-        let mut panes = Vec::new();
-        for id in 1..=usize::from(args.clients) {
-            if id > 1 {
-                // Servers with a small accept backlog (ncat's is 10, a microcontroller's a few)
-                // overflow when dozens of connections arrive at once; with SYN cookies a pane
-                // then looks connected although it was never accepted.
-                tokio::time::sleep(PANE_STAGGER).await;
-            }
-            panes.push(ChatPane::spawn(id, host.clone(), port, events_tx.clone()));
-        }
+        let panes = (1..=usize::from(args.clients))
+            .map(|id| {
+                let delay = chat::PANE_STAGGER * (id as u32 - 1);
+                ChatPane::spawn_after(delay, id, host.clone(), port, events_tx.clone())
+            })
+            .collect();
         drop(events_tx);
         Headless {
             serial: None,
             panes,
             events,
             timestamps: false,
+            auto_connect: None,
         }
         .run()
-        .await
-        .context("cannot write to stdout")
+        .await?;
+        Ok(())
     })
 }
 
@@ -237,6 +240,66 @@ fn run_flash(args: FlashArgs, global: GlobalArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The one-shot: flash, then the console, then chat panes to the address it shows.
+fn run_flash_and_connect(args: FlashAndConnectArgs, global: GlobalArgs) -> anyhow::Result<()> {
+    let path = serial_path(args.flash.port.clone())?;
+    let image = match &args.flash.image {
+        Some(image) => FlashImage::from_file(image, None)?,
+        None => FlashImage::Bundled,
+    };
+    let options = FlashOptions {
+        chip: args.flash.chip,
+        baud: baud(args.flash.baud)?,
+        use_stub: !args.flash.no_stub,
+        before: args.flash.before,
+        after: args.flash.after,
+        ..FlashOptions::new(path.clone())
+    };
+    // Until the TUI lands, the one-shot runs in line mode.
+    flash_lines(&options, &image)?;
+    let provision = match (args.wifi_ssid, args.wifi_password) {
+        (Some(ssid), password) => {
+            let password = password.unwrap_or_default();
+            Some((format!("wifi {} {}", quote(&ssid), quote(&password)), ssid))
+        }
+        (None, Some(_)) => anyhow::bail!("--wifi-password needs --wifi-ssid"),
+        (None, None) => None,
+    };
+    block_on(async {
+        let (events_tx, events) = mpsc::channel(1024);
+        let serial = SerialConsole::open(
+            SerialOptions {
+                path,
+                baud: args.monitor_baud,
+                line_ending: espchat::serial::LineEnding::Crlf,
+                hex: false,
+                log_file: global.log_file,
+            },
+            events_tx.clone(),
+        )?;
+        Headless {
+            serial: Some(serial),
+            panes: Vec::new(),
+            events,
+            timestamps: false,
+            auto_connect: Some(AutoConnect {
+                clients: usize::from(args.clients),
+                provision,
+                ip_timeout: std::time::Duration::from_secs(args.ip_timeout),
+                events: events_tx,
+            }),
+        }
+        .run()
+        .await?;
+        Ok(())
+    })
+}
+
+/// A word for the board's console parser: double quotes, with `"` and `\` escaped.
+fn quote(word: &str) -> String {
+    format!("\"{}\"", word.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 fn save_image(args: SaveImageArgs) -> anyhow::Result<()> {
@@ -346,7 +409,28 @@ fn parse_server(server: &str) -> anyhow::Result<(String, u16)> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_server;
+    use super::{parse_server, quote};
+
+    #[test]
+    fn wifi_words_survive_the_boards_console_parser() {
+        use espchat_core::{BoardCommand, ConsoleCommand};
+        for (ssid, password) in [
+            ("lab", "secret123"),
+            ("my \"net\"", "back\\slash pass"),
+            ("cafe", ""),
+        ] {
+            let line = format!("wifi {} {}", quote(ssid), quote(password));
+            let Ok(ConsoleCommand::Board(BoardCommand::Wifi(credentials))) =
+                ConsoleCommand::parse(&line)
+            else {
+                panic!("{line:?} did not parse");
+            };
+            assert_eq!(
+                (credentials.ssid.as_str(), credentials.password.as_str()),
+                (ssid, password)
+            );
+        }
+    }
 
     #[test]
     fn server_addresses() {

@@ -24,8 +24,8 @@ fn monitor_reports_the_boards_ip_and_port() {
 
     // Typed lines reach the board's console, and its answers come back.
     monitor.send("@serial status");
-    monitor.wait_for("serial| I (");
-    monitor.wait_for("espchat: LED is off; clients: none; policy lab");
+    let reply = monitor.wait_for("espchat: LED is off; clients: none; policy lab");
+    assert!(reply.starts_with("serial| I ("), "{reply}");
     monitor.send("@quit");
     assert!(monitor.wait_exit().success());
 }

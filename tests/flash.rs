@@ -451,3 +451,57 @@ fn espchat_flash_names_a_missing_port() {
         "{stderr}"
     );
 }
+
+#[test]
+fn flash_and_connect_flashes_reads_the_ip_and_chats() {
+    let dir = tempfile::tempdir().unwrap();
+    let (board, _flash_file) = blank_board(dir.path());
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut oneshot = support::HeadlessProcess::start(&[
+        "flash-and-connect",
+        "--headless",
+        "-p",
+        &serial,
+        "--clients",
+        "2",
+    ]);
+    // Typed before any pane exists: it waits for pane 1.
+    oneshot.send("@1 hello from a script");
+    oneshot.wait_for("flash! done ");
+    oneshot.wait_for(&format!("serial! opened {serial}"));
+    assert_eq!(oneshot.wait_for("board! ip "), "board! ip 127.0.0.1");
+    // Pane 1 sends as soon as it is connected, perhaps before pane 2 is: pane 1 hears it back.
+    oneshot.wait_all(&[
+        "chat1! connected 127.0.0.1:",
+        "chat2! connected 127.0.0.1:",
+        "chat1| Client 1: hello from a script",
+    ]);
+    oneshot.end_input();
+    oneshot.wait_all(&["chat1! closed", "chat2! closed"]);
+    assert!(oneshot.wait_exit().success(), "{}", oneshot.stderr());
+}
+
+#[test]
+fn flash_and_connect_gives_up_with_a_hint_when_no_ip_comes() {
+    // A foreign app boots without a chat server and prints no address.
+    let dir = tempfile::tempdir().unwrap();
+    let app_path = dir.path().join("hello.bin");
+    std::fs::write(&app_path, image::build("hello-world", "1.0", b"hi")).unwrap();
+    let (board, _flash_file) = blank_board(dir.path());
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut oneshot = support::HeadlessProcess::start(&[
+        "flash-and-connect",
+        "--headless",
+        "-p",
+        &serial,
+        "--ip-timeout",
+        "1",
+        app_path.to_str().unwrap(),
+    ]);
+    let line = oneshot.wait_for("error! ");
+    assert!(
+        line.contains("no IP address on the board's console within 1 s"),
+        "{line}"
+    );
+    assert_eq!(oneshot.wait_exit().code(), Some(1));
+}

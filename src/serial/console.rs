@@ -301,25 +301,27 @@ impl Actor {
         self.forward(outputs).await
     }
 
+    /// Reports each output, then what it told about the board (so `board! ip` follows the
+    /// console line it came from).
     async fn forward(&mut self, outputs: Vec<ConsoleOutput>) -> bool {
         for output in outputs {
+            let mut findings = Vec::new();
             if let ConsoleOutput::Line(line) = &output {
                 let text = line.plain();
                 self.write_log(&text);
                 let change = self.watcher.line(&text);
-                if (change.ip.is_some() || change.port.is_some())
-                    && !self.emit(SerialEvent::Address(change)).await
-                {
-                    return false;
+                if change.ip.is_some() || change.port.is_some() {
+                    findings.push(SerialEvent::Address(change));
                 }
-                if let Some(on) = led_line(&text)
-                    && !self.emit(SerialEvent::Led(on)).await
-                {
-                    return false;
-                }
+                findings.extend(led_line(&text).map(SerialEvent::Led));
             }
             if !self.emit(SerialEvent::Output(output)).await {
                 return false;
+            }
+            for finding in findings {
+                if !self.emit(finding).await {
+                    return false;
+                }
             }
         }
         true

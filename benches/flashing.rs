@@ -24,8 +24,9 @@
 //! esptool is found through $ESPTOOL, /tmp/esptool-venv/bin/esptool, target/ci-venv/bin/esptool
 //! (where CI installs it) or PATH; without it its rows are skipped with a message.
 
+mod support;
+
 use std::fmt::Write as _;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -33,6 +34,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use espchat::board::image;
+use support::{find_on_path, load_average};
 
 const BAUDS: [u32; 3] = [115_200, 921_600, 2_000_000];
 /// The image is this long, or a few bytes less (its segments are padded to 4 bytes).
@@ -345,18 +347,6 @@ fn find_esptool() -> Option<Esptool> {
     None
 }
 
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| {
-            candidate
-                .metadata()
-                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        })
-}
-
 /// espflash's version, from the lock file the bench was built with.
 fn espflash_version() -> String {
     let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock");
@@ -390,24 +380,14 @@ impl Board {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|error| format!("cannot run {}: {error}", env!("CARGO_BIN_EXE_espchat")))?;
-        let stdout = child.stdout.take();
-        let (lines_tx, lines_rx) = mpsc::channel();
         // Reads stdout until the board exits, passing lines on while anyone listens.
-        let drain = stdout.map(|stdout| {
-            thread::spawn(move || {
-                let mut reader = BufReader::new(stdout);
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    match reader.read_line(&mut line) {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {
-                            let _ = lines_tx.send(line.trim_end().to_owned());
-                        }
-                    }
-                }
-            })
-        });
+        let (drain, lines_rx) = match child.stdout.take() {
+            Some(stdout) => {
+                let (drain, lines_rx) = support::forward_lines(stdout);
+                (Some(drain), lines_rx)
+            }
+            None => (None, mpsc::channel().1),
+        };
         let mut board = Board {
             child,
             serial: PathBuf::new(),
@@ -722,22 +702,10 @@ fn esptool_write_report(stdout: &str) -> (Option<f64>, Option<u64>) {
 // Output
 
 fn print_context(image: &[u8], compressed: usize, esptool: Option<&Esptool>) {
-    let cpus = thread::available_parallelism().map_or(0, usize::from);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|line| line.strip_prefix("model name"))
-                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|release| release.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".to_owned());
     println!(
         "flashing benchmark: a 1 MiB ESP32-C3 app image to the virtual board, paced like a UART"
     );
-    println!("machine: nproc {cpus}, {model}, Linux {kernel}");
+    println!("{}", support::machine());
     println!(
         "load average (1, 5, 15 min) at the start: {}",
         load_average()
@@ -781,13 +749,6 @@ fn print_context(image: &[u8], compressed: usize, esptool: Option<&Esptool>) {
     println!();
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map_or_else(
-        |_| "unknown".to_owned(),
-        |text| text.split(' ').take(3).collect::<Vec<_>>().join(" "),
-    )
-}
-
 fn print_progress(mode: Mode, baud: u32, run: &Run, image_len: usize) {
     let label = format!("{baud} {}", mode.label());
     match &run.failure {
@@ -829,10 +790,7 @@ fn print_table(rows: &[Row], image: &[u8], compressed: usize, all_rows: bool) {
         ]
         .map(str::to_owned),
     );
-    println!(
-        "{}",
-        "-".repeat(WIDTHS.iter().sum::<usize>() + WIDTHS.len() - 1)
-    );
+    println!("{}", support::table_rule(&WIDTHS));
     let mut failures = Vec::new();
     let mut previous_baud = None;
     for row in rows {
@@ -1034,10 +992,7 @@ fn print_ratios(rows: &[Row]) {
     for (espchat, esptool, name) in COMPARISONS {
         let mut line = format!("{name:<38}");
         for baud in BAUDS {
-            let cell = match (wall(rows, baud, espchat), wall(rows, baud, esptool)) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-                _ => "-".to_owned(),
-            };
+            let cell = support::fmt_ratio(wall(rows, baud, espchat), wall(rows, baud, esptool));
             let _ = write!(line, " {cell:>9}");
         }
         println!("{line}");

@@ -19,10 +19,12 @@
 //! speed; the amount shrinks for all consumers if the slowest would need over 120 s for it.
 //! Every wait has a deadline; a consumer missing from PATH is skipped with a message.
 
+mod support;
+
 use std::io::Read as _;
 use std::os::fd::{AsFd as _, AsRawFd as _, OwnedFd};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::path::Path;
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
@@ -31,6 +33,8 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+
+use support::{KillOnDrop, find_on_path, load_average, peak_rss_kib, proc_field};
 
 /// The amount each consumer gets, unless the slowest would take too long for it.
 const TOTAL_BYTES: u64 = 100_000_000;
@@ -224,26 +228,10 @@ fn consumers() -> Vec<Consumer> {
     ]
 }
 
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let executable = |candidate: &Path| {
-        candidate
-            .metadata()
-            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-    };
-    if program.contains('/') {
-        return executable(Path::new(program)).then(|| PathBuf::from(program));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| executable(candidate))
-}
-
 /// A consumer process: killed and reaped when dropped (also on panic). Its stdin pipe stays
 /// open as long as this does.
 struct Process {
-    child: Child,
+    child: KillOnDrop,
     _stdin: Option<ChildStdin>,
     stderr: Option<JoinHandle<String>>,
 }
@@ -262,13 +250,6 @@ impl Process {
             .and_then(|reader| reader.join().ok())
             .unwrap_or_default();
         Some(format!("it exited ({status}); stderr: {:?}", stderr.trim()))
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -298,7 +279,7 @@ fn spawn(consumer: &Consumer, port: &Path) -> Result<Process, String> {
         })
     });
     Ok(Process {
-        child,
+        child: KillOnDrop(child),
         _stdin: stdin,
         stderr,
     })
@@ -567,23 +548,7 @@ fn cpu_time(pid: u32) -> Option<Duration> {
 
 /// Bytes the process has read with read(2) and friends, from any file.
 fn read_chars(pid: u32) -> Option<u64> {
-    proc_field(&format!("/proc/{pid}/io"), "rchar:")
-}
-
-/// VmHWM (peak resident set) of a live process, in KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    proc_field(&format!("/proc/{pid}/status"), "VmHWM:")
-}
-
-fn proc_field(file: &str, name: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(file).ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix(name))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
+    proc_field(pid, "io", "rchar:")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -681,22 +646,10 @@ fn esp_log_text(bytes: usize) -> Vec<u8> {
 // Output
 
 fn print_context(pattern: &[u8]) {
-    let cpus = thread::available_parallelism().map_or(0, usize::from);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|line| line.strip_prefix("model name"))
-                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|release| release.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".to_owned());
     let lines = pattern.iter().filter(|&&byte| byte == b'\n').count().max(1);
     let coloured = pattern.windows(2).filter(|pair| pair == b"\x1b[").count() / 2;
     println!("ingest benchmark: serial console text through a pty, as fast as the consumer reads");
-    println!("machine: nproc {cpus}, {model}, Linux {kernel}");
+    println!("{}", support::machine());
     println!(
         "text: ESP-IDF style log, {:.1} bytes/line, {:.0}% of lines coloured (SGR), \\r\\n ends",
         pattern.len() as f64 / lines as f64,
@@ -708,14 +661,6 @@ fn print_context(pattern: &[u8]) {
     );
     println!("note: the writer thread (the bench) shares the CPUs with the consumer");
     println!();
-}
-
-/// The first three fields of /proc/loadavg.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map_or_else(
-        |_| "unknown".to_owned(),
-        |text| text.split(' ').take(3).collect::<Vec<_>>().join(" "),
-    )
 }
 
 fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, shrunk: bool) {
@@ -749,13 +694,7 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
     let tio = find("tio");
 
     const WIDTHS: [usize; 11] = [8, 6, 11, 6, 8, 11, 9, 7, 8, 8, 7];
-    let row = |cells: [String; 11]| {
-        let mut line = format!("{:<w$}", cells[0], w = WIDTHS[0]);
-        for (cell, width) in cells.iter().zip(WIDTHS).skip(1) {
-            line.push_str(&format!(" {cell:>width$}"));
-        }
-        println!("{line}");
-    };
+    let row = |cells: [String; 11]| println!("{}", support::table_row(&cells, &WIDTHS));
     println!();
     row([
         "consumer",
@@ -771,14 +710,8 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
         "CPU/tio",
     ]
     .map(str::to_owned));
-    println!(
-        "{}",
-        "-".repeat(WIDTHS.iter().sum::<usize>() + WIDTHS.len() - 1)
-    );
-    let ratio = |a: f64, b: Option<f64>| match b {
-        Some(b) if b > 0.0 => format!("{:.2}x", a / b),
-        _ => "-".to_owned(),
-    };
+    println!("{}", support::table_rule(&WIDTHS));
+    let ratio = |a: f64, b: Option<f64>| support::fmt_ratio(Some(a), b);
     for summary in &summaries {
         let rate = summary.rate.median;
         row([

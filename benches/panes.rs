@@ -20,14 +20,21 @@
 //!
 //! Every wait has a deadline; `ncat` or `nc` missing from PATH skips with a message.
 
+mod support;
+
 use std::io::{BufRead as _, BufReader, Read, Write as _};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use support::{
+    Accepting, KillOnDrop, find_on_path, fmt_latency, fmt_ratio, load_average, nanos, percentile,
+    proc_field,
+};
 
 const PANES: usize = 64;
 /// Broadcast lines in the latency phase, all from the first client...
@@ -120,7 +127,7 @@ fn main() {
 /// A child process, killed and reaped when dropped (also on panic). Its stdin pipe, when
 /// taken, stays open as long as this does.
 struct Process {
-    child: Child,
+    child: KillOnDrop,
     stdin: Option<ChildStdin>,
 }
 
@@ -135,7 +142,10 @@ impl Process {
             .spawn()
             .map_err(|error| format!("cannot run {program}: {error}"))?;
         let stdin = child.stdin.take();
-        Ok(Process { child, stdin })
+        Ok(Process {
+            child: KillOnDrop(child),
+            stdin,
+        })
     }
 
     fn pid(&self) -> u32 {
@@ -156,13 +166,6 @@ impl Process {
     }
 }
 
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 struct Broker {
     process: Process,
     port: u16,
@@ -170,44 +173,23 @@ struct Broker {
 
 impl Broker {
     fn start(ncat: &Path) -> Result<Broker, String> {
-        // A free port: bind port 0, note it, close it.
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|listener| listener.local_addr())
-            .map_err(|error| format!("cannot find a free port: {error}"))?
-            .port();
+        let port = support::free_port()?;
         let mut process = Process::spawn(
             Command::new(ncat).args(["--broker", "--listen", "127.0.0.1", &port.to_string()]),
             Stdio::null(),
         )?;
         let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            if let Some(status) = process.exit_status() {
-                return Err(format!("it exited ({status}) before accepting connections"));
+        let addr = (Ipv4Addr::LOCALHOST, port).into();
+        match support::wait_accepting(addr, deadline, || process.exit_status()) {
+            Accepting::Yes => Ok(Broker { process, port }),
+            Accepting::Exited(status) => {
+                Err(format!("it exited ({status}) before accepting connections"))
             }
-            let addr = (Ipv4Addr::LOCALHOST, port).into();
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(Broker { process, port });
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "not accepting on port {port} within {START_DEADLINE:?}"
-                ));
-            }
-            thread::sleep(Duration::from_millis(20));
+            Accepting::TimedOut => Err(format!(
+                "not accepting on port {port} within {START_DEADLINE:?}"
+            )),
         }
     }
-}
-
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| {
-            candidate
-                .metadata()
-                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -366,20 +348,10 @@ fn read_lines(
     receipts: Arc<Receipts>,
     mut handle: impl FnMut(&Receipts, &str, u64) + Send + 'static,
 ) -> JoinHandle<()> {
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    let at_ns = receipts.now_ns();
-                    let text = String::from_utf8_lossy(&line);
-                    handle(&receipts, text.trim_end_matches(['\r', '\n']), at_ns);
-                }
-            }
-        }
+    support::on_each_line(stream, move |line| {
+        let at_ns = receipts.now_ns();
+        let text = String::from_utf8_lossy(line);
+        handle(&receipts, text.trim_end_matches(['\r', '\n']), at_ns);
     })
 }
 
@@ -845,17 +817,6 @@ impl TcpCounters {
 // ---------------------------------------------------------------------------------------------
 // /proc
 
-fn proc_field(pid: u32, file: &str, name: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix(name))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
 fn memory_of(pids: &[u32]) -> Memory {
     let mut memory = Memory {
         complete: true,
@@ -932,28 +893,9 @@ fn espchat_one_pane_rss(port: u16) -> Option<u64> {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map_or_else(
-        |_| "unknown".to_owned(),
-        |text| text.split(' ').take(3).collect::<Vec<_>>().join(" "),
-    )
-}
-
 fn print_context() {
-    let cpus = thread::available_parallelism().map_or(0, usize::from);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|line| line.strip_prefix("model name"))
-                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|release| release.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".to_owned());
     println!("panes benchmark: {PANES} chat clients on 127.0.0.1 through ncat --broker");
-    println!("machine: nproc {cpus}, {model}, Linux {kernel}");
+    println!("{}", support::machine());
     println!(
         "load average (1, 5, 15 min) at the start: {}",
         load_average()
@@ -969,13 +911,7 @@ fn print_context() {
 
 fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
     const WIDTHS: [usize; 10] = [18, 8, 9, 9, 9, 9, 10, 10, 9, 7];
-    let row = |cells: [String; 10]| {
-        let mut line = format!("{:<w$}", cells[0], w = WIDTHS[0]);
-        for (cell, width) in cells.iter().zip(WIDTHS).skip(1) {
-            line.push_str(&format!(" {cell:>width$}"));
-        }
-        println!("{line}");
-    };
+    let row = |cells: [String; 10]| println!("{}", support::table_row(&cells, &WIDTHS));
     println!();
     row([
         "clients",
@@ -990,10 +926,7 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
         "CPU s",
     ]
     .map(str::to_owned));
-    println!(
-        "{}",
-        "-".repeat(WIDTHS.iter().sum::<usize>() + WIDTHS.len() - 1)
-    );
+    println!("{}", support::table_rule(&WIDTHS));
     for report in reports {
         let mib = |kib: u64| {
             let mark = if report.memory.complete { "" } else { "?" };
@@ -1022,10 +955,6 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
     let espchat = reports.iter().find(|report| report.name == "espchat");
     let nc = reports.iter().find(|report| report.name == "nc");
     if let (Some(espchat), Some(nc)) = (espchat, nc) {
-        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-            _ => "-".to_owned(),
-        };
         let p = |report: &Report, p: f64| percentile(&report.latencies, p).map(|ns| ns as f64);
         let max = |report: &Report| report.latencies.last().map(|&ns| ns as f64);
         let kib = |value: u64| Some(value as f64);
@@ -1033,13 +962,13 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
             "espchat / nc".to_owned(),
             String::new(),
             String::new(),
-            ratio(p(espchat, 50.0), p(nc, 50.0)),
-            ratio(p(espchat, 99.0), p(nc, 99.0)),
-            ratio(max(espchat), max(nc)),
-            ratio(kib(espchat.memory.rss_kib), kib(nc.memory.rss_kib)),
-            ratio(kib(espchat.memory.pss_kib), kib(nc.memory.pss_kib)),
+            fmt_ratio(p(espchat, 50.0), p(nc, 50.0)),
+            fmt_ratio(p(espchat, 99.0), p(nc, 99.0)),
+            fmt_ratio(max(espchat), max(nc)),
+            fmt_ratio(kib(espchat.memory.rss_kib), kib(nc.memory.rss_kib)),
+            fmt_ratio(kib(espchat.memory.pss_kib), kib(nc.memory.pss_kib)),
             String::new(),
-            ratio(
+            fmt_ratio(
                 espchat.cpu.map(|cpu| cpu.as_secs_f64()),
                 nc.cpu.map(|cpu| cpu.as_secs_f64()),
             ),
@@ -1051,7 +980,7 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
              against {:.1} MiB ({}): {}",
             mine as f64 / 1024.0,
             theirs as f64 / 1024.0,
-            ratio(kib(mine), kib(theirs)),
+            fmt_ratio(kib(mine), kib(theirs)),
             if !espchat.memory.complete || !nc.memory.complete {
                 "cannot tell (a process was gone)"
             } else if mine < theirs {
@@ -1066,7 +995,7 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
                  against {:.1} MiB ({})",
                 espchat.memory.pss_kib as f64 / 1024.0,
                 nc.memory.pss_kib as f64 / 1024.0,
-                ratio(kib(espchat.memory.pss_kib), kib(nc.memory.pss_kib))
+                fmt_ratio(kib(espchat.memory.pss_kib), kib(nc.memory.pss_kib))
             );
         }
     }
@@ -1234,26 +1163,4 @@ fn print_problems(report: &Report) {
             report.notes - report.events.len()
         );
     }
-}
-
-fn fmt_latency(ns: Option<u64>) -> String {
-    match ns {
-        None => "-".to_owned(),
-        Some(ns) if ns < 1_000_000 => format!("{:.1} us", ns as f64 / 1e3),
-        Some(ns) if ns < 1_000_000_000 => format!("{:.2} ms", ns as f64 / 1e6),
-        Some(ns) => format!("{:.2} s", ns as f64 / 1e9),
-    }
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -18,14 +18,20 @@
 //! Every wait has a deadline; a phase that runs out of time reports how far it got.
 //! `ncat` missing from PATH skips the peer with a message.
 
-use std::io::{BufRead as _, BufReader, ErrorKind, Read as _, Write as _};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+mod support;
+
+use std::io::{ErrorKind, Read as _, Write as _};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use support::{
+    Accepting, KillOnDrop, find_on_path, fmt_latency, fmt_ratio, nanos, peak_rss_kib, percentile,
+};
 
 const CLIENTS: usize = 8;
 /// Every line is this long, `\n` included. ncat relays the chunks it reads, not lines; with a
@@ -104,18 +110,8 @@ trait Relay {
     }
 }
 
-/// A child process that is killed and reaped when dropped (also on panic).
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 struct EspchatBoard {
-    process: Process,
+    process: KillOnDrop,
     addr: SocketAddr,
     drain: Option<JoinHandle<()>>,
     /// The board's own account of the clients it dropped, from its serial console.
@@ -132,22 +128,9 @@ impl EspchatBoard {
             .spawn()
             .map_err(|error| format!("cannot run {}: {error}", env!("CARGO_BIN_EXE_espchat")))?;
         let stdout = child.stdout.take().ok_or("no stdout pipe")?;
-        let process = Process(child);
+        let process = KillOnDrop(child);
         // Reads stdout to its end (the board's exit), passing each line on while anyone listens.
-        let (lines_tx, lines_rx) = mpsc::channel();
-        let drain = thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            loop {
-                line.clear();
-                match reader.read_line(&mut line) {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {
-                        let _ = lines_tx.send(line.trim_end().to_owned());
-                    }
-                }
-            }
-        });
+        let (drain, lines_rx) = support::forward_lines(stdout);
         let mut board = EspchatBoard {
             process,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
@@ -208,24 +191,13 @@ fn watch_console(serial: &Path, dropped_log: Arc<Mutex<Vec<String>>>) -> Result<
         .open(serial)
         .map_err(|error| format!("cannot open the console {}: {error}", serial.display()))?;
     // Ends when the board exits and its pty hangs up (EIO) or closes.
-    thread::spawn(move || {
-        let mut reader = BufReader::new(console);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&line);
-                    if let Some(at) = text.find("stopped reading") {
-                        let start = text[..at].rfind("client ").unwrap_or(at);
-                        let entry: String =
-                            text[start..].chars().filter(|c| !c.is_control()).collect();
-                        if let Ok(mut log) = dropped_log.lock() {
-                            log.push(entry);
-                        }
-                    }
-                }
+    support::on_each_line(console, move |line| {
+        let text = String::from_utf8_lossy(line);
+        if let Some(at) = text.find("stopped reading") {
+            let start = text[..at].rfind("client ").unwrap_or(at);
+            let entry: String = text[start..].chars().filter(|c| !c.is_control()).collect();
+            if let Ok(mut log) = dropped_log.lock() {
+                log.push(entry);
             }
         }
     });
@@ -258,17 +230,13 @@ impl Relay for EspchatBoard {
 }
 
 struct NcatBroker {
-    process: Process,
+    process: KillOnDrop,
     addr: SocketAddr,
 }
 
 impl NcatBroker {
     fn start(ncat: &Path) -> Result<NcatBroker, String> {
-        // A free port: bind port 0, note it, close it.
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|listener| listener.local_addr())
-            .map_err(|error| format!("cannot find a free port: {error}"))?
-            .port();
+        let port = support::free_port()?;
         let child = Command::new(ncat)
             .args(["--broker", "--listen", "127.0.0.1", &port.to_string()])
             .stdin(Stdio::null())
@@ -276,21 +244,19 @@ impl NcatBroker {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|error| format!("cannot run {}: {error}", ncat.display()))?;
-        let mut process = Process(child);
+        let mut process = KillOnDrop(child);
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            if let Ok(Some(status)) = process.0.try_wait() {
-                return Err(format!("it exited ({status}) before accepting connections"));
+        let exited = || Some(process.0.try_wait().ok()??.to_string());
+        match support::wait_accepting(addr, deadline, exited) {
+            // That probe connection is closed again right away; ncat drops it.
+            Accepting::Yes => Ok(NcatBroker { process, addr }),
+            Accepting::Exited(status) => {
+                Err(format!("it exited ({status}) before accepting connections"))
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                // That probe connection is closed again right away; ncat drops it.
-                return Ok(NcatBroker { process, addr });
+            Accepting::TimedOut => {
+                Err(format!("not accepting on {addr} within {START_DEADLINE:?}"))
             }
-            if Instant::now() > deadline {
-                return Err(format!("not accepting on {addr} within {START_DEADLINE:?}"));
-            }
-            thread::sleep(Duration::from_millis(20));
         }
     }
 }
@@ -311,31 +277,6 @@ impl Relay for NcatBroker {
     fn relayed_line_len(&self) -> usize {
         LINE_LEN
     }
-}
-
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| {
-            candidate
-                .metadata()
-                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        })
-}
-
-/// VmHWM (peak resident set) of a live process, in KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -989,20 +930,8 @@ fn parse_data(payload: &[u8], lines: usize) -> Option<(usize, usize)> {
 // Output
 
 fn print_context() {
-    let cpus = thread::available_parallelism().map_or(0, usize::from);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|line| line.strip_prefix("model name"))
-                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|release| release.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".to_owned());
     println!("relay benchmark: {CLIENTS} clients on 127.0.0.1, {LINE_LEN}-byte lines");
-    println!("machine: nproc {cpus}, {model}, Linux {kernel}");
+    println!("{}", support::machine());
     println!(
         "load: flood {} lines/client as fast as possible, then paced {} lines/client, one per {:?}",
         FLOOD.lines,
@@ -1179,10 +1108,7 @@ fn print_table(reports: &[ServerReport]) {
         }
         let ratio = |phase: fn(&ServerReport) -> Option<&PhaseResult>,
                      value: fn(&PhaseResult) -> Option<f64>| {
-            match (phase(espchat).and_then(value), phase(ncat).and_then(value)) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-                _ => "-".to_owned(),
-            }
+            fmt_ratio(phase(espchat).and_then(value), phase(ncat).and_then(value))
         };
         let p50 = |phase: &PhaseResult| phase.percentile(50.0).map(|ns| ns as f64);
         let p99 = |phase: &PhaseResult| phase.percentile(99.0).map(|ns| ns as f64);
@@ -1241,26 +1167,4 @@ fn fmt_done(phase: Option<&PhaseResult>) -> String {
         let percent = 100.0 * phase.latencies.len() as f64 / total;
         format!("{:.2}%", (percent * 100.0).floor() / 100.0)
     })
-}
-
-fn fmt_latency(ns: Option<u64>) -> String {
-    match ns {
-        None => "-".to_owned(),
-        Some(ns) if ns < 1_000_000 => format!("{:.1} us", ns as f64 / 1e3),
-        Some(ns) if ns < 1_000_000_000 => format!("{:.2} ms", ns as f64 / 1e6),
-        Some(ns) => format!("{:.2} s", ns as f64 / 1e9),
-    }
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -1,0 +1,234 @@
+//! What the benchmark binaries (relay, ingest, panes, flashing) have in common: the machine
+//! context, /proc readers, finding programs, child processes, line readers, and the
+//! formatting of their tables.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader, Read};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------------------------
+// The machine
+
+/// `machine: nproc N, CPU model, Linux release`.
+pub fn machine() -> String {
+    let cpus = thread::available_parallelism().map_or(0, usize::from);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|release| release.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!("machine: nproc {cpus}, {model}, Linux {kernel}")
+}
+
+/// The first three fields of /proc/loadavg.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_owned(),
+        |text| text.split(' ').take(3).collect::<Vec<_>>().join(" "),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc
+
+/// A numeric field of /proc/PID/`file` (`status`, `smaps_rollup`, `io`), the line starting
+/// with `name`, a trailing `kB` dropped.
+pub fn proc_field(pid: u32, file: &str, name: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix(name))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// VmHWM (peak resident set) of a live process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    proc_field(pid, "status", "VmHWM:")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Programs and processes
+
+/// An executable file: `program` itself if it is a path, else the first match on PATH.
+pub fn find_on_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |candidate: &Path| {
+        candidate
+            .metadata()
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return executable(Path::new(program)).then(|| PathBuf::from(program));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
+}
+
+/// A child process that is killed and reaped when dropped (also on panic).
+pub struct KillOnDrop(pub Child);
+
+impl Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads `stdout` (of `espchat board`, say) to its end, passing each line on, trailing
+/// whitespace trimmed, while anyone listens. The thread ends with the stream.
+pub fn forward_lines(
+    stdout: impl Read + Send + 'static,
+) -> (JoinHandle<()>, mpsc::Receiver<String>) {
+    let (lines_tx, lines_rx) = mpsc::channel();
+    let drain = thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let _ = lines_tx.send(line.trim_end().to_owned());
+                }
+            }
+        }
+    });
+    (drain, lines_rx)
+}
+
+/// Reads `stream` line by line until it ends or fails, handing each line (its `\n`
+/// included, bytes as read) to `handle` as soon as it is complete.
+pub fn on_each_line(
+    stream: impl Read + Send + 'static,
+    mut handle: impl FnMut(&[u8]) + Send + 'static,
+) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => handle(&line),
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listening servers
+
+/// A free port on 127.0.0.1: bind port 0, note it, close it.
+pub fn free_port() -> Result<u16, String> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map_err(|error| format!("cannot find a free port: {error}"))?
+        .port())
+}
+
+/// How waiting for a server to accept connections ended.
+pub enum Accepting {
+    Yes,
+    /// The server exited first, with this status.
+    Exited(String),
+    TimedOut,
+}
+
+/// Tries to connect to `addr` every 20 ms until it works, `exited` reports the server's
+/// exit status, or `deadline` passes. The probe connection is closed again right away.
+pub fn wait_accepting(
+    addr: SocketAddr,
+    deadline: Instant,
+    mut exited: impl FnMut() -> Option<String>,
+) -> Accepting {
+    loop {
+        if let Some(status) = exited() {
+            return Accepting::Exited(status);
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Accepting::Yes;
+        }
+        if Instant::now() > deadline {
+            return Accepting::TimedOut;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numbers and tables
+
+pub fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Nearest-rank percentile of sorted values.
+pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+pub fn fmt_latency(ns: Option<u64>) -> String {
+    match ns {
+        None => "-".to_owned(),
+        Some(ns) if ns < 1_000_000 => format!("{:.1} us", ns as f64 / 1e3),
+        Some(ns) if ns < 1_000_000_000 => format!("{:.2} ms", ns as f64 / 1e6),
+        Some(ns) => format!("{:.2} s", ns as f64 / 1e9),
+    }
+}
+
+/// `a / b` as `1.23x`, or `-` without both or with `b` not above 0.
+pub fn fmt_ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".to_owned(),
+    }
+}
+
+/// A table row: the first cell left-aligned, the others right-aligned, one space apart.
+pub fn table_row(cells: &[String], widths: &[usize]) -> String {
+    let mut line = format!("{:<w$}", cells[0], w = widths[0]);
+    for (cell, width) in cells.iter().zip(widths.iter().copied()).skip(1) {
+        line.push_str(&format!(" {cell:>width$}"));
+    }
+    line
+}
+
+/// The dashes under a table's header, as wide as its columns and the spaces between them.
+pub fn table_rule(widths: &[usize]) -> String {
+    "-".repeat(widths.iter().sum::<usize>() + widths.len() - 1)
+}

@@ -10,7 +10,7 @@ pub const ESP32C3: &[u8] = include_bytes!("../assets/firmware/espchat-esp32c3.bi
 pub const ESP32C6: &[u8] = include_bytes!("../assets/firmware/espchat-esp32c6.bin");
 
 /// Where the app image goes in the default partition table.
-pub const APP_ADDRESS: u32 = 0x10000;
+pub const APP_ADDRESS: u32 = crate::flash::DEFAULT_APP_ADDRESS;
 
 /// The bundled app image for `chip`, if espchat bundles one.
 pub fn app_for(chip: Chip) -> Option<&'static [u8]> {

@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 
 /// Where the app lives in the default partition table.
-pub const APP_OFFSET: u32 = 0x10000;
+pub const APP_OFFSET: u32 = crate::flash::DEFAULT_APP_ADDRESS;
 /// `esp_image_header_t.chip_id` of the ESP32-C3.
 pub const ESP32C3_CHIP_ID: u16 = 5;
 /// The project name espchat's firmware puts in its app descriptor.

@@ -333,6 +333,12 @@ impl Printer {
         match event {
             Event::Serial(event) => self.serial(event),
             Event::Chat(id, event) => self.chat(id, event),
+            Event::Flash(event) => match event.status_line() {
+                Some(line) => self.status("flash", &line),
+                None => Ok(()),
+            },
+            Event::FlashDone(Ok(_)) => Ok(()),
+            Event::FlashDone(Err(message)) => self.error(&message),
         }
     }
 

@@ -16,8 +16,9 @@ use espchat::serial::LineEnding;
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// What to do [default: tui]
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Args)]
@@ -33,6 +34,16 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The TUI on a board: serial console, flash on a key, chat panes once its IP is known
+    Tui(TuiArgs),
+    /// The main job on the virtual board: flash it, read its IP from the console, open chat panes
+    #[command(
+        after_help = "Starts a virtual ESP32-C3 in this process, erased, flashes the bundled \
+                            espchat firmware into it over the ROM protocol (paced like a real \
+                            UART), waits for its IP on the console and opens the chat panes. \
+                            Type `on` in pane 1 and `off` in pane 2. Ctrl-Q quits."
+    )]
+    Demo(DemoArgs),
     /// Run a virtual ESP32-C3: a pty as its serial port, the espchat chat server on 127.0.0.1
     #[command(
         after_help = "Prints `serial: /dev/pts/N` first. Talk to it with e.g.\n  \
@@ -200,4 +211,21 @@ pub struct FlashAndConnectArgs {
     /// Baud rate of the board's console after flashing
     #[arg(long, value_name = "BAUD", default_value_t = 115_200)]
     pub monitor_baud: u32,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct TuiArgs {
+    /// Serial port [default: $ESPCHAT_PORT, $ESPFLASH_PORT, or the one ESP board found]
+    #[arg(short, long, value_name = "PORT")]
+    pub port: Option<PathBuf>,
+    /// Chat panes to open once the board's IP is known
+    #[arg(long, short = 'n', default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub clients: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Chat panes to open
+    #[arg(long, short = 'n', default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub clients: u16,
 }

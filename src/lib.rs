@@ -4,6 +4,7 @@
 //! report [`event::Event`]s, the front ends that consume them, and the virtual board.
 //! `main.rs` only parses the command line and runs one command.
 
+pub mod app;
 pub mod board;
 pub mod bundled;
 pub mod chat;
@@ -11,3 +12,5 @@ pub mod event;
 pub mod flash;
 pub mod headless;
 pub mod serial;
+pub mod tui;
+pub mod ui;

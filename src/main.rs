@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 mod cli;
 
 use cli::{
-    BoardArgs, Cli, Command, ConnectArgs, FlashAndConnectArgs, FlashArgs, GlobalArgs, MonitorArgs,
-    SaveImageArgs,
+    BoardArgs, Cli, Command, ConnectArgs, DemoArgs, FlashAndConnectArgs, FlashArgs, GlobalArgs,
+    MonitorArgs, SaveImageArgs, TuiArgs,
 };
 
 fn main() -> ExitCode {
@@ -26,7 +26,13 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("ESPCHAT_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    let result = match cli.command {
+    let command = cli.command.unwrap_or(Command::Tui(TuiArgs {
+        port: None,
+        clients: 2,
+    }));
+    let result = match command {
+        Command::Tui(args) => run_tui(args, cli.global),
+        Command::Demo(args) => run_demo(args, cli.global),
         Command::Board(args) => run_board(args),
         Command::Ports => list_ports(),
         Command::Monitor(args) => run_monitor(args, cli.global),
@@ -240,6 +246,98 @@ fn run_flash(args: FlashArgs, global: GlobalArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The TUI's App for a board at `port`.
+fn tui_app(clients: u16, port: &std::path::Path, chip: Option<String>) -> espchat::app::App {
+    // The panes show from the start, waiting for the board's address; typing goes to pane 1.
+    let mut app = espchat::app::App::new(espchat::app::AppConfig {
+        panes: usize::from(clients),
+        color: std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
+        timestamps: false,
+        keys: espchat::app::keys::KeyTable::default(),
+    });
+    app.update(espchat::app::keys::Action::FocusPane(1));
+    app.set_board(port.display().to_string(), chip);
+    app
+}
+
+fn run_tui(args: TuiArgs, global: GlobalArgs) -> anyhow::Result<()> {
+    let port = match args.port.or_else(port::port_from_env) {
+        Some(port) => port,
+        None => match port::detect_port() {
+            Ok(found) => found.path,
+            Err(port::PortError::NoneFound) => {
+                eprintln!(
+                    "No ESP board found on a serial port (plug one in with a data USB cable, or name it with -p)."
+                );
+                if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+                    eprint!("Start the virtual board instead (espchat demo)? [Y/n] ");
+                    let mut answer = String::new();
+                    std::io::stdin().read_line(&mut answer)?;
+                    if matches!(answer.trim(), "" | "y" | "Y" | "yes") {
+                        return run_demo(
+                            DemoArgs {
+                                clients: args.clients,
+                            },
+                            global,
+                        );
+                    }
+                }
+                anyhow::bail!("no board: run `espchat demo` for the virtual one");
+            }
+            Err(error) => return Err(error.into()),
+        },
+    };
+    block_on(async move {
+        let (events_tx, events) = mpsc::channel(4096);
+        let mut session = espchat::tui::Session::new(
+            events_tx,
+            port.clone(),
+            usize::from(args.clients),
+            FlashOptions::new(port.clone()),
+            global.log_file,
+        );
+        session.open_console()?;
+        let app = tui_app(args.clients, &port, None);
+        espchat::tui::run(app, session, events).await
+    })
+}
+
+/// The main job on the embedded default: a virtual board in this process, flashed, booted,
+/// its IP read from its console, panes opened.
+fn run_demo(args: DemoArgs, global: GlobalArgs) -> anyhow::Result<()> {
+    block_on(async move {
+        let board = Board::start(BoardConfig {
+            tcp_port: 0,
+            link: None,
+            blank: true,
+            flash_file: None,
+            throttle: true,
+        })
+        .await?;
+        let port = board.serial_path().to_owned();
+        let (events_tx, events) = mpsc::channel(4096);
+        // 921600 baud once the stub runs, as on a real board: the bundled firmware takes some
+        // 4 s instead of half a minute at the ROM's 115200.
+        let flash_options = FlashOptions {
+            baud: Some(921_600),
+            ..FlashOptions::new(port.clone())
+        };
+        let mut session = espchat::tui::Session::new(
+            events_tx,
+            port.clone(),
+            usize::from(args.clients),
+            flash_options,
+            global.log_file,
+        );
+        session.start_flash();
+        let mut app = tui_app(args.clients, &port, Some("ESP32-C3 (virtual)".to_owned()));
+        app.hint("espchat demo: flashing the virtual board, then chat panes open. Type `on` in pane 1, `off` in pane 2, and watch the LED. Ctrl-Q quits.".to_owned());
+        let result = espchat::tui::run(app, session, events).await;
+        board.stop().await;
+        result
+    })
 }
 
 /// The one-shot: flash, then the console, then chat panes to the address it shows.

@@ -1,0 +1,830 @@
+//! The TUI's state and its one place of change, [`App::update`]. No IO here: what must happen
+//! outside (bytes to the board, a line to a server, a flash) comes back as [`Command`]s for the
+//! runtime loop to carry out, so every behaviour is testable with plain `#[test]`s.
+
+pub mod input;
+pub mod keys;
+pub mod scrollback;
+#[cfg(test)]
+mod tests;
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::{Position, Rect};
+
+use self::input::InputLine;
+use self::keys::{Action, KeyTable, Scope, key_to_bytes};
+use self::scrollback::Scrollback;
+use crate::chat::{ChatEvent, PaneCommand, PaneId};
+use crate::event::Event;
+use crate::flash::FlashEvent;
+use crate::serial::decode::{Color, Span, Style};
+use crate::serial::{BoardAddress, ConsoleOutput, SerialCommand, SerialEvent, StyledLine};
+
+/// Beyond this the panes are too small to read; the board serves 8 clients anyway.
+pub const MAX_PANES: usize = 16;
+/// Lines a mouse wheel notch scrolls.
+const WHEEL_LINES: usize = 3;
+
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    /// Chat panes shown at start (ids 1..=panes), waiting for the board's address.
+    pub panes: usize,
+    /// False under NO_COLOR: modifiers (bold, reverse) only.
+    pub color: bool,
+    pub timestamps: bool,
+    pub keys: KeyTable,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            panes: 2,
+            color: true,
+            timestamps: false,
+            keys: KeyTable::default(),
+        }
+    }
+}
+
+/// What the runtime must do for the app (the app never does IO itself).
+#[derive(Debug)]
+pub enum Command {
+    Serial(SerialCommand),
+    Chat(PaneId, PaneCommand),
+    /// Spawn a new pane actor, then call [`App::pane_opened`] with its id.
+    OpenPane,
+    ClosePane(PaneId),
+    /// Start flashing the bundled image.
+    Flash,
+    ResetBoard,
+    Quit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    Serial,
+    /// Index into the chat panes (not the id).
+    Chat(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overlay {
+    Help,
+    ConfirmQuit,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Connection {
+    /// No address to connect to yet.
+    Waiting,
+    Connecting(String),
+    Connected(String),
+    Disconnected(String),
+    Reconnecting {
+        after: Duration,
+        since: Option<Instant>,
+    },
+    Closed,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChatPane {
+    pub id: PaneId,
+    pub connection: Connection,
+    pub scrollback: Scrollback,
+    pub input: InputLine,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Board {
+    pub port: Option<String>,
+    pub baud: Option<u32>,
+    pub chip: Option<String>,
+    pub address: BoardAddress,
+    pub led: Option<bool>,
+    /// Why the serial port was lost, until it is opened again.
+    pub lost: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Search {
+    pub focus: Focus,
+    pub query: InputLine,
+    /// The query is still being typed.
+    pub editing: bool,
+    /// The current match's sequence number in the scrollback.
+    pub current: Option<u64>,
+    pub matches: usize,
+}
+
+/// A flash in progress, as far as its events told.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FlashProgress {
+    /// What it is doing, for the gauge's label: "connecting", "writing", "verifying".
+    pub phase: &'static str,
+    pub address: Option<u32>,
+    pub done: u64,
+    pub total: u64,
+    /// When the segment started and when its latest progress came, from the injected clock.
+    pub segment_start: Option<Instant>,
+    pub progress_at: Option<Instant>,
+}
+
+impl FlashProgress {
+    pub fn percent(&self) -> u64 {
+        (self.done * 100)
+            .checked_div(self.total)
+            .unwrap_or(0)
+            .min(100)
+    }
+
+    /// Average rate over the segment so far, in bytes per second.
+    pub fn rate(&self) -> Option<f64> {
+        let elapsed = self
+            .progress_at?
+            .checked_duration_since(self.segment_start?)?
+            .as_secs_f64();
+        (elapsed > 0.0 && self.done > 0).then(|| self.done as f64 / elapsed)
+    }
+
+    pub fn eta(&self) -> Option<Duration> {
+        let rate = self.rate()?;
+        let left = self.total.saturating_sub(self.done) as f64;
+        Some(Duration::from_secs_f64(left / rate))
+    }
+}
+
+pub struct App {
+    pub(crate) color: bool,
+    pub(crate) timestamps: bool,
+    pub(crate) hex: bool,
+    pub(crate) keys: KeyTable,
+    pub(crate) board: Board,
+    pub(crate) serial: Scrollback,
+    pub(crate) panes: Vec<ChatPane>,
+    pub(crate) focus: Focus,
+    pub(crate) overlay: Option<Overlay>,
+    /// Ctrl-T was pressed in the serial console.
+    pub(crate) prefix: bool,
+    pub(crate) search: Option<Search>,
+    pub(crate) flash: Option<FlashProgress>,
+    pub(crate) hint: Option<String>,
+    pub(crate) now: Option<Instant>,
+    epoch: Option<Instant>,
+    quit: bool,
+    /// The area of the last render, so PgUp can scroll by the pane's real height without the
+    /// key handler being given the terminal size. The only thing rendering writes.
+    pub(crate) last_area: Cell<Rect>,
+}
+
+impl App {
+    pub fn new(config: AppConfig) -> App {
+        let panes = (1..=config.panes.min(MAX_PANES))
+            .map(ChatPane::new)
+            .collect();
+        App {
+            color: config.color,
+            timestamps: config.timestamps,
+            hex: false,
+            keys: config.keys,
+            board: Board::default(),
+            serial: Scrollback::default(),
+            panes,
+            focus: Focus::Serial,
+            overlay: None,
+            prefix: false,
+            search: None,
+            flash: None,
+            hint: None,
+            now: None,
+            epoch: None,
+            quit: false,
+            last_area: Cell::new(Rect::new(0, 0, 120, 40)),
+        }
+    }
+
+    /// The serial port path and chip name, for the status line.
+    pub fn set_board(&mut self, port: String, chip: Option<String>) {
+        self.board.port = Some(port);
+        self.board.chip = chip;
+    }
+
+    /// The clock: event times (timestamps, flash rate, reconnect countdowns) are the last tick's,
+    /// so rendering and tests are deterministic.
+    pub fn tick(&mut self, now: Instant) {
+        self.epoch.get_or_insert(now);
+        self.now = Some(now);
+    }
+
+    fn elapsed(&self) -> Option<Duration> {
+        Some(self.now?.saturating_duration_since(self.epoch?))
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    /// A one-line hint shown until the next key.
+    pub fn hint(&mut self, text: String) {
+        self.hint = Some(text);
+    }
+
+    pub fn focus(&self) -> Focus {
+        self.focus
+    }
+
+    pub fn panes(&self) -> &[ChatPane] {
+        &self.panes
+    }
+
+    pub fn board(&self) -> &Board {
+        &self.board
+    }
+
+    pub fn flash_progress(&self) -> Option<&FlashProgress> {
+        self.flash.as_ref()
+    }
+
+    pub fn overlay(&self) -> Option<Overlay> {
+        self.overlay
+    }
+
+    pub fn pane_opened(&mut self, id: PaneId) {
+        if self.panes.iter().any(|p| p.id == id) {
+            return;
+        }
+        self.panes.push(ChatPane::new(id));
+        self.focus = Focus::Chat(self.panes.len() - 1);
+    }
+
+    pub fn handle_event(&mut self, event: &Event) {
+        let at = self.elapsed();
+        match event {
+            Event::Serial(event) => self.serial_event(event, at),
+            Event::Chat(id, event) => {
+                let now = self.now;
+                if let Some(pane) = self.panes.iter_mut().find(|p| p.id == *id) {
+                    pane.event(event, at, now);
+                }
+            }
+            Event::Flash(event) => self.flash_event(event, at),
+            Event::FlashDone(result) => {
+                self.flash = None;
+                let (text, style) = match result {
+                    Ok((bytes, seconds)) => (
+                        format!("flash: done, {bytes} bytes in {seconds:.2} s"),
+                        note_style(2),
+                    ),
+                    Err(message) => (format!("flash failed: {message}"), note_style(1)),
+                };
+                self.serial.push_note(styled(text, style), at);
+            }
+        }
+    }
+
+    fn serial_event(&mut self, event: &SerialEvent, at: Option<Duration>) {
+        match event {
+            SerialEvent::Opened { path, baud } => {
+                self.board.port = Some(path.display().to_string());
+                self.board.baud = Some(*baud);
+                self.board.lost = None;
+            }
+            SerialEvent::Output(ConsoleOutput::Line(line)) => self.serial.push(line.clone(), at),
+            SerialEvent::Output(ConsoleOutput::Partial(line)) => {
+                self.serial.set_partial(line.clone())
+            }
+            SerialEvent::Address(address) => {
+                if address.ip.is_some() {
+                    self.board.address.ip = address.ip;
+                }
+                if address.port.is_some() {
+                    self.board.address.port = address.port;
+                }
+            }
+            SerialEvent::Led(on) => self.board.led = Some(*on),
+            SerialEvent::Lost { path, reason } => {
+                self.board.lost = Some(reason.clone());
+                let text = format!("serial port {} lost: {reason}", path.display());
+                self.serial.push_note(styled(text, note_style(1)), at);
+            }
+            SerialEvent::Problem(message) => {
+                self.serial
+                    .push_note(styled(message.clone(), note_style(1)), at);
+            }
+        }
+    }
+
+    fn flash_event(&mut self, event: &FlashEvent, at: Option<Duration>) {
+        let now = self.now;
+        let flash = self.flash.get_or_insert_with(FlashProgress::default);
+        match event {
+            FlashEvent::Connecting { .. } => flash.phase = "connecting",
+            FlashEvent::Connected { chip, .. } => {
+                flash.phase = "connected";
+                self.board.chip = Some(crate::flash::chip_name(*chip));
+            }
+            FlashEvent::Segment { address, total } => {
+                *flash = FlashProgress {
+                    phase: "writing",
+                    address: Some(*address),
+                    done: 0,
+                    total: *total,
+                    segment_start: now,
+                    progress_at: now,
+                };
+            }
+            FlashEvent::Progress {
+                address,
+                done,
+                total,
+            } => {
+                flash.phase = "writing";
+                flash.address = Some(*address);
+                flash.done = *done;
+                flash.total = *total;
+                flash.progress_at = now;
+                if flash.segment_start.is_none() {
+                    flash.segment_start = now;
+                }
+            }
+            FlashEvent::Verifying { address } => {
+                flash.phase = "verifying";
+                flash.address = Some(*address);
+            }
+            FlashEvent::SegmentDone { .. } => flash.done = flash.total,
+            FlashEvent::Done { .. } => flash.phase = "done",
+        }
+        // The console keeps the story of the flash; the gauge shows only the present.
+        if !matches!(event, FlashEvent::Progress { .. })
+            && let Some(text) = event.status_line()
+        {
+            self.serial
+                .push_note(styled(format!("flash: {text}"), note_style(6)), at);
+        }
+    }
+
+    /// Which part of the key table the focused pane listens to.
+    fn scope(&self) -> Scope {
+        match self.focus {
+            Focus::Serial if self.prefix => Scope::Prefix,
+            Focus::Serial => Scope::Serial,
+            Focus::Chat(_) => Scope::Chat,
+        }
+    }
+
+    fn focused_input_empty(&self) -> bool {
+        match self.focus {
+            Focus::Chat(i) => self.panes.get(i).is_none_or(|p| p.input.is_empty()),
+            Focus::Serial => true,
+        }
+    }
+
+    /// The action a key means in the current mode, if any.
+    pub fn key_action(&self, key: KeyEvent) -> Option<Action> {
+        if let Some(overlay) = self.overlay {
+            return match (overlay, key.code) {
+                (Overlay::ConfirmQuit, KeyCode::Char('y' | 'Y')) => Some(Action::ConfirmQuit(true)),
+                (Overlay::ConfirmQuit, _) => Some(Action::ConfirmQuit(false)),
+                // Like `less`: any key closes the help.
+                (Overlay::Help, _) => Some(Action::CloseOverlay),
+            };
+        }
+        if let Some(search) = &self.search {
+            let plain = !key
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+            if search.editing {
+                return match key.code {
+                    KeyCode::Enter => Some(Action::Submit),
+                    KeyCode::Esc => Some(Action::Cancel),
+                    KeyCode::Char(c) if plain => Some(Action::Insert(c)),
+                    KeyCode::Backspace => Some(Action::DeleteBack),
+                    KeyCode::Delete => Some(Action::DeleteForward),
+                    KeyCode::Left => Some(Action::CursorLeft),
+                    KeyCode::Right => Some(Action::CursorRight),
+                    KeyCode::Home => Some(Action::CursorHome),
+                    KeyCode::End => Some(Action::CursorEnd),
+                    _ => None,
+                };
+            }
+            match key.code {
+                KeyCode::Char('n') if plain => return Some(Action::SearchNext),
+                KeyCode::Char('N') if plain => return Some(Action::SearchPrev),
+                KeyCode::Enter | KeyCode::Esc => return Some(Action::Cancel),
+                _ => {}
+            }
+        }
+        let input_empty = self.focused_input_empty();
+        let scope = self.scope();
+        if scope == Scope::Prefix {
+            return Some(match self.keys.lookup(Scope::Prefix, &key, true) {
+                Some(action) => action.clone(),
+                // tio's rule: anything else after the prefix (Ctrl-T itself included) goes
+                // to the board, so every byte stays reachable.
+                None => Action::SerialBytes(key_to_bytes(key)?),
+            });
+        }
+        if let Some(action) = self
+            .keys
+            .lookup(scope, &key, input_empty)
+            .or_else(|| self.keys.lookup(Scope::Global, &key, input_empty))
+        {
+            return Some(action.clone());
+        }
+        match self.focus {
+            Focus::Serial => key_to_bytes(key).map(Action::SerialBytes),
+            Focus::Chat(_) => {
+                let plain = !key
+                    .modifiers
+                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+                match key.code {
+                    KeyCode::Char(c) if plain => Some(Action::Insert(c)),
+                    KeyCode::Backspace => Some(Action::DeleteBack),
+                    KeyCode::Delete => Some(Action::DeleteForward),
+                    KeyCode::Left => Some(Action::CursorLeft),
+                    KeyCode::Right => Some(Action::CursorRight),
+                    KeyCode::Home => Some(Action::CursorHome),
+                    KeyCode::End => Some(Action::CursorEnd),
+                    KeyCode::Up => Some(Action::HistoryPrev),
+                    KeyCode::Down => Some(Action::HistoryNext),
+                    KeyCode::Enter => Some(Action::Submit),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    pub fn handle_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        if key.kind == KeyEventKind::Release {
+            return Vec::new();
+        }
+        self.hint = None;
+        let was_prefix = self.prefix;
+        let commands = match self.key_action(key) {
+            Some(action) => self.update(action),
+            None => Vec::new(),
+        };
+        // The prefix reaches one key only, whatever that key did.
+        if was_prefix {
+            self.prefix = false;
+        }
+        commands
+    }
+
+    pub fn handle_mouse(&mut self, mouse: MouseEvent, area: Rect) -> Vec<Command> {
+        self.last_area.set(area);
+        let layout = crate::ui::layout(area, self);
+        let at = Position::new(mouse.column, mouse.row);
+        let target = if layout.serial.contains(at) {
+            Some(Focus::Serial)
+        } else {
+            layout
+                .panes
+                .iter()
+                .position(|r| r.contains(at))
+                .map(Focus::Chat)
+        };
+        let Some(target) = target else {
+            return Vec::new();
+        };
+        match mouse.kind {
+            MouseEventKind::Down(MouseButton::Left) if self.overlay.is_none() => {
+                self.set_focus(target);
+            }
+            MouseEventKind::ScrollUp => self.scrollback_mut(target).scroll_up(WHEEL_LINES),
+            MouseEventKind::ScrollDown => self.scrollback_mut(target).scroll_down(WHEEL_LINES),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn scrollback_mut(&mut self, focus: Focus) -> &mut Scrollback {
+        match focus {
+            Focus::Chat(i) if i < self.panes.len() => &mut self.panes[i].scrollback,
+            _ => &mut self.serial,
+        }
+    }
+
+    pub(crate) fn scrollback(&self, focus: Focus) -> &Scrollback {
+        match focus {
+            Focus::Chat(i) if i < self.panes.len() => &self.panes[i].scrollback,
+            _ => &self.serial,
+        }
+    }
+
+    fn set_focus(&mut self, focus: Focus) {
+        if self.focus != focus {
+            self.search = None;
+            self.prefix = false;
+        }
+        self.focus = focus;
+    }
+
+    /// Lines a page scroll moves in the focused pane: its height in the last render, less one
+    /// line of overlap so the reader keeps their place.
+    fn page(&self) -> usize {
+        let layout = crate::ui::layout(self.last_area.get(), self);
+        let rect = match self.focus {
+            Focus::Serial => layout.serial,
+            Focus::Chat(i) => layout.panes.get(i).copied().unwrap_or(layout.serial),
+        };
+        usize::from(rect.height.saturating_sub(4)).max(1)
+    }
+
+    pub fn update(&mut self, action: Action) -> Vec<Command> {
+        let mut commands = Vec::new();
+        match action {
+            Action::FocusNext => {
+                let next = match self.focus {
+                    Focus::Serial if self.panes.is_empty() => Focus::Serial,
+                    Focus::Serial => Focus::Chat(0),
+                    Focus::Chat(i) if i + 1 < self.panes.len() => Focus::Chat(i + 1),
+                    Focus::Chat(_) => Focus::Serial,
+                };
+                self.set_focus(next);
+            }
+            Action::FocusPrev => {
+                let prev = match self.focus {
+                    Focus::Serial if self.panes.is_empty() => Focus::Serial,
+                    Focus::Serial => Focus::Chat(self.panes.len() - 1),
+                    Focus::Chat(0) => Focus::Serial,
+                    Focus::Chat(i) => Focus::Chat(i - 1),
+                };
+                self.set_focus(prev);
+            }
+            Action::FocusPane(0) => self.set_focus(Focus::Serial),
+            Action::FocusPane(n) => {
+                if n <= self.panes.len() {
+                    self.set_focus(Focus::Chat(n - 1));
+                }
+            }
+            Action::NewPane => {
+                if self.panes.len() < MAX_PANES {
+                    commands.push(Command::OpenPane);
+                } else {
+                    self.hint = Some(format!("at most {MAX_PANES} chat panes"));
+                }
+            }
+            Action::ClosePane => {
+                if let Focus::Chat(i) = self.focus
+                    && i < self.panes.len()
+                {
+                    let pane = self.panes.remove(i);
+                    commands.push(Command::ClosePane(pane.id));
+                    self.search = None;
+                    self.focus = match i.checked_sub(1) {
+                        Some(prev) => Focus::Chat(prev),
+                        None if !self.panes.is_empty() => Focus::Chat(0),
+                        None => Focus::Serial,
+                    };
+                }
+            }
+            Action::Flash => {
+                if self.flash.is_some() {
+                    self.hint = Some("a flash is already running".into());
+                } else {
+                    self.flash = Some(FlashProgress {
+                        phase: "starting",
+                        ..FlashProgress::default()
+                    });
+                    commands.push(Command::Flash);
+                }
+            }
+            Action::ResetBoard => commands.push(Command::ResetBoard),
+            Action::ToggleTimestamps => self.timestamps = !self.timestamps,
+            Action::ToggleHex => {
+                self.hex = !self.hex;
+                commands.push(Command::Serial(SerialCommand::Hex(self.hex)));
+            }
+            Action::ScrollUp => {
+                let page = self.page();
+                self.scrollback_mut(self.focus).scroll_up(page);
+            }
+            Action::ScrollDown => {
+                let page = self.page();
+                self.scrollback_mut(self.focus).scroll_down(page);
+            }
+            Action::Search => {
+                self.search = Some(Search {
+                    focus: self.focus,
+                    query: InputLine::default(),
+                    editing: true,
+                    current: None,
+                    matches: 0,
+                });
+            }
+            Action::SearchNext => self.search_step(true),
+            Action::SearchPrev => self.search_step(false),
+            Action::Clear => {
+                self.scrollback_mut(self.focus).clear();
+                self.search = None;
+            }
+            Action::Help => self.overlay = Some(Overlay::Help),
+            Action::Quit => {
+                if self.flash.is_some() {
+                    self.overlay = Some(Overlay::ConfirmQuit);
+                } else {
+                    self.quit = true;
+                    commands.push(Command::Quit);
+                }
+            }
+            Action::Prefix => self.prefix = true,
+            Action::ConfirmQuit(yes) => {
+                self.overlay = None;
+                if yes {
+                    self.quit = true;
+                    commands.push(Command::Quit);
+                }
+            }
+            Action::CloseOverlay => self.overlay = None,
+            Action::SerialBytes(bytes) => {
+                self.serial.follow();
+                commands.push(Command::Serial(SerialCommand::Bytes(bytes)));
+            }
+            Action::Submit => {
+                if let Some(search) = &mut self.search
+                    && search.editing
+                {
+                    search.editing = false;
+                    let focus = search.focus;
+                    let from = self.scrollback(focus).len();
+                    self.search_from(from, true);
+                } else if let Focus::Chat(i) = self.focus
+                    && let Some(pane) = self.panes.get_mut(i)
+                {
+                    let line = pane.input.submit();
+                    pane.scrollback.follow();
+                    commands.push(Command::Chat(pane.id, PaneCommand::Send(line)));
+                }
+            }
+            Action::Cancel => {
+                if let Some(search) = self.search.take()
+                    && search.editing
+                {
+                    self.scrollback_mut(search.focus).follow();
+                }
+            }
+            edit => {
+                if let Some(input) = self.active_input() {
+                    match edit {
+                        Action::Insert(c) => input.insert(c),
+                        Action::DeleteBack => input.delete_back(),
+                        Action::DeleteForward => input.delete_forward(),
+                        Action::CursorLeft => input.left(),
+                        Action::CursorRight => input.right(),
+                        Action::CursorHome => input.home(),
+                        Action::CursorEnd => input.end(),
+                        Action::HistoryPrev => input.history_prev(),
+                        Action::HistoryNext => input.history_next(),
+                        _ => {}
+                    }
+                }
+                if let Some(search) = &self.search
+                    && search.editing
+                {
+                    // Counting as the query is typed tells early whether it finds anything.
+                    let matches = self.scrollback(search.focus).count(search.query.text());
+                    if let Some(search) = &mut self.search {
+                        search.matches = matches;
+                    }
+                }
+            }
+        }
+        commands
+    }
+
+    /// The line that editing keys change: the search query while it is typed, else the focused
+    /// chat pane's input.
+    fn active_input(&mut self) -> Option<&mut InputLine> {
+        if let Some(search) = &mut self.search
+            && search.editing
+        {
+            return Some(&mut search.query);
+        }
+        match self.focus {
+            Focus::Chat(i) => self.panes.get_mut(i).map(|p| &mut p.input),
+            Focus::Serial => None,
+        }
+    }
+
+    fn search_step(&mut self, older: bool) {
+        let Some(search) = &self.search else { return };
+        let sb = self.scrollback(search.focus);
+        let from = match search.current.and_then(|seq| sb.index_of(seq)) {
+            Some(index) => index,
+            None if older => sb.len(),
+            None => return,
+        };
+        self.search_from(from, older);
+    }
+
+    fn search_from(&mut self, from: usize, older: bool) {
+        let Some(search) = &mut self.search else {
+            return;
+        };
+        let focus = search.focus;
+        let query = search.query.text().to_owned();
+        let sb = match focus {
+            Focus::Chat(i) if i < self.panes.len() => &mut self.panes[i].scrollback,
+            _ => &mut self.serial,
+        };
+        search.matches = sb.count(&query);
+        if let Some(index) = sb.find(&query, from, older) {
+            search.current = Some(sb.seq(index));
+            sb.reveal(index);
+        } else {
+            self.hint = Some(if search.matches == 0 {
+                format!("not found: {query}")
+            } else if older {
+                "no older match".into()
+            } else {
+                "no newer match".into()
+            });
+        }
+    }
+}
+
+impl ChatPane {
+    pub fn new(id: PaneId) -> Self {
+        Self {
+            id,
+            connection: Connection::Waiting,
+            scrollback: Scrollback::default(),
+            input: InputLine::default(),
+        }
+    }
+
+    fn event(&mut self, event: &ChatEvent, at: Option<Duration>, now: Option<Instant>) {
+        match event {
+            ChatEvent::Connecting { addr } => {
+                self.connection = Connection::Connecting(addr.clone())
+            }
+            ChatEvent::Connected { addr } => {
+                self.connection = Connection::Connected(addr.clone());
+                self.scrollback
+                    .push_note(styled(format!("connected to {addr}"), note_style(2)), at);
+            }
+            ChatEvent::Output(ConsoleOutput::Line(line)) => self.scrollback.push(line.clone(), at),
+            ChatEvent::Output(ConsoleOutput::Partial(line)) => {
+                self.scrollback.set_partial(line.clone())
+            }
+            ChatEvent::Disconnected { reason } => {
+                self.connection = Connection::Disconnected(reason.clone());
+                self.scrollback
+                    .push_note(styled(format!("disconnected: {reason}"), note_style(1)), at);
+            }
+            ChatEvent::Reconnecting { after } => {
+                self.connection = Connection::Reconnecting {
+                    after: *after,
+                    since: now,
+                }
+            }
+            ChatEvent::Dropped { line, reason } => {
+                let text = format!("not sent: {line} ({reason})");
+                self.scrollback.push_note(styled(text, note_style(1)), at);
+            }
+            ChatEvent::Closed => self.connection = Connection::Closed,
+        }
+    }
+
+    /// The state in words, for the border title and the status line.
+    pub fn connection_text(&self, now: Option<Instant>) -> String {
+        match &self.connection {
+            Connection::Waiting => "waiting for the board's address".into(),
+            Connection::Connecting(addr) => format!("connecting to {addr}"),
+            Connection::Connected(addr) => format!("connected {addr}"),
+            Connection::Disconnected(reason) => format!("disconnected: {reason}"),
+            Connection::Reconnecting { after, since } => {
+                let waited = match (now, since) {
+                    (Some(now), Some(since)) => now.saturating_duration_since(*since),
+                    _ => Duration::ZERO,
+                };
+                let left = after.saturating_sub(waited).as_secs_f64().ceil();
+                format!("reconnecting in {left:.0}s")
+            }
+            Connection::Closed => "closed".into(),
+        }
+    }
+}
+
+/// Our own notes in a pane (connected, flash done) look different from what devices say:
+/// italic and dim, coloured by `color` (a basic ANSI index) when colours are on.
+fn note_style(color: u8) -> Style {
+    Style {
+        fg: Some(Color::Indexed(color)),
+        italic: true,
+        dim: color == 6,
+        ..Style::default()
+    }
+}
+
+fn styled(text: String, style: Style) -> StyledLine {
+    StyledLine {
+        spans: vec![Span { text, style }],
+    }
+}

@@ -1,0 +1,390 @@
+//! `App::update` per action, and keys through the mode machine (overlay, search, prefix).
+
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::keys::Action;
+use super::*;
+use crate::chat::{ChatEvent, PaneCommand};
+use crate::event::Event;
+use crate::flash::FlashEvent;
+use crate::serial::decode::Span;
+use crate::serial::{ConsoleOutput, SerialCommand, SerialEvent, StyledLine};
+
+fn app(panes: usize) -> App {
+    App::new(AppConfig {
+        panes,
+        ..AppConfig::default()
+    })
+}
+
+fn line(text: &str) -> StyledLine {
+    StyledLine {
+        spans: vec![Span {
+            text: text.into(),
+            style: Default::default(),
+        }],
+    }
+}
+
+fn serial_line(app: &mut App, text: &str) {
+    app.handle_event(&Event::Serial(SerialEvent::Output(ConsoleOutput::Line(
+        line(text),
+    ))));
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+#[test]
+fn focus_next_and_prev_cycle_through_serial_and_panes() {
+    let mut app = app(2);
+    assert_eq!(app.focus(), Focus::Serial);
+    app.update(Action::FocusNext);
+    assert_eq!(app.focus(), Focus::Chat(0));
+    app.update(Action::FocusNext);
+    app.update(Action::FocusNext);
+    assert_eq!(app.focus(), Focus::Serial);
+    app.update(Action::FocusPrev);
+    assert_eq!(app.focus(), Focus::Chat(1));
+    let mut alone = super::App::new(AppConfig {
+        panes: 0,
+        ..AppConfig::default()
+    });
+    alone.update(Action::FocusNext);
+    alone.update(Action::FocusPrev);
+    assert_eq!(alone.focus(), Focus::Serial);
+}
+
+#[test]
+fn focus_pane_by_number() {
+    let mut app = app(3);
+    app.update(Action::FocusPane(3));
+    assert_eq!(app.focus(), Focus::Chat(2));
+    app.update(Action::FocusPane(9));
+    assert_eq!(app.focus(), Focus::Chat(2));
+    app.update(Action::FocusPane(0));
+    assert_eq!(app.focus(), Focus::Serial);
+}
+
+#[test]
+fn new_pane_asks_the_runtime_and_focuses_it_when_opened() {
+    let mut app = app(1);
+    let commands = app.update(Action::NewPane);
+    assert!(matches!(commands[..], [Command::OpenPane]));
+    assert_eq!(app.panes().len(), 1);
+    app.pane_opened(2);
+    app.pane_opened(2);
+    assert_eq!(app.panes().len(), 2);
+    assert_eq!(app.focus(), Focus::Chat(1));
+}
+
+#[test]
+fn new_pane_stops_at_the_cap() {
+    let mut app = app(MAX_PANES);
+    assert!(app.update(Action::NewPane).is_empty());
+    assert!(app.hint.is_some());
+}
+
+#[test]
+fn close_pane_closes_the_focused_chat_only() {
+    let mut app = app(2);
+    assert!(app.update(Action::ClosePane).is_empty());
+    app.update(Action::FocusPane(2));
+    let commands = app.update(Action::ClosePane);
+    assert!(matches!(commands[..], [Command::ClosePane(2)]));
+    assert_eq!(app.panes().len(), 1);
+    assert_eq!(app.focus(), Focus::Chat(0));
+    app.update(Action::ClosePane);
+    assert_eq!(app.focus(), Focus::Serial);
+    // Late events of a closed pane are ignored.
+    app.handle_event(&Event::Chat(1, ChatEvent::Closed));
+}
+
+#[test]
+fn flash_starts_once() {
+    let mut app = app(0);
+    assert!(matches!(app.update(Action::Flash)[..], [Command::Flash]));
+    assert!(app.flash_progress().is_some());
+    assert!(app.update(Action::Flash).is_empty());
+    app.handle_event(&Event::FlashDone(Err("no sync".into())));
+    assert!(app.flash_progress().is_none());
+    assert_eq!(
+        app.serial.get(0).unwrap().line.plain(),
+        "flash failed: no sync"
+    );
+}
+
+#[test]
+fn reset_board() {
+    assert!(matches!(
+        app(0).update(Action::ResetBoard)[..],
+        [Command::ResetBoard]
+    ));
+}
+
+#[test]
+fn toggle_timestamps() {
+    let mut app = app(0);
+    app.update(Action::ToggleTimestamps);
+    assert!(app.timestamps);
+    app.update(Action::ToggleTimestamps);
+    assert!(!app.timestamps);
+}
+
+#[test]
+fn toggle_hex_tells_the_console() {
+    let mut app = app(0);
+    assert!(matches!(
+        app.update(Action::ToggleHex)[..],
+        [Command::Serial(SerialCommand::Hex(true))]
+    ));
+    assert!(matches!(
+        app.update(Action::ToggleHex)[..],
+        [Command::Serial(SerialCommand::Hex(false))]
+    ));
+}
+
+#[test]
+fn scroll_up_and_down_by_a_page() {
+    let mut app = app(0);
+    for i in 0..100 {
+        serial_line(&mut app, &i.to_string());
+    }
+    app.update(Action::ScrollUp);
+    let page = app.serial.offset();
+    assert!(page > 10, "a page of a 40-line screen, got {page}");
+    app.update(Action::ScrollUp);
+    assert_eq!(app.serial.offset(), 2 * page);
+    app.update(Action::ScrollDown);
+    app.update(Action::ScrollDown);
+    assert_eq!(app.serial.offset(), 0);
+}
+
+#[test]
+fn search_types_a_query_then_steps_through_matches() {
+    let mut app = app(0);
+    for text in ["boot", "got ip: 1.2.3.4", "x", "got ip: 5.6.7.8", "y"] {
+        serial_line(&mut app, text);
+    }
+    app.update(Action::Search);
+    for c in "GOT IP".chars() {
+        app.update(Action::Insert(c));
+    }
+    assert_eq!(app.search.as_ref().unwrap().matches, 2);
+    app.update(Action::Submit);
+    let current = |app: &App| app.search.as_ref().unwrap().current;
+    assert_eq!(current(&app), Some(3));
+    assert_eq!(app.serial.offset(), 1);
+    app.update(Action::SearchNext);
+    assert_eq!(current(&app), Some(1));
+    app.update(Action::SearchNext);
+    assert_eq!(current(&app), Some(1));
+    assert_eq!(app.hint.as_deref(), Some("no older match"));
+    app.update(Action::SearchPrev);
+    assert_eq!(current(&app), Some(3));
+    app.update(Action::Cancel);
+    assert!(app.search.is_none());
+}
+
+#[test]
+fn clear_empties_the_focused_pane() {
+    let mut app = app(1);
+    serial_line(&mut app, "a");
+    app.handle_event(&Event::Chat(
+        1,
+        ChatEvent::Output(ConsoleOutput::Line(line("b"))),
+    ));
+    app.update(Action::FocusPane(1));
+    app.update(Action::Clear);
+    assert!(app.panes()[0].scrollback.is_empty());
+    assert_eq!(app.serial.len(), 1);
+}
+
+#[test]
+fn help_opens_and_any_key_closes() {
+    let mut app = app(1);
+    app.update(Action::Help);
+    assert_eq!(app.overlay(), Some(Overlay::Help));
+    assert!(app.handle_key(ctrl('q')).is_empty());
+    assert_eq!(app.overlay(), None);
+    assert!(!app.should_quit());
+}
+
+#[test]
+fn quit_quits_when_idle() {
+    let mut app = app(1);
+    assert!(matches!(app.update(Action::Quit)[..], [Command::Quit]));
+    assert!(app.should_quit());
+}
+
+#[test]
+fn quit_asks_first_while_flashing() {
+    let mut app = app(1);
+    app.update(Action::Flash);
+    assert!(app.update(Action::Quit).is_empty());
+    assert_eq!(app.overlay(), Some(Overlay::ConfirmQuit));
+    assert!(app.handle_key(key(KeyCode::Char('n'))).is_empty());
+    assert_eq!(app.overlay(), None);
+    app.update(Action::Quit);
+    assert!(matches!(
+        app.handle_key(key(KeyCode::Char('y')))[..],
+        [Command::Quit]
+    ));
+    assert!(app.should_quit());
+}
+
+#[test]
+fn confirm_quit_and_close_overlay() {
+    let mut app = app(0);
+    app.overlay = Some(Overlay::ConfirmQuit);
+    assert!(app.update(Action::ConfirmQuit(false)).is_empty());
+    assert!(!app.should_quit());
+    app.overlay = Some(Overlay::Help);
+    app.update(Action::CloseOverlay);
+    assert_eq!(app.overlay(), None);
+    assert!(matches!(
+        app.update(Action::ConfirmQuit(true))[..],
+        [Command::Quit]
+    ));
+}
+
+#[test]
+fn editing_and_submit_send_the_line_without_echo() {
+    let mut app = app(1);
+    app.update(Action::FocusPane(1));
+    for c in "of".chars() {
+        app.update(Action::Insert(c));
+    }
+    app.update(Action::CursorHome);
+    app.update(Action::Insert('x'));
+    app.update(Action::DeleteForward);
+    app.update(Action::CursorEnd);
+    app.update(Action::Insert('f'));
+    app.update(Action::CursorLeft);
+    app.update(Action::CursorRight);
+    app.update(Action::DeleteBack);
+    app.update(Action::Insert('f'));
+    let commands = app.update(Action::Submit);
+    assert!(matches!(&commands[..], [Command::Chat(1, PaneCommand::Send(line))] if line == "xff"));
+    assert!(
+        app.panes()[0].scrollback.is_empty(),
+        "the server echoes, not us"
+    );
+    app.update(Action::HistoryPrev);
+    assert_eq!(app.panes()[0].input.text(), "xff");
+    app.update(Action::HistoryNext);
+    assert_eq!(app.panes()[0].input.text(), "");
+}
+
+#[test]
+fn serial_bytes_go_to_the_board() {
+    let mut app = app(0);
+    let commands = app.update(Action::SerialBytes(vec![3]));
+    assert!(matches!(&commands[..], [Command::Serial(SerialCommand::Bytes(b))] if b == &[3]));
+}
+
+#[test]
+fn serial_pane_sends_keys_and_the_prefix_reaches_the_app() {
+    let mut app = app(1);
+    let commands = app.handle_key(ctrl('c'));
+    assert!(matches!(&commands[..], [Command::Serial(SerialCommand::Bytes(b))] if b == &[3]));
+    // Tab and Ctrl-L are the board's in the serial console.
+    let commands = app.handle_key(key(KeyCode::Tab));
+    assert!(matches!(&commands[..], [Command::Serial(SerialCommand::Bytes(b))] if b == b"\t"));
+    assert_eq!(app.focus(), Focus::Serial);
+    assert!(app.handle_key(ctrl('t')).is_empty());
+    assert!(app.prefix);
+    assert!(app.handle_key(key(KeyCode::Tab)).is_empty());
+    assert!(!app.prefix);
+    assert_eq!(app.focus(), Focus::Chat(0));
+    app.update(Action::FocusPane(0));
+    app.handle_key(ctrl('t'));
+    let commands = app.handle_key(ctrl('t'));
+    assert!(matches!(&commands[..], [Command::Serial(SerialCommand::Bytes(b))] if b == &[0x14]));
+    app.handle_key(ctrl('t'));
+    assert!(matches!(
+        app.handle_key(key(KeyCode::Char('r')))[..],
+        [Command::ResetBoard]
+    ));
+    app.handle_key(ctrl('t'));
+    assert!(matches!(
+        app.handle_key(key(KeyCode::Char('q')))[..],
+        [Command::Quit]
+    ));
+}
+
+#[test]
+fn chat_keys_type_unless_bound() {
+    let mut app = app(1);
+    app.update(Action::FocusPane(1));
+    app.handle_key(key(KeyCode::Char('?')));
+    assert_eq!(app.overlay(), Some(Overlay::Help));
+    app.handle_key(key(KeyCode::Esc));
+    app.handle_key(key(KeyCode::Char('a')));
+    app.handle_key(key(KeyCode::Char('?')));
+    app.handle_key(key(KeyCode::Char('/')));
+    assert_eq!(app.panes()[0].input.text(), "a?/");
+    assert_eq!(app.overlay(), None);
+    assert!(app.search.is_none());
+    app.handle_key(key(KeyCode::F(7)));
+    assert!(app.timestamps);
+}
+
+#[test]
+fn a_key_clears_the_hint() {
+    let mut app = app(0);
+    app.hint("press F5 to flash".into());
+    assert!(app.hint.is_some());
+    app.handle_key(key(KeyCode::F(7)));
+    assert!(app.hint.is_none());
+}
+
+#[test]
+fn events_update_board_and_panes() {
+    let mut app = app(1);
+    let t0 = Instant::now();
+    app.tick(t0);
+    app.handle_event(&Event::Serial(SerialEvent::Led(true)));
+    assert_eq!(app.board().led, Some(true));
+    app.handle_event(&Event::Chat(
+        1,
+        ChatEvent::Reconnecting {
+            after: Duration::from_secs(3),
+        },
+    ));
+    app.tick(t0 + Duration::from_millis(1500));
+    assert_eq!(
+        app.panes()[0].connection_text(app.now),
+        "reconnecting in 2s"
+    );
+    app.handle_event(&Event::Chat(
+        1,
+        ChatEvent::Output(ConsoleOutput::Partial(line("> "))),
+    ));
+    assert_eq!(app.panes()[0].scrollback.partial().unwrap().plain(), "> ");
+    app.handle_event(&Event::Flash(FlashEvent::Segment {
+        address: 0x1000,
+        total: 10,
+    }));
+    app.tick(t0 + Duration::from_millis(2500));
+    app.handle_event(&Event::Flash(FlashEvent::Progress {
+        address: 0x1000,
+        done: 5,
+        total: 10,
+    }));
+    let flash = app.flash_progress().unwrap();
+    assert_eq!(flash.rate(), Some(5.0));
+    assert_eq!(flash.eta(), Some(Duration::from_secs(1)));
+    serial_line(&mut app, "x");
+    assert_eq!(
+        app.serial.get(0).unwrap().at,
+        Some(Duration::from_millis(2500))
+    );
+}

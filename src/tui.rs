@@ -1,0 +1,287 @@
+//! The TUI runtime: the terminal, the one event loop, and the actors the [`App`] commands.
+//!
+//! Everything that changes the screen arrives as an [`Event`] (engine) or a terminal event
+//! (keys, mouse, resize); the App turns them into state and [`Command`]s, and the [`Session`]
+//! carries the commands out on the actors. The App itself never does IO.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use ratatui::crossterm::event::{
+    DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream, KeyEventKind,
+};
+use ratatui::crossterm::execute;
+use tokio::sync::mpsc;
+
+use crate::app::{App, Command};
+use crate::chat::{ChatPane, PANE_STAGGER, PaneCommand, PaneId};
+use crate::event::Event;
+use crate::flash::{self, FlashImage, FlashOptions};
+use crate::serial::{
+    BoardAddress, LineEnding, SerialCommand, SerialConsole, SerialEvent, SerialOptions,
+};
+
+/// Redraws at most this often while events stream in (a fast console), and at least this often
+/// while something time-based is shown (a gauge's ETA, a reconnect countdown).
+const FRAME: Duration = Duration::from_millis(33);
+const IDLE_FRAME: Duration = Duration::from_millis(250);
+
+/// Puts the terminal in raw mode on the alternate screen with mouse reporting, and restores it
+/// when dropped: on return, on error, and, through the panic hook, on panic.
+struct TerminalGuard;
+
+impl TerminalGuard {
+    fn enter() -> io::Result<(TerminalGuard, ratatui::DefaultTerminal)> {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = execute!(io::stdout(), DisableMouseCapture);
+            ratatui::restore();
+            previous(info);
+        }));
+        let terminal = ratatui::try_init()?;
+        let guard = TerminalGuard;
+        execute!(io::stdout(), EnableMouseCapture)?;
+        Ok((guard, terminal))
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = execute!(io::stdout(), DisableMouseCapture);
+        ratatui::restore();
+    }
+}
+
+/// The actors behind the screen, and what the runtime knows about the board.
+pub struct Session {
+    events: mpsc::Sender<Event>,
+    serial_path: PathBuf,
+    serial_baud: u32,
+    serial: Option<SerialConsole>,
+    panes: Vec<(PaneId, ChatPane)>,
+    next_pane: PaneId,
+    /// Panes to open once the console shows the board's address.
+    clients: usize,
+    address: BoardAddress,
+    flashing: bool,
+    flash_options: FlashOptions,
+    log_file: Option<PathBuf>,
+}
+
+impl Session {
+    pub fn new(
+        events: mpsc::Sender<Event>,
+        serial_path: PathBuf,
+        clients: usize,
+        flash_options: FlashOptions,
+        log_file: Option<PathBuf>,
+    ) -> Session {
+        Session {
+            events,
+            serial_path,
+            serial_baud: 115_200,
+            serial: None,
+            panes: Vec::new(),
+            next_pane: 1,
+            clients,
+            address: BoardAddress::default(),
+            flashing: false,
+            flash_options,
+            log_file,
+        }
+    }
+
+    /// Opens the serial console (again, after a flash).
+    pub fn open_console(&mut self) -> Result<(), crate::serial::port::PortError> {
+        let console = SerialConsole::open(
+            SerialOptions {
+                path: self.serial_path.clone(),
+                baud: self.serial_baud,
+                line_ending: LineEnding::Crlf,
+                hex: false,
+                log_file: self.log_file.clone(),
+            },
+            self.events.clone(),
+        )?;
+        self.serial = Some(console);
+        Ok(())
+    }
+
+    /// Flashes the bundled firmware for the board's chip. The console lets go of the port
+    /// first; it comes back when flashing ends.
+    pub fn start_flash(&mut self) {
+        if self.flashing {
+            return;
+        }
+        self.flashing = true;
+        self.serial = None;
+        let options = self.flash_options.clone();
+        let events = self.events.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = flash::flash(&options, &FlashImage::Bundled, &mut |event| {
+                let _ = events.blocking_send(Event::Flash(event));
+            });
+            let done = result
+                .map(|report| (report.bytes, report.seconds))
+                .map_err(|error| error.to_string());
+            let _ = events.blocking_send(Event::FlashDone(done));
+        });
+    }
+
+    /// Carries out what the App asked for.
+    pub async fn execute(&mut self, commands: Vec<Command>, app: &mut App) {
+        for command in commands {
+            match command {
+                Command::Serial(command) => {
+                    if let Some(serial) = &self.serial {
+                        serial.send(command).await;
+                    }
+                }
+                Command::Chat(id, command) => {
+                    if let Some((_, pane)) = self.panes.iter().find(|(pane_id, _)| *pane_id == id) {
+                        pane.send(command).await;
+                    }
+                }
+                Command::OpenPane => self.open_panes(1, app),
+                Command::ClosePane(id) => {
+                    if let Some(index) = self.panes.iter().position(|(pane_id, _)| *pane_id == id) {
+                        let (_, pane) = self.panes.remove(index);
+                        pane.send(PaneCommand::Close).await;
+                    }
+                }
+                Command::Flash => self.start_flash(),
+                Command::ResetBoard => {
+                    if let Some(serial) = &self.serial {
+                        serial.send(SerialCommand::Reset).await;
+                    }
+                }
+                Command::Quit => {}
+            }
+        }
+    }
+
+    /// What the runtime itself does with engine events: open panes when the board's address
+    /// shows up (and point them at a new one), and give the port back to the console after a
+    /// flash.
+    pub async fn observe(&mut self, event: &Event, app: &mut App) {
+        match event {
+            Event::Serial(SerialEvent::Address(change)) => {
+                let before = self.address;
+                self.address.ip = change.ip.or(self.address.ip);
+                self.address.port = change.port.or(self.address.port);
+                if self.address.ip.is_none() {
+                    return;
+                }
+                if self.panes.is_empty() {
+                    self.open_panes(self.clients, app);
+                } else if self.address != before
+                    && let Some((host, port)) = self.target()
+                {
+                    for (_, pane) in &self.panes {
+                        pane.send(PaneCommand::Retarget {
+                            host: host.clone(),
+                            port,
+                        })
+                        .await;
+                    }
+                }
+            }
+            Event::FlashDone(_) => {
+                self.flashing = false;
+                if let Err(error) = self.open_console() {
+                    app.hint(format!("cannot reopen the serial console: {error}"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn target(&self) -> Option<(String, u16)> {
+        let ip = self.address.ip?;
+        Some((
+            ip.to_string(),
+            self.address.port.unwrap_or(espchat_core::PORT),
+        ))
+    }
+
+    /// Opens `count` panes to the board's server (or to nowhere yet: they wait in their queue
+    /// until the address is known and they are retargeted).
+    fn open_panes(&mut self, count: usize, app: &mut App) {
+        let (host, port) = self
+            .target()
+            .unwrap_or_else(|| ("127.0.0.1".to_owned(), espchat_core::PORT));
+        for n in 0..count {
+            let id = self.next_pane;
+            self.next_pane += 1;
+            let delay = PANE_STAGGER * n as u32;
+            let pane = ChatPane::spawn_after(delay, id, host.clone(), port, self.events.clone());
+            self.panes.push((id, pane));
+            app.pane_opened(id);
+        }
+    }
+
+    async fn shutdown(self) {
+        for (_, pane) in &self.panes {
+            pane.send(PaneCommand::Close).await;
+        }
+    }
+}
+
+/// Runs the TUI until the App quits.
+pub async fn run(
+    mut app: App,
+    mut session: Session,
+    mut events: mpsc::Receiver<Event>,
+) -> anyhow::Result<()> {
+    let (guard, mut terminal) = TerminalGuard::enter()?;
+    let mut input = EventStream::new();
+    let mut area = terminal.size()?;
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - IDLE_FRAME;
+    loop {
+        if dirty && last_draw.elapsed() >= FRAME || last_draw.elapsed() >= IDLE_FRAME {
+            app.tick(Instant::now());
+            terminal.draw(|frame| frame.render_widget(&app, frame.area()))?;
+            dirty = false;
+            last_draw = Instant::now();
+        }
+        let wait = if dirty { FRAME } else { IDLE_FRAME }.saturating_sub(last_draw.elapsed());
+        tokio::select! {
+            input_event = input.next() => {
+                let Some(Ok(input_event)) = input_event else { break };
+                let commands = match input_event {
+                    TermEvent::Key(key) if key.kind != KeyEventKind::Release => app.handle_key(key),
+                    TermEvent::Mouse(mouse) => app.handle_mouse(mouse, ratatui::layout::Rect::new(0, 0, area.width, area.height)),
+                    TermEvent::Resize(width, height) => {
+                        area = ratatui::layout::Size::new(width, height);
+                        Vec::new()
+                    }
+                    _ => Vec::new(),
+                };
+                session.execute(commands, &mut app).await;
+                dirty = true;
+            }
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                session.observe(&event, &mut app).await;
+                app.handle_event(&event);
+                // A fast console: take what else is waiting before drawing.
+                for _ in 0..1024 {
+                    let Ok(event) = events.try_recv() else { break };
+                    session.observe(&event, &mut app).await;
+                    app.handle_event(&event);
+                }
+                dirty = true;
+            }
+            () = tokio::time::sleep(wait) => {}
+        }
+        if app.should_quit() {
+            break;
+        }
+    }
+    drop(guard);
+    session.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! Pop-ups over the screen: the help (generated from the key table) and the quit confirmation.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::symbols::border;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
+
+use super::Theme;
+use crate::app::App;
+use crate::app::keys::{KeyTable, Scope};
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [rect] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(Flex::Center)
+        .areas(row);
+    rect
+}
+
+fn popup<'a>(theme: &Theme, title: &'a str, bottom: &'a str) -> Block<'a> {
+    Block::new()
+        .borders(Borders::ALL)
+        .border_set(border::DOUBLE)
+        .border_style(theme.fg(Color::Cyan))
+        .title(Line::from(Span::styled(title, theme.accent())))
+        .title_bottom(Line::from(Span::styled(bottom, theme.dim())).right_aligned())
+}
+
+/// Key column width in the help: the longest chord ("Shift-Tab") plus a gap.
+const KEY_WIDTH: usize = 11;
+
+fn section(
+    table: &KeyTable,
+    theme: &Theme,
+    title: &str,
+    scope: Scope,
+    indent: &str,
+) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::from(Span::styled(
+        title.to_string(),
+        Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+    ))];
+    for binding in table.help(scope) {
+        let key = format!("{indent}{}", binding.chord);
+        lines.push(Line::from(vec![
+            Span::styled(format!("{key:<KEY_WIDTH$}"), theme.fg(Color::Yellow)),
+            Span::raw(binding.description.clone()),
+        ]));
+    }
+    lines
+}
+
+pub(super) fn render_help(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let table = &app.keys;
+    let mut left = section(table, theme, "Everywhere", Scope::Global, "");
+    left.push(Line::default());
+    left.extend(section(table, theme, "Chat panes", Scope::Chat, ""));
+    for (key, what) in [("Enter", "send the line"), ("Up/Down", "line history")] {
+        left.push(Line::from(vec![
+            Span::styled(format!("{key:<KEY_WIDTH$}"), theme.fg(Color::Yellow)),
+            Span::raw(what),
+        ]));
+    }
+    let mut right = section(table, theme, "Serial console", Scope::Serial, "");
+    right.extend(
+        section(table, theme, "", Scope::Prefix, "  ")
+            .into_iter()
+            .skip(1),
+    );
+    right.push(Line::default());
+    for note in [
+        "Every other key goes to the",
+        "board: Ctrl-C interrupts it.",
+        "Ctrl-T Ctrl-T sends Ctrl-T.",
+    ] {
+        right.push(Line::from(Span::styled(note, theme.dim())));
+    }
+
+    let column = 38u16;
+    let two_columns = area.width >= column * 2 + 4;
+    let (width, height) = if two_columns {
+        (column * 2 + 3, left.len().max(right.len()) as u16 + 2)
+    } else {
+        (column + 2, (left.len() + right.len() + 1) as u16 + 2)
+    };
+    let rect = centered(area, width, height);
+    Clear.render(rect, buf);
+    let block = popup(theme, " espchat keys ", " any key closes ");
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    let inner = Rect {
+        x: inner.x + 1,
+        width: inner.width.saturating_sub(1),
+        ..inner
+    };
+    if two_columns {
+        let [l, r] =
+            Layout::horizontal([Constraint::Length(column), Constraint::Fill(1)]).areas(inner);
+        Paragraph::new(left).render(l, buf);
+        Paragraph::new(right).render(r, buf);
+    } else {
+        left.push(Line::default());
+        left.extend(right);
+        Paragraph::new(left).render(inner, buf);
+    }
+}
+
+pub(super) fn render_confirm(theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let rect = centered(area, 42, 5);
+    Clear.render(rect, buf);
+    let block = popup(theme, " quit? ", "");
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    let text = vec![
+        Line::from(Span::styled(
+            "flash in progress: quit anyway?",
+            Style::new().add_modifier(Modifier::BOLD),
+        ))
+        .centered(),
+        Line::from(vec![
+            Span::styled(" y ", theme.key()),
+            Span::raw(" quit   "),
+            Span::styled(" n ", theme.key()),
+            Span::raw(" keep flashing"),
+        ])
+        .centered(),
+    ];
+    Paragraph::new(text).render(
+        Rect {
+            y: inner.y + u16::from(inner.height > 2),
+            ..inner
+        },
+        buf,
+    );
+}

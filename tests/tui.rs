@@ -1,0 +1,106 @@
+//! The TUI end to end, in a real terminal: tmux runs `espchat demo` in a shell, a test types
+//! into it and reads the screen (NO_COLOR, empty config).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A tmux session running a shell, torn down when dropped.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(width: u16, height: u16) -> Tmux {
+        let name = format!("espchat-test-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args(["-L", &name, "new-session", "-d", "-s", &name])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .args([
+                "env",
+                "NO_COLOR=1",
+                "TERM=xterm-256color",
+                "bash",
+                "--norc",
+                "--noprofile",
+            ])
+            .status()
+            .expect("run tmux (apt-get install tmux)");
+        assert!(status.success());
+        Tmux { name }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.name, "send-keys", "-t", &self.name])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let output = Command::new("tmux")
+            .args(["-L", &self.name, "capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Polls the screen until `condition` holds, with a deadline.
+    fn wait(&self, what: &str, condition: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let screen = self.screen();
+            if condition(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < end,
+                "no {what} within {DEADLINE:?}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.name, "kill-server"])
+            .status();
+    }
+}
+
+#[test]
+fn demo_flashes_finds_the_ip_chats_switches_the_led_and_quits_cleanly() {
+    let tmux = Tmux::start(140, 45);
+    let config = tempfile::tempdir().unwrap();
+    let command = format!(
+        "XDG_CONFIG_HOME={} {} demo --clients 2",
+        config.path().display(),
+        env!("CARGO_BIN_EXE_espchat")
+    );
+    tmux.keys(&[&command, "Enter"]);
+
+    tmux.wait("IP on the status line", |screen| {
+        screen.contains("127.0.0.1:")
+    });
+    tmux.wait("both panes connected", |screen| {
+        screen.contains("Client 2 connected")
+    });
+    // Focus starts in chat pane 1: client 1 may switch the LED on.
+    tmux.keys(&["on", "Enter"]);
+    tmux.wait("the LED switched on", |screen| {
+        screen.contains("LED on (Client 1)")
+    });
+
+    tmux.keys(&["C-q"]);
+    tmux.keys(&["echo exit=$?", "Enter"]);
+    let screen = tmux.wait("the shell back", |screen| screen.contains("exit=0"));
+    assert!(
+        !screen.contains("Client 1 connected"),
+        "the TUI left its screen behind:\n{screen}"
+    );
+}

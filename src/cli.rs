@@ -24,7 +24,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Line mode for scripts: one event per line on stdout, commands on stdin (@1 text,
-    /// @all text, @serial text, @quit). Until the TUI lands, monitor and connect always use it.
+    /// @all text, @serial text, @quit). Also chosen when stdout is not a terminal; monitor,
+    /// connect and flash-and-connect always use it.
     #[arg(long, global = true)]
     pub headless: bool,
     /// Append the sanitized serial console, with timestamps, to this file

@@ -289,6 +289,16 @@ fn run_tui(args: TuiArgs, global: GlobalArgs) -> anyhow::Result<()> {
             Err(error) => return Err(error.into()),
         },
     };
+    if line_mode(&global) {
+        return block_on(console_and_panes(
+            port,
+            115_200,
+            args.clients,
+            None,
+            60,
+            global,
+        ));
+    }
     block_on(async move {
         let (events_tx, events) = mpsc::channel(4096);
         let mut session = espchat::tui::Session::new(
@@ -317,13 +327,21 @@ fn run_demo(args: DemoArgs, global: GlobalArgs) -> anyhow::Result<()> {
         })
         .await?;
         let port = board.serial_path().to_owned();
-        let (events_tx, events) = mpsc::channel(4096);
         // 921600 baud once the stub runs, as on a real board: the bundled firmware takes some
         // 4 s instead of half a minute at the ROM's 115200.
         let flash_options = FlashOptions {
             baud: Some(921_600),
             ..FlashOptions::new(port.clone())
         };
+        if line_mode(&global) {
+            let options = flash_options.clone();
+            tokio::task::spawn_blocking(move || flash_lines(&options, &FlashImage::Bundled))
+                .await??;
+            let result = console_and_panes(port, 115_200, args.clients, None, 60, global).await;
+            board.stop().await;
+            return result;
+        }
+        let (events_tx, events) = mpsc::channel(4096);
         let mut session = espchat::tui::Session::new(
             events_tx,
             port.clone(),
@@ -365,34 +383,57 @@ fn run_flash_and_connect(args: FlashAndConnectArgs, global: GlobalArgs) -> anyho
         (None, Some(_)) => anyhow::bail!("--wifi-password needs --wifi-ssid"),
         (None, None) => None,
     };
-    block_on(async {
-        let (events_tx, events) = mpsc::channel(1024);
-        let serial = SerialConsole::open(
-            SerialOptions {
-                path,
-                baud: args.monitor_baud,
-                line_ending: espchat::serial::LineEnding::Crlf,
-                hex: false,
-                log_file: global.log_file,
-            },
-            events_tx.clone(),
-        )?;
-        Headless {
-            serial: Some(serial),
-            panes: Vec::new(),
-            events,
-            timestamps: false,
-            auto_connect: Some(AutoConnect {
-                clients: usize::from(args.clients),
-                provision,
-                ip_timeout: std::time::Duration::from_secs(args.ip_timeout),
-                events: events_tx,
-            }),
-        }
-        .run()
-        .await?;
-        Ok(())
-    })
+    block_on(console_and_panes(
+        path,
+        args.monitor_baud,
+        args.clients,
+        provision,
+        args.ip_timeout,
+        global,
+    ))
+}
+
+/// Line mode after flashing: the console, Wi-Fi provisioning if asked, and chat panes once the
+/// console shows the board's address.
+async fn console_and_panes(
+    path: PathBuf,
+    baud: u32,
+    clients: u16,
+    provision: Option<(String, String)>,
+    ip_timeout: u64,
+    global: GlobalArgs,
+) -> anyhow::Result<()> {
+    let (events_tx, events) = mpsc::channel(1024);
+    let serial = SerialConsole::open(
+        SerialOptions {
+            path,
+            baud,
+            line_ending: espchat::serial::LineEnding::Crlf,
+            hex: false,
+            log_file: global.log_file,
+        },
+        events_tx.clone(),
+    )?;
+    Headless {
+        serial: Some(serial),
+        panes: Vec::new(),
+        events,
+        timestamps: false,
+        auto_connect: Some(AutoConnect {
+            clients: usize::from(clients),
+            provision,
+            ip_timeout: std::time::Duration::from_secs(ip_timeout),
+            events: events_tx,
+        }),
+    }
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// The line mode of CONTRACT §2: asked for, or stdout is not a terminal.
+fn line_mode(global: &GlobalArgs) -> bool {
+    global.headless || !std::io::stdout().is_terminal()
 }
 
 /// A word for the board's console parser: double quotes, with `"` and `\` escaped.

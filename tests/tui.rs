@@ -104,3 +104,52 @@ fn demo_flashes_finds_the_ip_chats_switches_the_led_and_quits_cleanly() {
         "the TUI left its screen behind:\n{screen}"
     );
 }
+
+#[test]
+fn demo_in_line_mode_for_scripts() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_espchat"))
+        .args(["demo", "--headless", "--clients", "2"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = demo.stdin.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = demo.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait = |needle: &str| {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(error) => panic!("no {needle:?} within {DEADLINE:?}: {error}"),
+            }
+        }
+    };
+    wait("flash! done ");
+    assert_eq!(wait("board! ip "), "board! ip 127.0.0.1");
+    wait("chat1! connected 127.0.0.1:");
+    wait("chat2! connected 127.0.0.1:");
+    writeln!(stdin, "@1 on").unwrap();
+    wait("board! led on");
+    writeln!(stdin, "@quit").unwrap();
+    let end = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = demo.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < end, "the demo did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}

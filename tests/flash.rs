@@ -186,15 +186,30 @@ fn assert_boots_into_chat(board: &BoardProcess, version_line: &str) {
 }
 
 /// The console of a running chat app, past whatever older output waited in the port: the reply
-/// to `status` comes after all of it.
+/// to `status` comes after all of it. Asked once a second until the app answers: before it runs,
+/// typing goes to the ROM loader (espflash sends its last FLASH_END without waiting for the
+/// answer and may leave before the board has rebooted), and the boot log may have gone to the
+/// flashing tool, so there is nothing else to wait for.
 fn fresh_console(board: &BoardProcess) -> support::SerialConsole {
     let mut console = board.open_console();
-    // Enter first, as a person would: the flashing tool's last bytes may sit in the console's
-    // line buffer (they reach the app once the loader has rebooted).
-    console.send("");
-    console.send("status");
-    console.wait_for("espchat: LED is off; clients: none; policy lab");
-    console
+    let end = std::time::Instant::now() + support::DEADLINE;
+    loop {
+        // Enter first: the flashing tool's last bytes may sit in the console's line buffer.
+        console.send("");
+        console.send("status");
+        let reply = "espchat: LED is off; clients: none; policy lab";
+        if console
+            .lines
+            .try_wait_for(reply, std::time::Duration::from_secs(1))
+            .is_some()
+        {
+            return console;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "the app never answered `status`"
+        );
+    }
 }
 
 /// `espchat flash …` to completion; returns (exit code, stdout, stderr).

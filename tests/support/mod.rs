@@ -85,6 +85,23 @@ impl Lines {
         found.into_iter().flatten().collect()
     }
 
+    /// Like [`Lines::wait_for`], but gives up after `timeout` and returns `None`.
+    pub fn try_wait_for(&mut self, needle: &str, timeout: Duration) -> Option<String> {
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Skips lines until one contains `needle`; returns it.
     pub fn wait_for(&mut self, needle: &str) -> String {
         let end = Instant::now() + DEADLINE;

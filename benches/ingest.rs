@@ -67,7 +67,7 @@ const MB: f64 = 1e6;
 
 fn main() {
     let started = Instant::now();
-    let pattern = esp_log_text(PATTERN_BYTES);
+    let pattern = support::esp_log_text(PATTERN_BYTES, true);
     print_context(&pattern);
 
     let consumers = consumers();
@@ -549,97 +549,6 @@ fn cpu_time(pid: u32) -> Option<Duration> {
 /// Bytes the process has read with read(2) and friends, from any file.
 fn read_chars(pid: u32) -> Option<u64> {
     proc_field(pid, "io", "rchar:")
-}
-
-// ---------------------------------------------------------------------------------------------
-// The log text
-
-/// ESP-IDF style console output: coloured `I`/`W`/`E` log lines from the usual components
-/// mixed with plain `printf` lines (boot ROM, heap reports, hex dumps, chat traffic), `\r\n`
-/// line ends, about 80 bytes a line. Deterministic (fixed seed).
-fn esp_log_text(bytes: usize) -> Vec<u8> {
-    const TAGS: &[&str] = &[
-        "wifi",
-        "wifi_init",
-        "esp_netif_handlers",
-        "espchat",
-        "phy_init",
-        "heap_init",
-        "spi_flash",
-        "cpu_start",
-        "system_api",
-        "chat_server",
-        "nvs",
-        "gpio",
-    ];
-    const INFO: &[&str] = &[
-        "client {n} connected from 192.168.1.{n}:5{n}",
-        "client {n} disconnected after {n} lines",
-        "relayed {n} bytes from client {n} to {n} clients in {n} us",
-        "state: assoc -> run (0x{n}), rssi -{n} dBm",
-        "At 3FC9{n} len 000{n} ({n} KiB): DRAM",
-        "free heap: {n} bytes, largest free block {n}, min free {n}",
-        "led on (client {n}), gpio {n} level 1, policy lab, {n} clients",
-        "sta ip: 192.168.1.42, mask: 255.255.255.0, gw: 192.168.1.1",
-        "listening on 192.168.1.42:5000",
-        "rx queue depth {n}, tx queue depth {n}, dropped 0",
-    ];
-    const WARN: &[&str] = &[
-        "client {n} is slow: {n} bytes waiting, holding new lines",
-        "beacon timeout, rssi -{n} dBm, retry {n}/5",
-        "line from client {n} cut to 256 bytes",
-    ];
-    const ERROR: &[&str] = &[
-        "accept failed: errno {n} (ENFILE), retrying in {n} ms",
-        "client {n} dropped: took nothing for 2 s with {n} bytes waiting",
-    ];
-    const PLAIN: &[&str] = &[
-        "Client {n}: hello from the lab bench, message number {n} of the day",
-        "Client {n}: on (switching the LED for the lab demo, attempt {n})",
-        "LED on (Client {n}), requested at uptime {n} ms",
-        "ets Jul 29 2019 12:21:46",
-        "rst:0x1 (POWERON),boot:0xc (SPI_FAST_FLASH_BOOT)",
-        "load:0x3fcd5820,len:0x{n}",
-        "3fc8{n}: 00 11 22 33 44 55 66 77  88 99 aa bb cc dd ee ff  |..\"3DUfw........|",
-        "Task watchdog: {n} ticks, idle0 {n}%, chat {n}%, wifi {n}%",
-    ];
-    let mut rng = fastrand::Rng::with_seed(0x5eed);
-    let mut fill = |template: &str, out: &mut Vec<u8>| {
-        let mut parts = template.split("{n}");
-        if let Some(first) = parts.next() {
-            out.extend_from_slice(first.as_bytes());
-        }
-        for part in parts {
-            out.extend_from_slice(rng.u32(1..100_000).to_string().as_bytes());
-            out.extend_from_slice(part.as_bytes());
-        }
-    };
-    let mut text = Vec::with_capacity(bytes + 256);
-    let mut millis: u64 = 312;
-    let mut pick = fastrand::Rng::with_seed(0xe5b);
-    while text.len() < bytes {
-        millis += pick.u64(0..40);
-        let roll = pick.u32(0..100);
-        let (colour, level, messages) = match roll {
-            0..55 => ("32", "I", INFO),
-            55..65 => ("33", "W", WARN),
-            65..70 => ("31", "E", ERROR),
-            _ => ("", "", PLAIN),
-        };
-        let message = messages[pick.usize(0..messages.len())];
-        if level.is_empty() {
-            fill(message, &mut text);
-            text.extend_from_slice(b"\r\n");
-        } else {
-            let tag = TAGS[pick.usize(0..TAGS.len())];
-            text.extend_from_slice(
-                format!("\x1b[0;{colour}m{level} ({millis}) {tag}: ").as_bytes(),
-            );
-            fill(message, &mut text);
-            text.extend_from_slice(b"\x1b[0m\r\n");
-        }
-    }
-    text
 }
 
 // ---------------------------------------------------------------------------------------------

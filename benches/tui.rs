@@ -157,7 +157,7 @@ impl FrameRow {
 }
 
 fn bench_frames() -> Vec<FrameRow> {
-    let text = esp_log_text(4 << 20);
+    let text = support::esp_log_text(4 << 20, false);
     let serial_lines = decode(&text);
     let chat_lines = chat_lines(4096);
     let fill = Instant::now();
@@ -679,7 +679,7 @@ struct Stream {
 }
 
 fn bench_stream(tmux: &Tmux, binary: &Path) -> Result<Stream, String> {
-    let text = esp_log_text(STREAM_RATE * CPU_WINDOW.as_secs() as usize * 12 / 10);
+    let text = support::esp_log_text(STREAM_RATE * CPU_WINDOW.as_secs() as usize * 12 / 10, false);
     let pty = open_pty()?;
     let (session, _) = start_tui(tmux, binary, &pty, "stream")?;
     thread::sleep(SETTLE);
@@ -882,93 +882,6 @@ fn bench_demo(tmux: &Tmux, binary: &Path) -> Result<Demo, String> {
 
 fn demo_floor(compressed: usize) -> f64 {
     compressed as f64 * 10.0 / FLASH_BAUD + STUB_BYTES as f64 * 10.0 / ROM_BAUD
-}
-
-// ---------------------------------------------------------------------------------------------
-// The log text
-
-/// ESP-IDF style console output: coloured `I`/`W`/`E` log lines from the usual components
-/// mixed with plain `printf` lines, `\r\n` line ends, about 80 bytes a line, and no IPv4
-/// address anywhere (the TUI would open chat panes to one). Deterministic (fixed seed).
-fn esp_log_text(bytes: usize) -> Vec<u8> {
-    const TAGS: &[&str] = &[
-        "wifi",
-        "wifi_init",
-        "esp_netif_handlers",
-        "espchat",
-        "phy_init",
-        "heap_init",
-        "spi_flash",
-        "cpu_start",
-        "system_api",
-        "chat_server",
-        "nvs",
-        "gpio",
-    ];
-    const INFO: &[&str] = &[
-        "client {n} connected, {n} clients now, queue depth {n}",
-        "client {n} disconnected after {n} lines",
-        "relayed {n} bytes from client {n} to {n} clients in {n} us",
-        "state: assoc -> run (0x{n}), rssi -{n} dBm",
-        "At 3FC9{n} len 000{n} ({n} KiB): DRAM",
-        "free heap: {n} bytes, largest free block {n}, min free {n}",
-        "led on (client {n}), gpio {n} level 1, policy lab, {n} clients",
-        "rx queue depth {n}, tx queue depth {n}, dropped 0",
-    ];
-    const WARN: &[&str] = &[
-        "client {n} is slow: {n} bytes waiting, holding new lines",
-        "beacon timeout, rssi -{n} dBm, retry {n}/5",
-        "line from client {n} cut to 256 bytes",
-    ];
-    const ERROR: &[&str] = &[
-        "accept failed: errno {n} (ENFILE), retrying in {n} ms",
-        "client {n} dropped: took nothing for 2 s with {n} bytes waiting",
-    ];
-    const PLAIN: &[&str] = &[
-        "Client {n}: hello from the lab bench, message number {n} of the day",
-        "Client {n}: on (switching the LED for the lab demo, attempt {n})",
-        "LED on (Client {n}), requested at uptime {n} ms",
-        "rst:0x1 (POWERON),boot:0xc (SPI_FAST_FLASH_BOOT)",
-        "load:0x3fcd5820,len:0x{n}",
-        "3fc8{n}: 00 11 22 33 44 55 66 77  88 99 aa bb cc dd ee ff  |..\"3DUfw........|",
-        "Task watchdog: {n} ticks, idle0 {n}%, chat {n}%, wifi {n}%",
-    ];
-    let mut rng = fastrand::Rng::with_seed(0x5eed);
-    let mut fill = |template: &str, out: &mut Vec<u8>| {
-        let mut parts = template.split("{n}");
-        if let Some(first) = parts.next() {
-            out.extend_from_slice(first.as_bytes());
-        }
-        for part in parts {
-            out.extend_from_slice(rng.u32(1..100_000).to_string().as_bytes());
-            out.extend_from_slice(part.as_bytes());
-        }
-    };
-    let mut text = Vec::with_capacity(bytes + 256);
-    let mut millis: u64 = 312;
-    let mut pick = fastrand::Rng::with_seed(0xe5b);
-    while text.len() < bytes {
-        millis += pick.u64(0..40);
-        let (colour, level, messages) = match pick.u32(0..100) {
-            0..55 => ("32", "I", INFO),
-            55..65 => ("33", "W", WARN),
-            65..70 => ("31", "E", ERROR),
-            _ => ("", "", PLAIN),
-        };
-        let message = messages[pick.usize(0..messages.len())];
-        if level.is_empty() {
-            fill(message, &mut text);
-            text.extend_from_slice(b"\r\n");
-        } else {
-            let tag = TAGS[pick.usize(0..TAGS.len())];
-            text.extend_from_slice(
-                format!("\x1b[0;{colour}m{level} ({millis}) {tag}: ").as_bytes(),
-            );
-            fill(message, &mut text);
-            text.extend_from_slice(b"\x1b[0m\r\n");
-        }
-    }
-    text
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -31,6 +31,9 @@ pub struct GlobalArgs {
     /// Append the sanitized serial console, with timestamps, to this file
     #[arg(long, global = true, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
+    /// Read settings from this TOML file instead of the default one (see below)
+    #[arg(long, global = true, value_name = "PATH", env = "ESPCHAT_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,12 +124,13 @@ pub struct BoardArgs {
     pub no_throttle: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct SerialArgs {
-    /// Serial port [default: $ESPCHAT_PORT, $ESPFLASH_PORT, or the one ESP board found]
+    /// Serial port [default: $ESPCHAT_PORT, $ESPFLASH_PORT, `port` in the config file, or the
+    /// one ESP board found]
     #[arg(short, long, value_name = "PORT")]
     pub port: Option<PathBuf>,
-    /// Baud rate [default: $ESPCHAT_BAUD, $ESPFLASH_BAUD, or 115200]
+    /// Baud rate [default: $ESPCHAT_BAUD, $ESPFLASH_BAUD, `baud` in the config file, or 115200]
     #[arg(
         short,
         long,
@@ -140,9 +144,10 @@ pub struct SerialArgs {
 pub struct MonitorArgs {
     #[command(flatten)]
     pub serial: SerialArgs,
-    /// What Enter sends after a line typed to the board
-    #[arg(long, value_enum, default_value_t = LineEnding::Crlf)]
-    pub line_ending: LineEnding,
+    /// What Enter sends after a line typed to the board [default: `line-ending` in the config
+    /// file, or crlf]
+    #[arg(long, value_enum, value_name = "ENDING")]
+    pub line_ending: Option<LineEnding>,
     /// Show the bytes as a hex dump instead of text
     #[arg(long)]
     pub hex: bool,
@@ -156,9 +161,9 @@ pub struct ConnectArgs {
     /// The chat server: HOST or HOST:PORT (default port 5000), e.g. 192.168.1.42
     #[arg(value_name = "HOST[:PORT]")]
     pub server: String,
-    /// How many chat panes (connections) to open
-    #[arg(long, short = 'n', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub clients: u16,
+    /// How many chat panes (connections) to open [default: `clients` in the config file, or 1]
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub clients: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -167,14 +172,15 @@ pub struct FlashArgs {
     /// the detected chip: ESP32-C3 or ESP32-C6]
     #[arg(value_name = "IMAGE")]
     pub image: Option<PathBuf>,
-    /// Serial port [default: $ESPCHAT_PORT, $ESPFLASH_PORT, or the one ESP board found]
+    /// Serial port [default: $ESPCHAT_PORT, $ESPFLASH_PORT, `port` in the config file, or the
+    /// one ESP board found]
     #[arg(short, long, value_name = "PORT")]
     pub port: Option<PathBuf>,
     /// The chip the board must be, e.g. esp32c3 [default: detected]
     #[arg(short, long, value_name = "CHIP", value_parser = espchat::flash::parse_chip)]
     pub chip: Option<Chip>,
     /// Baud rate to switch to once connected (the ROM loader starts at 115200)
-    /// [default: $ESPCHAT_BAUD, $ESPFLASH_BAUD, or none]
+    /// [default: $ESPCHAT_BAUD, $ESPFLASH_BAUD, `flash-baud` in the config file, or none]
     #[arg(
         short,
         long,
@@ -198,35 +204,47 @@ pub struct FlashAndConnectArgs {
     #[command(flatten)]
     pub flash: FlashArgs,
     /// How many chat panes to open (the lab: client 1 switches the LED on, client 2 off)
-    #[arg(long, short = 'n', default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub clients: u16,
-    /// Wi-Fi network to store on the board (sent over the console; never shown)
-    #[arg(long, value_name = "SSID")]
+    /// [default: `clients` in the config file, or 2]
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub clients: Option<u16>,
+    /// Wi-Fi network to store on the board, sent over the console [default: [wifi] in the
+    /// config file]
+    #[arg(long, value_name = "SSID", env = "ESPCHAT_WIFI_SSID")]
     pub wifi_ssid: Option<String>,
-    /// Its password (never shown or logged)
-    #[arg(long, value_name = "PASSWORD", hide_env_values = true)]
+    /// Its password, never shown or logged (the environment variable keeps it out of `ps`)
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "ESPCHAT_WIFI_PASSWORD",
+        hide_env_values = true
+    )]
     pub wifi_password: Option<String>,
     /// Seconds to wait for the board's IP address on the console
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub ip_timeout: u64,
-    /// Baud rate of the board's console after flashing
-    #[arg(long, value_name = "BAUD", default_value_t = 115_200)]
-    pub monitor_baud: u32,
+    /// Baud rate of the board's console after flashing [default: `baud` in the config file,
+    /// or 115200]
+    #[arg(
+        long,
+        value_name = "BAUD",
+        value_parser = clap::value_parser!(u32).range(300..=10_000_000)
+    )]
+    pub monitor_baud: Option<u32>,
 }
 
 #[derive(Debug, Args, Default)]
 pub struct TuiArgs {
-    /// Serial port [default: $ESPCHAT_PORT, $ESPFLASH_PORT, or the one ESP board found]
-    #[arg(short, long, value_name = "PORT")]
-    pub port: Option<PathBuf>,
-    /// Chat panes to open once the board's IP is known
-    #[arg(long, short = 'n', default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub clients: u16,
+    #[command(flatten)]
+    pub serial: SerialArgs,
+    /// Chat panes to open once the board's IP is known [default: `clients` in the config file,
+    /// or 2]
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub clients: Option<u16>,
 }
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Chat panes to open
-    #[arg(long, short = 'n', default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub clients: u16,
+    /// Chat panes to open [default: `clients` in the config file, or 2]
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub clients: Option<u16>,
 }

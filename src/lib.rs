@@ -8,6 +8,7 @@ pub mod app;
 pub mod board;
 pub mod bundled;
 pub mod chat;
+pub mod config;
 pub mod event;
 pub mod flash;
 pub mod headless;

@@ -3,9 +3,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use espchat::board::{Board, BoardConfig};
 use espchat::chat::{self, ChatPane};
+use espchat::config::{self, Config, ConfigError, process_env};
 use espchat::flash::{self, FlashEvent, FlashImage, FlashOptions};
 use espchat::headless::{AutoConnect, Headless};
 use espchat::serial::port::{self, PortInfo};
@@ -21,33 +22,62 @@ use cli::{
 };
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().after_help(settings_help()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("ESPCHAT_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    let command = cli.command.unwrap_or(Command::Tui(TuiArgs {
-        port: None,
-        clients: 2,
-    }));
+    let command = cli.command.unwrap_or(Command::Tui(TuiArgs::default()));
     let result = match command {
-        Command::Tui(args) => run_tui(args, cli.global),
-        Command::Demo(args) => run_demo(args, cli.global),
+        // The virtual board and the port list need no settings: a broken config file must
+        // not stop them.
         Command::Board(args) => run_board(args),
         Command::Ports => list_ports(),
-        Command::Monitor(args) => run_monitor(args, cli.global),
-        Command::Connect(args) => run_connect(args, cli.global),
-        Command::Flash(args) => run_flash(args, cli.global),
         Command::SaveImage(args) => save_image(args),
-        Command::FlashAndConnect(args) => run_flash_and_connect(args, cli.global),
+        command => load_config(&cli.global).and_then(|config| match command {
+            Command::Tui(args) => run_tui(args, &config, cli.global),
+            Command::Demo(args) => run_demo(args, &config, cli.global),
+            Command::Monitor(args) => run_monitor(args, &config, cli.global),
+            Command::Connect(args) => run_connect(args, &config),
+            Command::Flash(args) => run_flash(args, &config, cli.global),
+            Command::FlashAndConnect(args) => run_flash_and_connect(args, &config, cli.global),
+            Command::Board(_) | Command::Ports | Command::SaveImage(_) => unreachable!(),
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("espchat: {error:#}");
-            ExitCode::FAILURE
+            // A bad setting is a usage error, as a bad flag is (CONTRACT §1).
+            if error.downcast_ref::<ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// The end of `--help`: where settings come from, with this machine's config path.
+fn settings_help() -> String {
+    let path = Config::default_path().map_or_else(
+        || "(no config directory on this system; use --config)".to_owned(),
+        |path| path.display().to_string(),
+    );
+    format!(
+        "Settings: flags win over the environment (ESPCHAT_PORT, ESPCHAT_BAUD, ESPCHAT_WIFI_SSID, \
+         ESPCHAT_WIFI_PASSWORD), which wins over the config file, which wins over defaults.\n\
+         Config file: {path}"
+    )
+}
+
+fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
+    let config = Config::load(global.config.as_deref())?;
+    for warning in &config.warnings {
+        eprintln!("espchat: warning: {warning}");
+    }
+    Ok(config)
 }
 
 /// Runs a command's async part. The runtime is then left to wind down in the background: a
@@ -137,45 +167,25 @@ fn list_ports() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `-b`, then `ESPCHAT_BAUD`, then `ESPFLASH_BAUD` (as espflash users set it).
-fn baud(flag: Option<u32>) -> anyhow::Result<Option<u32>> {
-    if flag.is_some() {
-        return Ok(flag);
-    }
-    for name in ["ESPCHAT_BAUD", "ESPFLASH_BAUD"] {
-        if let Some(value) = std::env::var_os(name).filter(|value| !value.is_empty()) {
-            let value = value.to_string_lossy();
-            let baud = value
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|baud| (300..=10_000_000).contains(baud))
-                .ok_or_else(|| {
-                    anyhow::anyhow!("{name}={value:?} is not a baud rate (e.g. 115200 or 921600)")
-                })?;
-            return Ok(Some(baud));
-        }
-    }
-    Ok(None)
-}
-
-/// `-p`, then the environment, then auto-detection.
-fn serial_path(port: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(path) = port.or_else(port::port_from_env) {
+/// The port from the flag, the environment or the config file, or the one board found.
+fn serial_path(config: &Config, flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = config.port(flag, &process_env) {
         return Ok(path);
     }
     Ok(port::detect_port()?.path)
 }
 
-fn run_monitor(args: MonitorArgs, global: GlobalArgs) -> anyhow::Result<()> {
-    let path = serial_path(args.serial.port)?;
+fn run_monitor(args: MonitorArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
+    let path = serial_path(config, args.serial.port)?;
+    let baud = config.console_baud(args.serial.baud, &process_env)?;
+    let line_ending = config.line_ending(args.line_ending);
     block_on(async {
         let (events_tx, events) = mpsc::channel(1024);
         let serial = SerialConsole::open(
             SerialOptions {
                 path,
-                baud: baud(args.serial.baud)?.unwrap_or(115_200),
-                line_ending: args.line_ending,
+                baud,
+                line_ending,
                 hex: args.hex,
                 log_file: global.log_file,
             },
@@ -194,11 +204,12 @@ fn run_monitor(args: MonitorArgs, global: GlobalArgs) -> anyhow::Result<()> {
     })
 }
 
-fn run_connect(args: ConnectArgs, _global: GlobalArgs) -> anyhow::Result<()> {
+fn run_connect(args: ConnectArgs, config: &Config) -> anyhow::Result<()> {
     let (host, port) = parse_server(&args.server)?;
+    let clients = config.clients(args.clients, 1);
     block_on(async {
         let (events_tx, events) = mpsc::channel(1024);
-        let panes = (1..=usize::from(args.clients))
+        let panes = (1..=usize::from(clients))
             .map(|id| {
                 let delay = chat::PANE_STAGGER * (id as u32 - 1);
                 ChatPane::spawn_after(delay, id, host.clone(), port, events_tx.clone())
@@ -218,7 +229,7 @@ fn run_connect(args: ConnectArgs, _global: GlobalArgs) -> anyhow::Result<()> {
     })
 }
 
-fn run_flash(args: FlashArgs, global: GlobalArgs) -> anyhow::Result<()> {
+fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
     // The image is checked before any board is touched.
     let image = match &args.image {
         Some(path) => FlashImage::from_file(path, None)?,
@@ -226,18 +237,18 @@ fn run_flash(args: FlashArgs, global: GlobalArgs) -> anyhow::Result<()> {
     };
     let options = FlashOptions {
         chip: args.chip,
-        baud: baud(args.baud)?,
+        baud: config.flash_baud(args.baud, &process_env)?,
         use_stub: !args.no_stub,
         before: args.before,
         after: args.after,
-        ..FlashOptions::new(serial_path(args.port)?)
+        ..FlashOptions::new(serial_path(config, args.port)?)
     };
-    let report = if global.headless || !std::io::stdout().is_terminal() {
+    let report = if line_mode(&global) {
         flash_lines(&options, &image)?
     } else {
         flash_bar(&options, &image)?
     };
-    if !global.headless && std::io::stdout().is_terminal() {
+    if !line_mode(&global) {
         println!(
             "Flashed {} bytes to the {} in {:.1} s.",
             report.bytes,
@@ -249,21 +260,27 @@ fn run_flash(args: FlashArgs, global: GlobalArgs) -> anyhow::Result<()> {
 }
 
 /// The TUI's App for a board at `port`.
-fn tui_app(clients: u16, port: &std::path::Path, chip: Option<String>) -> espchat::app::App {
+fn tui_app(
+    clients: u16,
+    config: &Config,
+    port: &std::path::Path,
+    chip: Option<String>,
+) -> espchat::app::App {
     // The panes show from the start, waiting for the board's address; typing goes to pane 1.
     let mut app = espchat::app::App::new(espchat::app::AppConfig {
         panes: usize::from(clients),
-        color: std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
+        color: process_env("NO_COLOR").is_none(),
         timestamps: false,
-        keys: espchat::app::keys::KeyTable::default(),
+        keys: config.keys.clone(),
     });
     app.update(espchat::app::keys::Action::FocusPane(1));
     app.set_board(port.display().to_string(), chip);
     app
 }
 
-fn run_tui(args: TuiArgs, global: GlobalArgs) -> anyhow::Result<()> {
-    let port = match args.port.or_else(port::port_from_env) {
+fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
+    let clients = config.clients(args.clients, 2);
+    let port = match config.port(args.serial.port, &process_env) {
         Some(port) => port,
         None => match port::detect_port() {
             Ok(found) => found.path,
@@ -276,12 +293,10 @@ fn run_tui(args: TuiArgs, global: GlobalArgs) -> anyhow::Result<()> {
                     let mut answer = String::new();
                     std::io::stdin().read_line(&mut answer)?;
                     if matches!(answer.trim(), "" | "y" | "Y" | "yes") {
-                        return run_demo(
-                            DemoArgs {
-                                clients: args.clients,
-                            },
-                            global,
-                        );
+                        let demo = DemoArgs {
+                            clients: Some(clients),
+                        };
+                        return run_demo(demo, config, global);
                     }
                 }
                 anyhow::bail!("no board: run `espchat demo` for the virtual one");
@@ -289,34 +304,34 @@ fn run_tui(args: TuiArgs, global: GlobalArgs) -> anyhow::Result<()> {
             Err(error) => return Err(error.into()),
         },
     };
+    let serial = SerialOptions {
+        path: port.clone(),
+        baud: config.console_baud(args.serial.baud, &process_env)?,
+        line_ending: config.line_ending(None),
+        hex: false,
+        log_file: global.log_file.clone(),
+    };
     if line_mode(&global) {
-        return block_on(console_and_panes(
-            port,
-            115_200,
-            args.clients,
-            None,
-            60,
-            global,
-        ));
+        return block_on(console_and_panes(serial, clients, None, 60));
     }
+    let flash_options = FlashOptions {
+        baud: config.flash_baud(None, &process_env)?,
+        ..FlashOptions::new(port.clone())
+    };
     block_on(async move {
         let (events_tx, events) = mpsc::channel(4096);
-        let mut session = espchat::tui::Session::new(
-            events_tx,
-            port.clone(),
-            usize::from(args.clients),
-            FlashOptions::new(port.clone()),
-            global.log_file,
-        );
+        let mut session =
+            espchat::tui::Session::new(events_tx, serial, usize::from(clients), flash_options);
         session.open_console()?;
-        let app = tui_app(args.clients, &port, None);
+        let app = tui_app(clients, config, &port, None);
         espchat::tui::run(app, session, events).await
     })
 }
 
 /// The main job on the embedded default: a virtual board in this process, flashed, booted,
 /// its IP read from its console, panes opened.
-fn run_demo(args: DemoArgs, global: GlobalArgs) -> anyhow::Result<()> {
+fn run_demo(args: DemoArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
+    let clients = config.clients(args.clients, 2);
     block_on(async move {
         let board = Board::start(BoardConfig {
             tcp_port: 0,
@@ -333,25 +348,37 @@ fn run_demo(args: DemoArgs, global: GlobalArgs) -> anyhow::Result<()> {
             baud: Some(921_600),
             ..FlashOptions::new(port.clone())
         };
+        // The virtual board's console runs at 115200 whatever the config says of real ones.
+        let serial = SerialOptions {
+            path: port.clone(),
+            baud: config::DEFAULT_BAUD,
+            line_ending: config.line_ending(None),
+            hex: false,
+            log_file: global.log_file.clone(),
+        };
         if line_mode(&global) {
             let options = flash_options.clone();
             tokio::task::spawn_blocking(move || flash_lines(&options, &FlashImage::Bundled))
                 .await??;
-            let result = console_and_panes(port, 115_200, args.clients, None, 60, global).await;
+            let result = console_and_panes(serial, clients, None, 60).await;
             board.stop().await;
             return result;
         }
         let (events_tx, events) = mpsc::channel(4096);
-        let mut session = espchat::tui::Session::new(
-            events_tx,
-            port.clone(),
-            usize::from(args.clients),
-            flash_options,
-            global.log_file,
-        );
+        let mut session =
+            espchat::tui::Session::new(events_tx, serial, usize::from(clients), flash_options);
         session.start_flash();
-        let mut app = tui_app(args.clients, &port, Some("ESP32-C3 (virtual)".to_owned()));
-        app.hint("espchat demo: flashing the virtual board, then chat panes open. Type `on` in pane 1, `off` in pane 2, and watch the LED. Ctrl-Q quits.".to_owned());
+        let mut app = tui_app(
+            clients,
+            config,
+            &port,
+            Some("ESP32-C3 (virtual)".to_owned()),
+        );
+        let quit = config
+            .keys
+            .chord_for(&espchat::app::keys::Action::Quit)
+            .map_or_else(String::new, |chord| format!(" {chord} quits."));
+        app.hint(format!("espchat demo: flashing the virtual board, then chat panes open. Type `on` in pane 1, `off` in pane 2, and watch the LED.{quit}"));
         let result = espchat::tui::run(app, session, events).await;
         board.stop().await;
         result
@@ -359,61 +386,53 @@ fn run_demo(args: DemoArgs, global: GlobalArgs) -> anyhow::Result<()> {
 }
 
 /// The one-shot: flash, then the console, then chat panes to the address it shows.
-fn run_flash_and_connect(args: FlashAndConnectArgs, global: GlobalArgs) -> anyhow::Result<()> {
-    let path = serial_path(args.flash.port.clone())?;
+fn run_flash_and_connect(
+    args: FlashAndConnectArgs,
+    config: &Config,
+    global: GlobalArgs,
+) -> anyhow::Result<()> {
+    // Everything the user gave is checked before the board is touched.
+    let wifi = config.wifi(args.wifi_ssid, args.wifi_password)?;
+    let path = serial_path(config, args.flash.port.clone())?;
     let image = match &args.flash.image {
         Some(image) => FlashImage::from_file(image, None)?,
         None => FlashImage::Bundled,
     };
     let options = FlashOptions {
         chip: args.flash.chip,
-        baud: baud(args.flash.baud)?,
+        baud: config.flash_baud(args.flash.baud, &process_env)?,
         use_stub: !args.flash.no_stub,
         before: args.flash.before,
         after: args.flash.after,
         ..FlashOptions::new(path.clone())
     };
-    // Until the TUI lands, the one-shot runs in line mode.
-    flash_lines(&options, &image)?;
-    let provision = match (args.wifi_ssid, args.wifi_password) {
-        (Some(ssid), password) => {
-            let password = password.unwrap_or_default();
-            Some((format!("wifi {} {}", quote(&ssid), quote(&password)), ssid))
-        }
-        (None, Some(_)) => anyhow::bail!("--wifi-password needs --wifi-ssid"),
-        (None, None) => None,
-    };
-    block_on(console_and_panes(
+    let serial = SerialOptions {
         path,
-        args.monitor_baud,
-        args.clients,
+        baud: config.monitor_baud(args.monitor_baud),
+        line_ending: config.line_ending(None),
+        hex: false,
+        log_file: global.log_file,
+    };
+    flash_lines(&options, &image)?;
+    let provision = wifi.map(|wifi| (wifi.console_command(), wifi.ssid));
+    block_on(console_and_panes(
+        serial,
+        config.clients(args.clients, 2),
         provision,
         args.ip_timeout,
-        global,
     ))
 }
 
 /// Line mode after flashing: the console, Wi-Fi provisioning if asked, and chat panes once the
 /// console shows the board's address.
 async fn console_and_panes(
-    path: PathBuf,
-    baud: u32,
+    serial: SerialOptions,
     clients: u16,
     provision: Option<(String, String)>,
     ip_timeout: u64,
-    global: GlobalArgs,
 ) -> anyhow::Result<()> {
     let (events_tx, events) = mpsc::channel(1024);
-    let serial = SerialConsole::open(
-        SerialOptions {
-            path,
-            baud,
-            line_ending: espchat::serial::LineEnding::Crlf,
-            hex: false,
-            log_file: global.log_file,
-        },
-        events_tx.clone(),
-    )?;
+    let serial = SerialConsole::open(serial, events_tx.clone())?;
     Headless {
         serial: Some(serial),
         panes: Vec::new(),
@@ -434,11 +453,6 @@ async fn console_and_panes(
 /// The line mode of CONTRACT §2: asked for, or stdout is not a terminal.
 fn line_mode(global: &GlobalArgs) -> bool {
     global.headless || !std::io::stdout().is_terminal()
-}
-
-/// A word for the board's console parser: double quotes, with `"` and `\` escaped.
-fn quote(word: &str) -> String {
-    format!("\"{}\"", word.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 fn save_image(args: SaveImageArgs) -> anyhow::Result<()> {
@@ -548,28 +562,7 @@ fn parse_server(server: &str) -> anyhow::Result<(String, u16)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_server, quote};
-
-    #[test]
-    fn wifi_words_survive_the_boards_console_parser() {
-        use espchat_core::{BoardCommand, ConsoleCommand};
-        for (ssid, password) in [
-            ("lab", "secret123"),
-            ("my \"net\"", "back\\slash pass"),
-            ("cafe", ""),
-        ] {
-            let line = format!("wifi {} {}", quote(ssid), quote(password));
-            let Ok(ConsoleCommand::Board(BoardCommand::Wifi(credentials))) =
-                ConsoleCommand::parse(&line)
-            else {
-                panic!("{line:?} did not parse");
-            };
-            assert_eq!(
-                (credentials.ssid.as_str(), credentials.password.as_str()),
-                (ssid, password)
-            );
-        }
-    }
+    use super::parse_server;
 
     #[test]
     fn server_addresses() {

@@ -5,7 +5,6 @@
 //! carries the commands out on the actors. The App itself never does IO.
 
 use std::io;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
@@ -19,9 +18,7 @@ use crate::app::{App, Command};
 use crate::chat::{ChatPane, PANE_STAGGER, PaneCommand, PaneId};
 use crate::event::Event;
 use crate::flash::{self, FlashImage, FlashOptions};
-use crate::serial::{
-    BoardAddress, LineEnding, SerialCommand, SerialConsole, SerialEvent, SerialOptions,
-};
+use crate::serial::{BoardAddress, SerialCommand, SerialConsole, SerialEvent, SerialOptions};
 
 /// Redraws at most this often while events stream in (a fast console), and at least this often
 /// while something time-based is shown (a gauge's ETA, a reconnect countdown).
@@ -57,8 +54,8 @@ impl Drop for TerminalGuard {
 /// The actors behind the screen, and what the runtime knows about the board.
 pub struct Session {
     events: mpsc::Sender<Event>,
-    serial_path: PathBuf,
-    serial_baud: u32,
+    /// How the console is (re)opened.
+    serial_options: SerialOptions,
     serial: Option<SerialConsole>,
     panes: Vec<(PaneId, ChatPane)>,
     next_pane: PaneId,
@@ -67,21 +64,18 @@ pub struct Session {
     address: BoardAddress,
     flashing: bool,
     flash_options: FlashOptions,
-    log_file: Option<PathBuf>,
 }
 
 impl Session {
     pub fn new(
         events: mpsc::Sender<Event>,
-        serial_path: PathBuf,
+        serial_options: SerialOptions,
         clients: usize,
         flash_options: FlashOptions,
-        log_file: Option<PathBuf>,
     ) -> Session {
         Session {
             events,
-            serial_path,
-            serial_baud: 115_200,
+            serial_options,
             serial: None,
             panes: Vec::new(),
             next_pane: 1,
@@ -89,22 +83,12 @@ impl Session {
             address: BoardAddress::default(),
             flashing: false,
             flash_options,
-            log_file,
         }
     }
 
     /// Opens the serial console (again, after a flash).
     pub fn open_console(&mut self) -> Result<(), crate::serial::port::PortError> {
-        let console = SerialConsole::open(
-            SerialOptions {
-                path: self.serial_path.clone(),
-                baud: self.serial_baud,
-                line_ending: LineEnding::Crlf,
-                hex: false,
-                log_file: self.log_file.clone(),
-            },
-            self.events.clone(),
-        )?;
+        let console = SerialConsole::open(self.serial_options.clone(), self.events.clone())?;
         self.serial = Some(console);
         Ok(())
     }

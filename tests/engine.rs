@@ -4,7 +4,7 @@
 mod support;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::{BoardProcess, DEADLINE, HeadlessProcess};
@@ -42,7 +42,7 @@ fn monitor_finds_the_port_in_espchat_port() {
 
 #[test]
 fn monitor_names_a_missing_port_and_exits_1() {
-    let output = Command::new(env!("CARGO_BIN_EXE_espchat"))
+    let output = support::espchat()
         .args(["monitor", "--headless", "-p", "/dev/ttyUSB-not-there"])
         .stdin(Stdio::null())
         .output()
@@ -105,7 +105,7 @@ fn hostile_console_bytes_never_reach_stdout_and_memory_stays_bounded() {
     let slave = pty.slave;
     let slave_path = nix::unistd::ttyname(&slave).unwrap();
     let out = tempfile::NamedTempFile::new().unwrap();
-    let mut monitor = Command::new(env!("CARGO_BIN_EXE_espchat"))
+    let mut monitor = support::espchat()
         .args(["monitor", "--headless", "-p", slave_path.to_str().unwrap()])
         .stdin(Stdio::piped())
         .stdout(out.reopen().unwrap())
@@ -171,10 +171,7 @@ fn wait_until(mut condition: impl FnMut() -> bool) {
 
 #[test]
 fn ports_lists_or_says_there_are_none() {
-    let output = Command::new(env!("CARGO_BIN_EXE_espchat"))
-        .arg("ports")
-        .output()
-        .unwrap();
+    let output = support::espchat().arg("ports").output().unwrap();
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -148,7 +148,7 @@ fn a_flash_file_of_the_wrong_size_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let flash_file = dir.path().join("notes.txt");
     std::fs::write(&flash_file, b"not a flash").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_espchat"))
+    let output = support::espchat()
         .args(["board", "--tcp-port", "0", "--flash-file"])
         .arg(&flash_file)
         .output()
@@ -214,7 +214,7 @@ fn fresh_console(board: &BoardProcess) -> support::SerialConsole {
 
 /// `espchat flash …` to completion; returns (exit code, stdout, stderr).
 fn espchat_flash(args: &[&str]) -> (Option<i32>, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_espchat"))
+    let output = support::espchat()
         .arg("flash")
         .args(args)
         .output()

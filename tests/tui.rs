@@ -1,6 +1,8 @@
 //! The TUI end to end, in a real terminal: tmux runs `espchat demo` in a shell, a test types
 //! into it and reads the screen (NO_COLOR, empty config).
 
+mod support;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(width: u16, height: u16) -> Tmux {
-        let name = format!("espchat-test-{}", std::process::id());
+        // Tests run in parallel threads of one process: each gets its own tmux server.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("espchat-test-{}-{number}", std::process::id());
         let status = Command::new("tmux")
             .args(["-L", &name, "new-session", "-d", "-s", &name])
             .args(["-x", &width.to_string(), "-y", &height.to_string()])
@@ -106,9 +111,49 @@ fn demo_flashes_finds_the_ip_chats_switches_the_led_and_quits_cleanly() {
 }
 
 #[test]
+fn the_config_file_sets_the_panes_and_rebinds_quit() {
+    let tmux = Tmux::start(140, 45);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join("espchat")).unwrap();
+    std::fs::write(
+        home.path().join("espchat/config.toml"),
+        "clients = 3\n\n[keys]\nquit = \"ctrl-x\"\n",
+    )
+    .unwrap();
+    let command = format!(
+        "XDG_CONFIG_HOME={} {} demo",
+        home.path().display(),
+        env!("CARGO_BIN_EXE_espchat")
+    );
+    tmux.keys(&[&command, "Enter"]);
+
+    // Three panes, as the file says, and the footer names the new key.
+    tmux.wait("three panes connected", |screen| {
+        screen.contains("Client 3 connected")
+    });
+    // The footer and the first-run hint name the new key.
+    tmux.wait("the new quit key in the footer", |screen| {
+        let footer = screen.trim_end().lines().last().unwrap_or_default();
+        footer.contains("^X  quit") && !footer.contains("^Q")
+    });
+    tmux.wait("the new quit key in the hint", |screen| {
+        screen.contains("Ctrl-X quits.")
+    });
+    // Ctrl-Q is no longer quit: the TUI still chats after it.
+    tmux.keys(&["C-q"]);
+    tmux.keys(&["still here", "Enter"]);
+    tmux.wait("the chat going on", |screen| {
+        screen.contains("Client 1: still here")
+    });
+    tmux.keys(&["C-x"]);
+    tmux.keys(&["echo exit=$?", "Enter"]);
+    tmux.wait("the shell back", |screen| screen.contains("exit=0"));
+}
+
+#[test]
 fn demo_in_line_mode_for_scripts() {
     use std::io::{BufRead, BufReader, Write};
-    let mut demo = Command::new(env!("CARGO_BIN_EXE_espchat"))
+    let mut demo = support::espchat()
         .args(["demo", "--headless", "--clients", "2"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

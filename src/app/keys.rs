@@ -243,15 +243,58 @@ pub struct KeyTable {
     pub bindings: Vec<Binding>,
 }
 
-/// Why an override from the config file was not applied.
+/// Why a binding from the config file was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KeyTableError {
-    #[error("unknown key {0:?} (write it like ctrl-q, alt-1, f5, shift-tab, pgup)")]
+    #[error("{0:?} is not a key: write it like ctrl-q, alt-1, f5, shift-tab or pgup")]
     Chord(String),
-    #[error(
-        "unknown action {0:?} (one of: quit, help, flash, reset, timestamps, hex, next, prev, new-pane, close-pane, search, clear, scroll-up, scroll-down)"
-    )]
+    #[error("{0:?} is not an action: use one of {names}", names = action_names())]
     Action(String),
+    #[error(
+        "{chord} would no longer reach the {place}: bind {action} to a chord with ctrl- or alt-, or to an F-key"
+    )]
+    Typed {
+        chord: String,
+        action: &'static str,
+        place: &'static str,
+    },
+    #[error("{chord} is bound to both {first} and {second}: give one of them another key")]
+    Conflict {
+        chord: String,
+        first: &'static str,
+        second: &'static str,
+    },
+}
+
+/// The actions the config file can rebind, by the names it uses.
+const ACTION_NAMES: &[(&str, Action)] = &[
+    ("quit", Action::Quit),
+    ("help", Action::Help),
+    ("flash", Action::Flash),
+    ("reset", Action::ResetBoard),
+    ("timestamps", Action::ToggleTimestamps),
+    ("hex", Action::ToggleHex),
+    ("next", Action::FocusNext),
+    ("prev", Action::FocusPrev),
+    ("new-pane", Action::NewPane),
+    ("close-pane", Action::ClosePane),
+    ("search", Action::Search),
+    ("clear", Action::Clear),
+    ("scroll-up", Action::ScrollUp),
+    ("scroll-down", Action::ScrollDown),
+    ("prefix", Action::Prefix),
+];
+
+fn action_names() -> String {
+    let names: Vec<&str> = ACTION_NAMES.iter().map(|(name, _)| *name).collect();
+    names.join(", ")
+}
+
+fn action_name(action: &Action) -> &'static str {
+    ACTION_NAMES
+        .iter()
+        .find(|(_, named)| named == action)
+        .map_or("a pane focus key", |(name, _)| name)
 }
 
 impl Default for KeyTable {
@@ -513,6 +556,14 @@ impl KeyTable {
             .filter(move |b| b.scope == scope && !b.hint.is_empty())
     }
 
+    /// The key of `action` (the first, where it has several), for hints in prose.
+    pub fn chord_for(&self, action: &Action) -> Option<KeyChord> {
+        self.bindings
+            .iter()
+            .find(|b| b.action == *action)
+            .map(|b| b.chord)
+    }
+
     /// Bindings of `scope` the help overlay lists.
     pub fn help(&self, scope: Scope) -> impl Iterator<Item = &Binding> {
         self.bindings
@@ -520,46 +571,73 @@ impl KeyTable {
             .filter(move |b| b.scope == scope && !b.description.is_empty())
     }
 
-    /// Rebinds actions from the config file: `("ctrl-x", "quit")` moves Quit (in the scope
-    /// where it was bound first) to Ctrl-X. Applies every valid pair; returns the errors.
-    pub fn override_from(&mut self, pairs: &[(String, String)]) -> Vec<KeyTableError> {
-        let mut errors = Vec::new();
-        for (chord, action) in pairs {
-            let Some(chord) = KeyChord::parse(chord) else {
-                errors.push(KeyTableError::Chord(chord.clone()));
-                continue;
-            };
-            let Some(action) = parse_action(action) else {
-                errors.push(KeyTableError::Action(action.clone()));
-                continue;
-            };
-            match self.bindings.iter_mut().find(|b| b.action == action) {
-                Some(binding) => binding.chord = chord,
-                None => errors.push(KeyTableError::Action(format!("{action:?}"))),
+    /// Rebinds an action from the config file: `rebind("quit", "ctrl-x")` moves Quit (in the
+    /// scope where it is bound first) to Ctrl-X. Call [`KeyTable::check`] after the last one, so
+    /// that two keys can swap places.
+    pub fn rebind(&mut self, action: &str, chord: &str) -> Result<(), KeyTableError> {
+        let parsed = KeyChord::parse(chord).ok_or_else(|| KeyTableError::Chord(chord.into()))?;
+        let (name, action) = ACTION_NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(action.trim()))
+            .ok_or_else(|| KeyTableError::Action(action.into()))?;
+        let binding = self
+            .bindings
+            .iter_mut()
+            .find(|b| b.action == *action)
+            .ok_or_else(|| KeyTableError::Action((*name).into()))?;
+        if let Some(place) = typed_in(binding.scope, parsed) {
+            return Err(KeyTableError::Typed {
+                chord: parsed.to_string(),
+                action: name,
+                place,
+            });
+        }
+        binding.chord = parsed;
+        Ok(())
+    }
+
+    /// Refuses a table where one key means two things in the same pane.
+    pub fn check(&self) -> Result<(), KeyTableError> {
+        for (i, first) in self.bindings.iter().enumerate() {
+            for second in &self.bindings[i + 1..] {
+                let overlap = first.scope == second.scope
+                    || matches!(
+                        (first.scope, second.scope),
+                        (Scope::Global, Scope::Chat | Scope::Serial)
+                            | (Scope::Chat | Scope::Serial, Scope::Global)
+                    );
+                let event = KeyEvent::new(second.chord.code, second.chord.modifiers);
+                if overlap && first.action != second.action && first.chord.matches(&event) {
+                    return Err(KeyTableError::Conflict {
+                        chord: first.chord.to_string(),
+                        first: action_name(&first.action),
+                        second: action_name(&second.action),
+                    });
+                }
             }
         }
-        errors
+        Ok(())
     }
 }
 
-fn parse_action(name: &str) -> Option<Action> {
-    Some(match name.trim().to_ascii_lowercase().as_str() {
-        "quit" => Action::Quit,
-        "help" => Action::Help,
-        "flash" => Action::Flash,
-        "reset" => Action::ResetBoard,
-        "timestamps" => Action::ToggleTimestamps,
-        "hex" => Action::ToggleHex,
-        "next" => Action::FocusNext,
-        "prev" => Action::FocusPrev,
-        "new-pane" => Action::NewPane,
-        "close-pane" => Action::ClosePane,
-        "search" => Action::Search,
-        "clear" => Action::Clear,
-        "scroll-up" => Action::ScrollUp,
-        "scroll-down" => Action::ScrollDown,
-        _ => return None,
-    })
+/// Where a chord without Ctrl or Alt is needed for something else: typing in a chat pane,
+/// and the board in the serial console. After the prefix every key is free.
+fn typed_in(scope: Scope, chord: KeyChord) -> Option<&'static str> {
+    use KeyCode::*;
+    let modified = chord
+        .modifiers
+        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+    let typed = matches!(
+        chord.code,
+        Char(_) | Enter | Backspace | Delete | Left | Right | Up | Down | Home | End | Esc
+    );
+    match scope {
+        _ if modified || !typed => None,
+        Scope::Prefix => None,
+        Scope::Chat => Some("chat input line"),
+        Scope::Serial => Some("board"),
+        Scope::Global => Some("chat input line and the board"),
+    }
 }
 
 /// What a key sends to the board in the serial console, as a terminal would send it:
@@ -728,14 +806,10 @@ mod tests {
     }
 
     #[test]
-    fn override_moves_a_binding() {
+    fn rebinding_moves_a_binding() {
         let mut table = KeyTable::default();
-        let errors = table.override_from(&[
-            ("ctrl-x".into(), "quit".into()),
-            ("hyper-z".into(), "quit".into()),
-            ("f9".into(), "dance".into()),
-        ]);
-        assert_eq!(errors.len(), 2);
+        table.rebind("quit", "ctrl-x").unwrap();
+        table.check().unwrap();
         let ctrl_x = key(KeyCode::Char('x'), KeyModifiers::CONTROL);
         let ctrl_q = key(KeyCode::Char('q'), KeyModifiers::CONTROL);
         assert_eq!(
@@ -743,5 +817,69 @@ mod tests {
             Some(&Action::Quit)
         );
         assert_eq!(table.lookup(Scope::Global, &ctrl_q, true), None);
+        assert!(table.hints(Scope::Global).any(|b| b.chord.short() == "^X"));
+    }
+
+    #[test]
+    fn rebinding_refuses_bad_names_typed_keys_and_clashes() {
+        let mut table = KeyTable::default();
+        assert_eq!(
+            table.rebind("quit", "hyper-z"),
+            Err(KeyTableError::Chord("hyper-z".into()))
+        );
+        assert_eq!(
+            table.rebind("dance", "f9"),
+            Err(KeyTableError::Action("dance".into()))
+        );
+        assert!(matches!(
+            table.rebind("quit", "q"),
+            Err(KeyTableError::Typed { action: "quit", .. })
+        ));
+        assert!(matches!(
+            table.rebind("clear", "enter"),
+            Err(KeyTableError::Typed {
+                action: "clear",
+                ..
+            })
+        ));
+        assert_eq!(
+            table,
+            KeyTable::default(),
+            "a refused binding changes nothing"
+        );
+
+        table.rebind("hex", "f5").unwrap();
+        let error = table.check().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "F5 is bound to both flash and hex: give one of them another key"
+        );
+        // Global F5 against a chat pane's own key is a clash too.
+        let mut table = KeyTable::default();
+        table.rebind("clear", "f1").unwrap();
+        assert!(table.check().is_err());
+    }
+
+    #[test]
+    fn keys_can_swap_and_defaults_do_not_clash() {
+        KeyTable::default().check().unwrap();
+        let mut table = KeyTable::default();
+        table.rebind("next", "ctrl-n").unwrap();
+        assert!(table.check().is_err(), "Ctrl-N is still new-pane's");
+        table.rebind("new-pane", "tab").unwrap();
+        table.check().unwrap();
+        let tab = key(KeyCode::Tab, KeyModifiers::NONE);
+        assert_eq!(
+            table.lookup(Scope::Chat, &tab, true),
+            Some(&Action::NewPane)
+        );
+        // In the serial console the prefix moves, and Ctrl-T goes to the board again.
+        let mut table = KeyTable::default();
+        table.rebind("prefix", "ctrl-a").unwrap();
+        let ctrl_a = key(KeyCode::Char('a'), KeyModifiers::CONTROL);
+        assert_eq!(
+            table.lookup(Scope::Serial, &ctrl_a, true),
+            Some(&Action::Prefix)
+        );
     }
 }

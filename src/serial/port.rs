@@ -86,14 +86,6 @@ pub fn list_ports() -> Result<Vec<PortInfo>, PortError> {
     Ok(ports)
 }
 
-/// Where the user asked for the port: `-p`, then `ESPCHAT_PORT`, then `ESPFLASH_PORT`.
-pub fn port_from_env() -> Option<PathBuf> {
-    ["ESPCHAT_PORT", "ESPFLASH_PORT"]
-        .iter()
-        .find_map(|name| std::env::var_os(name).filter(|value| !value.is_empty()))
-        .map(PathBuf::from)
-}
-
 /// Picks the board's port when none was named: the only ESP-looking port, or the only USB
 /// serial port.
 pub fn detect_port() -> Result<PortInfo, PortError> {

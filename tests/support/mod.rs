@@ -15,6 +15,28 @@ use std::time::{Duration, Instant};
 
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// `espchat` as a test runs it: whatever config file and `ESPCHAT_*` variables the machine
+/// has are out of play (an empty config dir), unless the test sets them itself.
+pub fn espchat() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_espchat"));
+    command.env(
+        "XDG_CONFIG_HOME",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-config"),
+    );
+    for name in [
+        "ESPCHAT_CONFIG",
+        "ESPCHAT_PORT",
+        "ESPCHAT_BAUD",
+        "ESPFLASH_PORT",
+        "ESPFLASH_BAUD",
+        "ESPCHAT_WIFI_SSID",
+        "ESPCHAT_WIFI_PASSWORD",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
 /// A line source fed by a reader thread, so waits can have deadlines.
 pub struct Lines {
     rx: mpsc::Receiver<String>,
@@ -102,6 +124,19 @@ impl Lines {
         }
     }
 
+    /// Every line, once the writer has closed its end (waiting up to [`DEADLINE`]).
+    pub fn until_closed(&mut self) -> &[String] {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return &self.seen,
+                Err(error) => panic!("output still open after {DEADLINE:?} ({error})"),
+            }
+        }
+    }
+
     /// Skips lines until one contains `needle`; returns it.
     pub fn wait_for(&mut self, needle: &str) -> String {
         let end = Instant::now() + DEADLINE;
@@ -133,13 +168,18 @@ pub struct BoardProcess {
 
 impl BoardProcess {
     pub fn start(extra: &[&str]) -> BoardProcess {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_espchat"));
+        let mut command = espchat();
         command.arg("board");
         if !extra.contains(&"--tcp-port") {
             command.args(["--tcp-port", "0"]);
         }
+        command.args(extra);
+        Self::start_command(command)
+    }
+
+    /// Starts `command`, an `espchat board` with its arguments and environment.
+    pub fn start_command(mut command: Command) -> BoardProcess {
         let mut child = command
-            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -343,7 +383,7 @@ impl HeadlessProcess {
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> HeadlessProcess {
         let stderr = tempfile::NamedTempFile::new().expect("a file for stderr");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_espchat"))
+        let mut child = espchat()
             .args(args)
             .envs(env.iter().copied())
             .env("NO_COLOR", "1")
@@ -372,6 +412,11 @@ impl HeadlessProcess {
         let stdin = self.stdin.as_mut().expect("stdin still open");
         writeln!(stdin, "{line}").expect("write to espchat's stdin");
         stdin.flush().expect("flush");
+    }
+
+    /// Everything it wrote to stdout, once it has exited.
+    pub fn all_stdout(&mut self) -> &[String] {
+        self.stdout.until_closed()
     }
 
     /// Closes stdin (end of input).

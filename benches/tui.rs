@@ -1148,10 +1148,7 @@ fn print_table(
         println!(
             "  done = `flash: done` or, if that scrolled by unseen, the bootloader's `Loaded app`"
         );
-        println!(
-            "  line; 2 panes = `Client 2 connected` shown (panes start {} ms apart).",
-            espchat::chat::PANE_STAGGER.as_millis()
-        );
+        println!("  line; 2 panes = `Client 2 connected` shown (pane 2 connects once pane 1 is).");
         let apart = demo
             .flashed
             .iter()

@@ -174,6 +174,8 @@ pub struct App {
     pub(crate) search: Option<Search>,
     pub(crate) flash: Option<FlashProgress>,
     pub(crate) hint: Option<String>,
+    /// The hint is about finding the board's address: it goes once the address is known.
+    hint_until_address: bool,
     pub(crate) now: Option<Instant>,
     epoch: Option<Instant>,
     quit: bool,
@@ -201,6 +203,7 @@ impl App {
             search: None,
             flash: None,
             hint: None,
+            hint_until_address: false,
             now: None,
             epoch: None,
             quit: false,
@@ -232,6 +235,13 @@ impl App {
     /// A one-line hint shown until the next key.
     pub fn hint(&mut self, text: String) {
         self.hint = Some(text);
+        self.hint_until_address = false;
+    }
+
+    /// A hint shown until the next key or until the board's address is known.
+    pub fn hint_until_address(&mut self, text: String) {
+        self.hint = Some(text);
+        self.hint_until_address = true;
     }
 
     pub fn focus(&self) -> Focus {
@@ -301,6 +311,9 @@ impl App {
             SerialEvent::Address(address) => {
                 if address.ip.is_some() {
                     self.board.address.ip = address.ip;
+                    if std::mem::take(&mut self.hint_until_address) {
+                        self.hint = None;
+                    }
                 }
                 if address.port.is_some() {
                     self.board.address.port = address.port;

@@ -4,19 +4,22 @@
 //! a bounded queue and go out, in order, once it is connected again; when the queue is full the
 //! pane says which line it dropped. When the server closes or resets the connection (a board
 //! reboot), the pane reconnects with capped exponential backoff and jitter.
+//!
+//! Panes opened together ([`PaneLine`]) connect in order, each once the one before it is
+//! connected: the server numbers clients in the order it accepts them, and the lab's rule
+//! (client 1 switches the LED on, client 2 off) needs pane N to be client N again after every
+//! reboot, not whichever pane's jitter ran out first.
 
 use std::collections::VecDeque;
 use std::io;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::event::Event;
 use crate::serial::decode::{ConsoleDecoder, ConsoleOutput};
 
-/// Time between opening one pane and the next, when several open together.
-pub const PANE_STAGGER: Duration = Duration::from_millis(10);
 /// Lines kept while disconnected.
 pub const QUEUE_LINES: usize = 256;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -24,6 +27,9 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// After the last line is sent on close, how long to wait for the server's last words.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// How long a pane waits for the one before it to connect before it goes ahead anyway: a pane
+/// that cannot connect must not keep the others out.
+const TURN_WAIT: Duration = Duration::from_secs(3);
 
 /// Panes are numbered from 1, as the headless `@N` commands and `chatN` sources are.
 pub type PaneId = usize;
@@ -70,21 +76,50 @@ pub struct ChatPane {
     commands: mpsc::Sender<PaneCommand>,
 }
 
-impl ChatPane {
-    pub fn spawn(id: PaneId, host: String, port: u16, events: mpsc::Sender<Event>) -> ChatPane {
-        Self::spawn_after(Duration::ZERO, id, host, port, events)
+/// Opens panes that connect in the order they were opened (see the module's comment).
+#[derive(Default)]
+pub struct PaneLine {
+    /// Whether the last pane opened is connected; `None` before the first.
+    last: Option<watch::Receiver<bool>>,
+}
+
+impl PaneLine {
+    pub fn new() -> PaneLine {
+        PaneLine::default()
     }
 
-    /// A pane that connects after `delay`; what is sent to it meanwhile waits in its queue.
-    /// Panes opened together are spread out like this: a server with a small accept backlog
-    /// (ncat's is 10, a microcontroller's a few) overflows when dozens of connections arrive at
-    /// once, and with SYN cookies a pane then looks connected although it was never accepted.
-    pub fn spawn_after(
-        delay: Duration,
+    /// A pane that connects once the pane opened before it is connected (or closed, or after
+    /// a few seconds of waiting). What is sent to it meanwhile waits in its queue.
+    ///
+    /// One connection at a time also spares the server's accept backlog (ncat's is 10, a
+    /// microcontroller's a few): dozens of connections at once overflow it, and with SYN
+    /// cookies a pane then looks connected although it was never accepted.
+    pub fn spawn(
+        &mut self,
         id: PaneId,
         host: String,
         port: u16,
         events: mpsc::Sender<Event>,
+    ) -> ChatPane {
+        let (connected, next) = watch::channel(false);
+        let previous = self.last.replace(next);
+        ChatPane::start(id, host, port, events, previous, Some(connected))
+    }
+}
+
+impl ChatPane {
+    /// A pane on its own, connecting at once.
+    pub fn spawn(id: PaneId, host: String, port: u16, events: mpsc::Sender<Event>) -> ChatPane {
+        Self::start(id, host, port, events, None, None)
+    }
+
+    fn start(
+        id: PaneId,
+        host: String,
+        port: u16,
+        events: mpsc::Sender<Event>,
+        previous: Option<watch::Receiver<bool>>,
+        connected: Option<watch::Sender<bool>>,
     ) -> ChatPane {
         let (commands, command_rx) = mpsc::channel(QUEUE_LINES);
         let pane = Pane {
@@ -94,11 +129,10 @@ impl ChatPane {
             queue: VecDeque::new(),
             events,
             closing: false,
+            previous,
+            connected,
         };
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            pane.run(command_rx).await;
-        });
+        tokio::spawn(pane.run(command_rx));
         ChatPane { commands }
     }
 
@@ -116,6 +150,10 @@ struct Pane {
     queue: VecDeque<String>,
     events: mpsc::Sender<Event>,
     closing: bool,
+    /// Whether the pane opened before this one is connected: this one waits for it.
+    previous: Option<watch::Receiver<bool>>,
+    /// Tells the pane opened after this one whether this one is connected.
+    connected: Option<watch::Sender<bool>>,
 }
 
 /// How a connection ended.
@@ -139,13 +177,19 @@ impl Pane {
             {
                 return;
             }
+            if !self.wait_for_turn(&mut commands).await {
+                break;
+            }
             let end = match self.connect(&addr, &mut commands).await {
                 Ok(Some(stream)) => {
                     failures = 0;
+                    self.set_connected(true);
                     if !self.emit(ChatEvent::Connected { addr: addr.clone() }).await {
                         return;
                     }
-                    self.serve(stream, &mut commands).await
+                    let end = self.serve(stream, &mut commands).await;
+                    self.set_connected(false);
+                    end
                 }
                 Ok(None) => End::Retarget,
                 Err(end) => end,
@@ -178,6 +222,40 @@ impl Pane {
             .await;
         }
         self.emit(ChatEvent::Closed).await;
+    }
+
+    /// Waits until the pane before this one is connected, it is closed, or [`TURN_WAIT`] has
+    /// passed, taking commands meanwhile. False when this pane should stop.
+    async fn wait_for_turn(&mut self, commands: &mut mpsc::Receiver<PaneCommand>) -> bool {
+        let Some(mut previous) = self.previous.take() else {
+            return !self.closing;
+        };
+        let deadline = tokio::time::sleep(TURN_WAIT);
+        tokio::pin!(deadline);
+        // Whether the pane before is still there to wait for next time.
+        let still_open = loop {
+            tokio::select! {
+                // The guard `wait_for` returns is not Send: only the bool leaves this block.
+                open = async { previous.wait_for(|connected| *connected).await.is_ok() } => break open,
+                () = &mut deadline => break true,
+                command = commands.recv(), if !self.closing => {
+                    self.command(command).await;
+                    if self.closing {
+                        return false;
+                    }
+                }
+            }
+        };
+        if still_open {
+            self.previous = Some(previous);
+        }
+        !self.closing
+    }
+
+    fn set_connected(&self, connected: bool) {
+        if let Some(sender) = &self.connected {
+            sender.send_replace(connected);
+        }
     }
 
     /// Connects, still taking commands meanwhile. `Ok(None)`: retargeted while connecting.
@@ -413,6 +491,80 @@ fn describe(error: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncBufReadExt as _;
+
+    /// Accepts `count` connections; the first line each sent, in the order accepted. The
+    /// connections are closed when it returns, all at once, as a rebooting board closes them.
+    async fn accept_lines(listener: &tokio::net::TcpListener, count: usize) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut open = Vec::new();
+        for _ in 0..count {
+            let accept = async {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut reader = tokio::io::BufReader::new(stream);
+                let mut line = String::new();
+                reader.read_line(&mut line).await.unwrap();
+                (line, reader)
+            };
+            let (line, stream) = tokio::time::timeout(Duration::from_secs(20), accept)
+                .await
+                .expect("a connection");
+            lines.push(line.trim_end().to_owned());
+            open.push(stream);
+        }
+        lines
+    }
+
+    #[tokio::test]
+    async fn panes_in_a_line_connect_in_order_after_every_reboot() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (events, mut event_rx) = mpsc::channel(1024);
+        let mut line = PaneLine::new();
+        let panes: Vec<ChatPane> = (1..=6)
+            .map(|id| line.spawn(id, "127.0.0.1".into(), port, events.clone()))
+            .collect();
+        for round in ["boot", "reboot", "again"] {
+            for (id, pane) in (1..=6).zip(&panes) {
+                pane.send(PaneCommand::Send(format!("{round} {id}"))).await;
+            }
+            // The server numbers clients as it accepts them: pane N must come N-th, also when
+            // all of them reconnect after their own (jittered) backoff.
+            let expected: Vec<String> = (1..=6).map(|id| format!("{round} {id}")).collect();
+            assert_eq!(accept_lines(&listener, 6).await, expected);
+            // The next round's lines go out once every pane knows its connection is gone
+            // (a line written into a connection the server just closed is lost, as with nc).
+            let mut down = 0;
+            while down < 6 {
+                let event = tokio::time::timeout(Duration::from_secs(20), event_rx.recv())
+                    .await
+                    .expect("an event")
+                    .expect("panes running");
+                if let Event::Chat(_, ChatEvent::Disconnected { .. }) = event {
+                    down += 1;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pane_that_cannot_connect_does_not_hold_up_the_next() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let refused = closed.local_addr().unwrap().port();
+        drop(closed);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (events, mut event_rx) = mpsc::channel(1024);
+        tokio::spawn(async move { while event_rx.recv().await.is_some() {} });
+        let mut line = PaneLine::new();
+        let _first = line.spawn(1, "127.0.0.1".into(), refused, events.clone());
+        let second = line.spawn(2, "127.0.0.1".into(), port, events.clone());
+        second.send(PaneCommand::Send("pane 2".into())).await;
+        let lines = tokio::time::timeout(TURN_WAIT * 3, accept_lines(&listener, 1))
+            .await
+            .expect("pane 2 connects although pane 1 cannot");
+        assert_eq!(lines, ["pane 2"]);
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_with_jitter() {

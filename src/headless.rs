@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::chat::{ChatEvent, ChatPane, PANE_STAGGER, PaneCommand, PaneId, QUEUE_LINES};
+use crate::chat::{ChatEvent, ChatPane, PaneCommand, PaneId, PaneLine, QUEUE_LINES};
 use crate::event::Event;
 use crate::serial::{
     BoardAddress, ConsoleOutput, SerialCommand, SerialConsole, SerialEvent, StyledLine,
@@ -256,11 +256,9 @@ impl Headless {
         let Some(auto) = &self.auto_connect else {
             return Ok(0);
         };
+        let mut line = PaneLine::new();
         self.panes = (1..=auto.clients)
-            .map(|id| {
-                let delay = PANE_STAGGER * (id as u32 - 1);
-                ChatPane::spawn_after(delay, id, ip.to_string(), port, auto.events.clone())
-            })
+            .map(|id| line.spawn(id, ip.to_string(), port, auto.events.clone()))
             .collect();
         for line in std::mem::take(pending) {
             self.command(&line, out).await?;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{CommandFactory as _, FromArgMatches as _};
 use espchat::board::{Board, BoardConfig};
-use espchat::chat::{self, ChatPane};
+use espchat::chat::PaneLine;
 use espchat::config::{self, Config, ConfigError, process_env};
 use espchat::flash::{self, FlashEvent, FlashImage, FlashOptions};
 use espchat::headless::{AutoConnect, Headless};
@@ -209,11 +209,9 @@ fn run_connect(args: ConnectArgs, config: &Config) -> anyhow::Result<()> {
     let clients = config.clients(args.clients, 1);
     block_on(async {
         let (events_tx, events) = mpsc::channel(1024);
+        let mut line = PaneLine::new();
         let panes = (1..=usize::from(clients))
-            .map(|id| {
-                let delay = chat::PANE_STAGGER * (id as u32 - 1);
-                ChatPane::spawn_after(delay, id, host.clone(), port, events_tx.clone())
-            })
+            .map(|id| line.spawn(id, host.clone(), port, events_tx.clone()))
             .collect();
         drop(events_tx);
         Headless {
@@ -323,7 +321,19 @@ fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Result
         let mut session =
             espchat::tui::Session::new(events_tx, serial, usize::from(clients), flash_options);
         session.open_console()?;
-        let app = tui_app(clients, config, &port, None);
+        let mut app = tui_app(clients, config, &port, None);
+        // A board that booted before espchat opened its port printed its IP to nobody.
+        let key = |action| {
+            config
+                .keys
+                .chord_for(&action)
+                .map_or_else(|| "-".to_owned(), |chord| chord.to_string())
+        };
+        app.hint_until_address(format!(
+            "The chat panes open once the console shows the board's IP: {} resets the board (its boot log shows it), {} flashes the espchat firmware.",
+            key(espchat::app::keys::Action::ResetBoard),
+            key(espchat::app::keys::Action::Flash),
+        ));
         espchat::tui::run(app, session, events).await
     })
 }

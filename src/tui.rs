@@ -15,7 +15,7 @@ use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
 
 use crate::app::{App, Command};
-use crate::chat::{ChatPane, PANE_STAGGER, PaneCommand, PaneId};
+use crate::chat::{ChatPane, PaneCommand, PaneId, PaneLine};
 use crate::event::Event;
 use crate::flash::{self, FlashImage, FlashOptions};
 use crate::serial::{BoardAddress, SerialCommand, SerialConsole, SerialEvent, SerialOptions};
@@ -58,6 +58,8 @@ pub struct Session {
     serial_options: SerialOptions,
     serial: Option<SerialConsole>,
     panes: Vec<(PaneId, ChatPane)>,
+    /// Panes connect in the order they were opened, so pane N is the server's client N.
+    line: PaneLine,
     next_pane: PaneId,
     /// Panes to open once the console shows the board's address.
     clients: usize,
@@ -78,6 +80,7 @@ impl Session {
             serial_options,
             serial: None,
             panes: Vec::new(),
+            line: PaneLine::new(),
             next_pane: 1,
             clients,
             address: BoardAddress::default(),
@@ -196,11 +199,10 @@ impl Session {
         let (host, port) = self
             .target()
             .unwrap_or_else(|| ("127.0.0.1".to_owned(), espchat_core::PORT));
-        for n in 0..count {
+        for _ in 0..count {
             let id = self.next_pane;
             self.next_pane += 1;
-            let delay = PANE_STAGGER * n as u32;
-            let pane = ChatPane::spawn_after(delay, id, host.clone(), port, self.events.clone());
+            let pane = self.line.spawn(id, host.clone(), port, self.events.clone());
             self.panes.push((id, pane));
             app.pane_opened(id);
         }

@@ -151,6 +151,38 @@ fn the_config_file_sets_the_panes_and_rebinds_quit() {
 }
 
 #[test]
+fn tui_on_a_board_finds_its_ip_again_after_a_reboot() {
+    let board = support::BoardProcess::start(&[]);
+    let tmux = Tmux::start(140, 45);
+    let home = tempfile::tempdir().unwrap();
+    let command = format!(
+        "XDG_CONFIG_HOME={} {} tui -p {}",
+        home.path().display(),
+        env!("CARGO_BIN_EXE_espchat"),
+        board.serial.display()
+    );
+    tmux.keys(&[&command, "Enter"]);
+    tmux.wait("both panes connected", |screen| {
+        screen.contains("Client 2 connected")
+    });
+    // Reboot the board from its console (a pty has no reset lines): the panes lose the
+    // server, the console shows the address again, and they come back.
+    tmux.keys(&["M-0"]);
+    tmux.keys(&["reboot", "Enter"]);
+    tmux.wait("the panes losing the server", |screen| {
+        screen.contains("disconnected: the server closed the connection")
+    });
+    tmux.keys(&["M-1"]);
+    tmux.keys(&["back again", "Enter"]);
+    tmux.wait("the chat after the reboot", |screen| {
+        screen.contains("Client 1: back again")
+    });
+    tmux.keys(&["C-q"]);
+    tmux.keys(&["echo exit=$?", "Enter"]);
+    tmux.wait("the shell back", |screen| screen.contains("exit=0"));
+}
+
+#[test]
 fn demo_in_line_mode_for_scripts() {
     use std::io::{BufRead, BufReader, Write};
     let mut demo = support::espchat()

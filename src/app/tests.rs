@@ -10,7 +10,7 @@ use crate::chat::{ChatEvent, PaneCommand};
 use crate::event::Event;
 use crate::flash::FlashEvent;
 use crate::serial::decode::Span;
-use crate::serial::{ConsoleOutput, SerialCommand, SerialEvent, StyledLine};
+use crate::serial::{BoardAddress, ConsoleOutput, SerialCommand, SerialEvent, StyledLine};
 
 fn app(panes: usize) -> App {
     App::new(AppConfig {
@@ -344,6 +344,27 @@ fn a_key_clears_the_hint() {
     assert!(app.hint.is_some());
     app.handle_key(key(KeyCode::F(7)));
     assert!(app.hint.is_none());
+}
+
+#[test]
+fn an_address_hint_goes_when_the_address_comes() {
+    let address = Event::Serial(SerialEvent::Address(BoardAddress {
+        ip: Some([192, 168, 1, 42].into()),
+        port: None,
+    }));
+    let mut app = app(2);
+    app.hint_until_address("press F6 to reset the board".into());
+    app.handle_event(&Event::Serial(SerialEvent::Address(BoardAddress {
+        ip: None,
+        port: Some(5000),
+    })));
+    assert!(app.hint.is_some(), "a port alone is not the address");
+    app.handle_event(&address);
+    assert!(app.hint.is_none());
+    // An ordinary hint (the demo's) stays.
+    app.hint("type on in pane 1".into());
+    app.handle_event(&address);
+    assert!(app.hint.is_some());
 }
 
 #[test]

@@ -31,7 +31,7 @@ pub struct GlobalArgs {
     /// Append the sanitized serial console, with timestamps, to this file
     #[arg(long, global = true, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
-    /// Read settings from this TOML file instead of the default one (see below)
+    /// Read settings from this TOML file instead of the default one (`espchat --help` names it)
     #[arg(long, global = true, value_name = "PATH", env = "ESPCHAT_CONFIG")]
     pub config: Option<PathBuf>,
 }

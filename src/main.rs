@@ -35,14 +35,21 @@ fn main() -> ExitCode {
         Command::Board(args) => run_board(args),
         Command::Ports => list_ports(),
         Command::SaveImage(args) => save_image(args),
-        command => load_config(&cli.global).and_then(|config| match command {
-            Command::Tui(args) => run_tui(args, &config, cli.global),
-            Command::Demo(args) => run_demo(args, &config, cli.global),
-            Command::Monitor(args) => run_monitor(args, &config, cli.global),
-            Command::Connect(args) => run_connect(args, &config),
-            Command::Flash(args) => run_flash(args, &config, cli.global),
-            Command::FlashAndConnect(args) => run_flash_and_connect(args, &config, cli.global),
-            Command::Board(_) | Command::Ports | Command::SaveImage(_) => unreachable!(),
+        Command::Tui(args) => {
+            with_config(cli.global, |config, global| run_tui(args, config, global))
+        }
+        Command::Demo(args) => {
+            with_config(cli.global, |config, global| run_demo(args, config, global))
+        }
+        Command::Monitor(args) => with_config(cli.global, |config, global| {
+            run_monitor(args, config, global)
+        }),
+        Command::Connect(args) => with_config(cli.global, |config, _| run_connect(args, config)),
+        Command::Flash(args) => {
+            with_config(cli.global, |config, global| run_flash(args, config, global))
+        }
+        Command::FlashAndConnect(args) => with_config(cli.global, |config, global| {
+            run_flash_and_connect(args, config, global)
         }),
     };
     match result {
@@ -72,12 +79,16 @@ fn settings_help() -> String {
     )
 }
 
-fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
+/// Runs a command with the settings of the config file (`--config`, or the default one).
+fn with_config(
+    global: GlobalArgs,
+    run: impl FnOnce(&Config, GlobalArgs) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let config = Config::load(global.config.as_deref())?;
     for warning in &config.warnings {
         eprintln!("espchat: warning: {warning}");
     }
-    Ok(config)
+    run(&config, global)
 }
 
 /// Runs a command's async part. The runtime is then left to wind down in the background: a

@@ -331,6 +331,7 @@ fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Result
         let (events_tx, events) = mpsc::channel(4096);
         let mut session =
             espchat::tui::Session::new(events_tx, serial, usize::from(clients), flash_options);
+        session.provision_after_flash(config.wifi(None, None)?);
         session.open_console()?;
         let mut app = tui_app(clients, config, &port, None);
         // A board that booted before espchat opened its port printed its IP to nobody.
@@ -388,7 +389,7 @@ fn run_demo(args: DemoArgs, config: &Config, global: GlobalArgs) -> anyhow::Resu
         let (events_tx, events) = mpsc::channel(4096);
         let mut session =
             espchat::tui::Session::new(events_tx, serial, usize::from(clients), flash_options);
-        session.start_flash();
+        session.start_flash().await;
         let mut app = tui_app(
             clients,
             config,

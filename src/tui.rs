@@ -16,14 +16,19 @@ use tokio::sync::mpsc;
 
 use crate::app::{App, Command};
 use crate::chat::{ChatPane, PaneCommand, PaneId, PaneLine};
+use crate::config::WifiCredentials;
 use crate::event::Event;
 use crate::flash::{self, FlashImage, FlashOptions};
-use crate::serial::{BoardAddress, SerialCommand, SerialConsole, SerialEvent, SerialOptions};
+use crate::serial::{
+    BoardAddress, ConsoleOutput, SerialCommand, SerialConsole, SerialEvent, SerialOptions,
+};
 
 /// Redraws at most this often while events stream in (a fast console), and at least this often
 /// while something time-based is shown (a gauge's ETA, a reconnect countdown).
 const FRAME: Duration = Duration::from_millis(33);
 const IDLE_FRAME: Duration = Duration::from_millis(250);
+/// How long the console may take to let go of the port before a flash.
+const CONSOLE_CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// Puts the terminal in raw mode on the alternate screen with mouse reporting, and restores it
 /// when dropped: on return, on error, and, through the panic hook, on panic.
@@ -66,6 +71,9 @@ pub struct Session {
     address: BoardAddress,
     flashing: bool,
     flash_options: FlashOptions,
+    /// Stored on the board after each flash, once its firmware reads the console.
+    wifi: Option<WifiCredentials>,
+    provision_pending: bool,
 }
 
 impl Session {
@@ -86,7 +94,15 @@ impl Session {
             address: BoardAddress::default(),
             flashing: false,
             flash_options,
+            wifi: None,
+            provision_pending: false,
         }
+    }
+
+    /// After each flash from the TUI, store these Wi-Fi credentials on the board (over the
+    /// console, as `flash-and-connect` does; the password is never shown).
+    pub fn provision_after_flash(&mut self, wifi: Option<WifiCredentials>) {
+        self.wifi = wifi;
     }
 
     /// Opens the serial console (again, after a flash).
@@ -98,12 +114,16 @@ impl Session {
 
     /// Flashes the bundled firmware for the board's chip. The console lets go of the port
     /// first; it comes back when flashing ends.
-    pub fn start_flash(&mut self) {
+    pub async fn start_flash(&mut self) {
         if self.flashing {
             return;
         }
         self.flashing = true;
-        self.serial = None;
+        if let Some(serial) = self.serial.take() {
+            // A console stuck in a write must not stop the flash from starting; the flasher
+            // then reports the port busy.
+            let _ = tokio::time::timeout(CONSOLE_CLOSE_WAIT, serial.close()).await;
+        }
         let options = self.flash_options.clone();
         let events = self.events.clone();
         tokio::task::spawn_blocking(move || {
@@ -138,7 +158,7 @@ impl Session {
                         pane.send(PaneCommand::Close).await;
                     }
                 }
-                Command::Flash => self.start_flash(),
+                Command::Flash => self.start_flash().await,
                 Command::ResetBoard => {
                     if let Some(serial) = &self.serial {
                         serial.send(SerialCommand::Reset).await;
@@ -175,8 +195,31 @@ impl Session {
                     }
                 }
             }
-            Event::FlashDone(_) => {
+            Event::Serial(SerialEvent::Output(ConsoleOutput::Line(line))) => {
+                let text = line.plain();
+                // The firmware is up and reads its console: time to provision.
+                if self.provision_pending
+                    && text.contains("espchat:")
+                    && let (Some(wifi), Some(serial)) = (&self.wifi, &self.serial)
+                {
+                    self.provision_pending = false;
+                    serial
+                        .send(SerialCommand::Line(wifi.console_command()))
+                        .await;
+                    app.hint(format!(
+                        "sent the Wi-Fi credentials for \"{}\" (from the config file) to the board",
+                        wifi.ssid
+                    ));
+                } else if self.wifi.is_none() && text.contains("no wifi credentials") {
+                    app.hint(
+                        "the board has no Wi-Fi credentials: type `wifi SSID PASSWORD` in the serial console, or add [wifi] to the config file and flash again"
+                            .into(),
+                    );
+                }
+            }
+            Event::FlashDone(result) => {
                 self.flashing = false;
+                self.provision_pending = result.is_ok() && self.wifi.is_some();
                 if let Err(error) = self.open_console() {
                     app.hint(format!("cannot reopen the serial console: {error}"));
                 }

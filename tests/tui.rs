@@ -183,6 +183,52 @@ fn tui_on_a_board_finds_its_ip_again_after_a_reboot() {
 }
 
 #[test]
+fn tui_flashes_a_blank_board_with_f5_and_stores_wifi_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let flash_file = dir.path().join("flash.bin");
+    let board = support::BoardProcess::start(&[
+        "--blank",
+        "--no-throttle",
+        "--flash-file",
+        flash_file.to_str().unwrap(),
+    ]);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join("espchat")).unwrap();
+    let config = home.path().join("espchat/config.toml");
+    std::fs::write(
+        &config,
+        "[wifi]\nssid = \"lab net\"\npassword = \"zebra-stripes\"\n",
+    )
+    .unwrap();
+    let tmux = Tmux::start(140, 45);
+    let command = format!(
+        "XDG_CONFIG_HOME={} {} tui -p {}",
+        home.path().display(),
+        env!("CARGO_BIN_EXE_espchat"),
+        board.serial.display()
+    );
+    tmux.keys(&[&command, "Enter"]);
+    // An erased board boot-loops; F5 flashes the bundled firmware.
+    tmux.wait("the blank board's boot loop", |screen| {
+        screen.contains("invalid header")
+    });
+    tmux.keys(&["F5"]);
+    tmux.wait("the board storing the network", |screen| {
+        screen.contains("wifi connecting to \"lab net\"")
+    });
+    let screen = tmux.wait("both panes connected", |screen| {
+        screen.contains("Client 2 connected")
+    });
+    assert!(
+        !screen.contains("zebra"),
+        "the password is on screen:\n{screen}"
+    );
+    tmux.keys(&["C-q"]);
+    tmux.keys(&["echo exit=$?", "Enter"]);
+    tmux.wait("the shell back", |screen| screen.contains("exit=0"));
+}
+
+#[test]
 fn demo_in_line_mode_for_scripts() {
     use std::io::{BufRead, BufReader, Write};
     let mut demo = support::espchat()

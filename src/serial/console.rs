@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serialport::{SerialPort as _, TTYPort};
 use tokio::io::unix::AsyncFd;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::decode::{ConsoleDecoder, ConsoleOutput, HexDump};
 use super::ip_watcher::{BoardAddress, IpWatcher};
@@ -61,6 +61,8 @@ pub enum SerialCommand {
     /// Pulse the reset line (EN via RTS) to restart the board.
     Reset,
     Hex(bool),
+    /// Let go of the port and stop (see [`SerialConsole::close`]).
+    Close,
 }
 
 /// What the console reports.
@@ -87,6 +89,8 @@ pub enum SerialEvent {
 #[derive(Clone)]
 pub struct SerialConsole {
     commands: mpsc::Sender<SerialCommand>,
+    /// Closed (its sender dropped) once the actor has stopped and the port is closed.
+    stopped: watch::Receiver<()>,
 }
 
 impl SerialConsole {
@@ -119,8 +123,21 @@ impl SerialConsole {
             options,
             events,
         };
-        tokio::spawn(actor.run(port, command_rx));
-        Ok(SerialConsole { commands })
+        let (stopped_tx, stopped) = watch::channel(());
+        tokio::spawn(async move {
+            // `run` owns the port: it is closed when `run` returns, before this sender goes.
+            actor.run(port, command_rx).await;
+            drop(stopped_tx);
+        });
+        Ok(SerialConsole { commands, stopped })
+    }
+
+    /// Stops the console and returns once the port is closed, so that another program (the
+    /// flasher) can open it: the port is opened exclusively (TIOCEXCL), and merely dropping
+    /// the handle would leave it open until the actor next runs.
+    pub async fn close(mut self) {
+        let _ = self.commands.send(SerialCommand::Close).await;
+        while self.stopped.changed().await.is_ok() {}
     }
 
     /// Sends a command; false when the console has stopped.
@@ -171,10 +188,10 @@ impl Actor {
                 // The port is gone: look for it again while still answering commands.
                 tokio::select! {
                     command = commands.recv() => match command {
+                        Some(SerialCommand::Close) | None => return,
                         Some(command) => {
                             if !self.refuse(command).await { return; }
                         }
-                        None => return,
                     },
                     () = tokio::time::sleep(REOPEN_INTERVAL) => {
                         if let Some((reopened, path)) = self.reopen() {
@@ -202,13 +219,13 @@ impl Actor {
                     }
                 },
                 command = commands.recv() => match command {
+                    Some(SerialCommand::Close) | None => return,
                     Some(command) => {
                         if let Err(error) = self.execute(open, command).await {
                             port = None;
                             if !self.lost(error.to_string()).await { return; }
                         }
                     }
-                    None => return,
                 },
             }
         }
@@ -238,6 +255,8 @@ impl Actor {
                 self.decoder = Decoder::new(hex);
                 Ok(())
             }
+            // Handled by the loop, which stops.
+            SerialCommand::Close => Ok(()),
         }
     }
 
@@ -248,6 +267,7 @@ impl Actor {
                 self.decoder = Decoder::new(hex);
                 true
             }
+            SerialCommand::Close => true,
             SerialCommand::Line(_) | SerialCommand::Bytes(_) | SerialCommand::Reset => {
                 let message = format!(
                     "not sent: serial port {} is gone (waiting for it to come back)",
@@ -456,5 +476,30 @@ mod tests {
         assert_eq!(led_line("INFO - espchat: led off"), Some(false));
         assert_eq!(led_line("espchat: led on GPIO8 (active-high)"), None);
         assert_eq!(led_line("Client 1: espchat: led onward"), None);
+    }
+
+    #[tokio::test]
+    async fn closing_lets_go_of_the_port_before_it_returns() {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let path = nix::unistd::ttyname(&pty.slave).unwrap();
+        let options = SerialOptions {
+            path: path.clone(),
+            baud: 115_200,
+            line_ending: LineEnding::Crlf,
+            hex: false,
+            log_file: None,
+        };
+        let (events, _event_rx) = mpsc::channel(64);
+        for _ in 0..20 {
+            let console = SerialConsole::open(options.clone(), events.clone()).unwrap();
+            // The port is exclusive while the console has it...
+            assert!(matches!(
+                Port::open(&path, 115_200),
+                Err(PortError::Busy { .. })
+            ));
+            console.close().await;
+            // ...and free the moment close returns, as the flasher needs it.
+            drop(Port::open(&path, 115_200).expect("the port is free after close"));
+        }
     }
 }

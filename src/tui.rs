@@ -66,8 +66,6 @@ pub struct Session {
     /// Panes connect in the order they were opened, so pane N is the server's client N.
     line: PaneLine,
     next_pane: PaneId,
-    /// Panes to open once the console shows the board's address.
-    clients: usize,
     address: BoardAddress,
     flashing: bool,
     flash_options: FlashOptions,
@@ -77,20 +75,26 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session with chat panes 1..=`clients` (the App shows them from the start): they
+    /// connect once the console shows the board's address, and what is typed into them before
+    /// waits in their queues. Needs the tokio runtime (the panes are tasks).
     pub fn new(
         events: mpsc::Sender<Event>,
         serial_options: SerialOptions,
         clients: usize,
         flash_options: FlashOptions,
     ) -> Session {
+        let mut line = PaneLine::new();
+        let panes = (1..=clients)
+            .map(|id| (id, line.spawn_waiting(id, events.clone())))
+            .collect();
         Session {
             events,
             serial_options,
             serial: None,
-            panes: Vec::new(),
-            line: PaneLine::new(),
-            next_pane: 1,
-            clients,
+            panes,
+            line,
+            next_pane: clients + 1,
             address: BoardAddress::default(),
             flashing: false,
             flash_options,
@@ -151,7 +155,7 @@ impl Session {
                         pane.send(command).await;
                     }
                 }
-                Command::OpenPane => self.open_panes(1, app),
+                Command::OpenPane => self.open_pane(app),
                 Command::ClosePane(id) => {
                     if let Some(index) = self.panes.iter().position(|(pane_id, _)| *pane_id == id) {
                         let (_, pane) = self.panes.remove(index);
@@ -169,21 +173,16 @@ impl Session {
         }
     }
 
-    /// What the runtime itself does with engine events: open panes when the board's address
-    /// shows up (and point them at a new one), and give the port back to the console after a
-    /// flash.
+    /// What the runtime itself does with engine events: point the panes at the board's
+    /// address when it shows up or changes, provision Wi-Fi after a flash, and give the port
+    /// back to the console after a flash.
     pub async fn observe(&mut self, event: &Event, app: &mut App) {
         match event {
             Event::Serial(SerialEvent::Address(change)) => {
                 let before = self.address;
                 self.address.ip = change.ip.or(self.address.ip);
                 self.address.port = change.port.or(self.address.port);
-                if self.address.ip.is_none() {
-                    return;
-                }
-                if self.panes.is_empty() {
-                    self.open_panes(self.clients, app);
-                } else if self.address != before
+                if self.address != before
                     && let Some((host, port)) = self.target()
                 {
                     for (_, pane) in &self.panes {
@@ -236,19 +235,17 @@ impl Session {
         ))
     }
 
-    /// Opens `count` panes to the board's server (or to nowhere yet: they wait in their queue
-    /// until the address is known and they are retargeted).
-    fn open_panes(&mut self, count: usize, app: &mut App) {
-        let (host, port) = self
-            .target()
-            .unwrap_or_else(|| ("127.0.0.1".to_owned(), espchat_core::PORT));
-        for _ in 0..count {
-            let id = self.next_pane;
-            self.next_pane += 1;
-            let pane = self.line.spawn(id, host.clone(), port, self.events.clone());
-            self.panes.push((id, pane));
-            app.pane_opened(id);
-        }
+    /// Opens a pane to the board's server, or one that waits for its address.
+    fn open_pane(&mut self, app: &mut App) {
+        let id = self.next_pane;
+        self.next_pane += 1;
+        let events = self.events.clone();
+        let pane = match self.target() {
+            Some((host, port)) => self.line.spawn(id, host, port, events),
+            None => self.line.spawn_waiting(id, events),
+        };
+        self.panes.push((id, pane));
+        app.pane_opened(id);
     }
 
     async fn shutdown(self) {

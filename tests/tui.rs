@@ -183,7 +183,7 @@ fn tui_on_a_board_finds_its_ip_again_after_a_reboot() {
 }
 
 #[test]
-fn tui_flashes_a_blank_board_with_f5_and_stores_wifi_from_the_config() {
+fn tui_flashes_a_blank_board_with_f5_stores_wifi_and_keeps_early_lines() {
     let dir = tempfile::tempdir().unwrap();
     let flash_file = dir.path().join("flash.bin");
     let board = support::BoardProcess::start(&[
@@ -212,6 +212,8 @@ fn tui_flashes_a_blank_board_with_f5_and_stores_wifi_from_the_config() {
     tmux.wait("the blank board's boot loop", |screen| {
         screen.contains("invalid header")
     });
+    // Typed into pane 1 while there is no server yet: it waits for one.
+    tmux.keys(&["early bird", "Enter"]);
     tmux.keys(&["F5"]);
     tmux.wait("the board storing the network", |screen| {
         screen.contains("wifi connecting to \"lab net\"")
@@ -223,6 +225,9 @@ fn tui_flashes_a_blank_board_with_f5_and_stores_wifi_from_the_config() {
         !screen.contains("zebra"),
         "the password is on screen:\n{screen}"
     );
+    tmux.wait("the line typed before the board had an address", |screen| {
+        screen.contains("Client 1: early bird")
+    });
     tmux.keys(&["C-q"]);
     tmux.keys(&["echo exit=$?", "Enter"]);
     tmux.wait("the shell back", |screen| screen.contains("exit=0"));

@@ -146,6 +146,10 @@ impl Session {
         for command in commands {
             match command {
                 Command::Serial(command) => {
+                    // A console reopened after a flash keeps the view the user chose.
+                    if let SerialCommand::Hex(hex) = command {
+                        self.serial_options.hex = hex;
+                    }
                     if let Some(serial) = &self.serial {
                         serial.send(command).await;
                     }

@@ -220,6 +220,17 @@ fn hex_view_dumps_the_bytes() {
     // The boot log starts with "ESP-ROM:" = 45 53 50 2d 52 4f 4d 3a.
     let line = monitor.wait_for("45 53 50 2d 52 4f 4d 3a");
     assert!(line.starts_with("serial| 00000000"), "{line}");
+    // The text underneath is still read: the address is found, and no text line is shown.
+    let lines = monitor.wait_all(&["board! ip 127.0.0.1", "board! port "]);
+    assert_eq!(lines[1], format!("board! port {}", board.port));
+    monitor.send("@quit");
+    assert!(monitor.wait_exit().success());
+    let text_lines: Vec<&String> = monitor
+        .all_stdout()
+        .iter()
+        .filter(|line| line.starts_with("serial| ") && !line.starts_with("serial| 0000"))
+        .collect();
+    assert!(text_lines.is_empty(), "{text_lines:?}");
 }
 
 #[test]

@@ -116,7 +116,8 @@ impl SerialConsole {
         };
         let (commands, command_rx) = mpsc::channel(64);
         let actor = Actor {
-            decoder: Decoder::new(options.hex),
+            text: ConsoleDecoder::new(ConsoleDecoder::DEFAULT_MAX_LINE),
+            hex: options.hex.then(HexDump::new),
             watcher: IpWatcher::new(),
             log,
             identity,
@@ -146,25 +147,14 @@ impl SerialConsole {
     }
 }
 
-enum Decoder {
-    Text(ConsoleDecoder),
-    Hex(HexDump),
-}
-
-impl Decoder {
-    fn new(hex: bool) -> Decoder {
-        if hex {
-            Decoder::Hex(HexDump::new())
-        } else {
-            Decoder::Text(ConsoleDecoder::new(ConsoleDecoder::DEFAULT_MAX_LINE))
-        }
-    }
-}
-
 struct Actor {
     options: SerialOptions,
     identity: Option<UsbIdentity>,
-    decoder: Decoder,
+    /// The text of the console: always decoded, since the IP watcher, the LED and the log
+    /// read it whatever the view.
+    text: ConsoleDecoder,
+    /// The hex view, when it is on: then it is what the console shows.
+    hex: Option<HexDump>,
     watcher: IpWatcher,
     log: Option<std::fs::File>,
     events: mpsc::Sender<Event>,
@@ -251,8 +241,7 @@ impl Actor {
                 Ok(())
             }
             SerialCommand::Hex(hex) => {
-                self.flush().await;
-                self.decoder = Decoder::new(hex);
+                self.set_hex(hex).await;
                 Ok(())
             }
             // Handled by the loop, which stops.
@@ -264,7 +253,7 @@ impl Actor {
     async fn refuse(&mut self, command: SerialCommand) -> bool {
         match command {
             SerialCommand::Hex(hex) => {
-                self.decoder = Decoder::new(hex);
+                self.set_hex(hex).await;
                 true
             }
             SerialCommand::Close => true,
@@ -300,31 +289,54 @@ impl Actor {
     }
 
     async fn decode(&mut self, bytes: &[u8]) -> bool {
-        let mut outputs = Vec::new();
-        match &mut self.decoder {
-            Decoder::Text(decoder) => decoder.feed(bytes, &mut |output| outputs.push(output)),
-            Decoder::Hex(hex) => hex.feed(bytes, &mut |line| {
-                outputs.push(ConsoleOutput::Line(plain(line)))
-            }),
+        let mut text = Vec::new();
+        self.text.feed(bytes, &mut |output| text.push(output));
+        let mut hex = Vec::new();
+        if let Some(dump) = &mut self.hex {
+            dump.feed(bytes, &mut |line| {
+                hex.push(ConsoleOutput::Line(plain(line)))
+            });
         }
-        self.forward(outputs).await
+        self.forward(text, hex).await
+    }
+
+    /// Switches the view; the text underneath goes on being read.
+    async fn set_hex(&mut self, on: bool) -> bool {
+        match (on, self.hex.take()) {
+            (true, dump) => {
+                self.hex = Some(dump.unwrap_or_else(HexDump::new));
+                true
+            }
+            (false, Some(mut dump)) => {
+                let mut hex = Vec::new();
+                dump.flush(&mut |line| hex.push(ConsoleOutput::Line(plain(line))));
+                self.forward(Vec::new(), hex).await
+            }
+            (false, None) => true,
+        }
     }
 
     async fn flush(&mut self) -> bool {
-        let mut outputs = Vec::new();
-        match &mut self.decoder {
-            Decoder::Text(decoder) => decoder.flush(&mut |output| outputs.push(output)),
-            Decoder::Hex(hex) => {
-                hex.flush(&mut |line| outputs.push(ConsoleOutput::Line(plain(line))))
-            }
+        let mut text = Vec::new();
+        self.text.flush(&mut |output| text.push(output));
+        let mut hex = Vec::new();
+        if let Some(dump) = &mut self.hex {
+            dump.flush(&mut |line| hex.push(ConsoleOutput::Line(plain(line))));
         }
-        self.forward(outputs).await
+        self.forward(text, hex).await
     }
 
-    /// Reports each output, then what it told about the board (so `board! ip` follows the
-    /// console line it came from).
-    async fn forward(&mut self, outputs: Vec<ConsoleOutput>) -> bool {
-        for output in outputs {
+    /// Reports what the console shows (the text, or the hex view when it is on), and then
+    /// what the text told about the board (so `board! ip` follows the console output it came
+    /// from, in line mode).
+    async fn forward(&mut self, text: Vec<ConsoleOutput>, hex: Vec<ConsoleOutput>) -> bool {
+        let shown_as_text = self.hex.is_none();
+        for line in hex {
+            if !self.emit(SerialEvent::Output(line)).await {
+                return false;
+            }
+        }
+        for output in text {
             let mut findings = Vec::new();
             if let ConsoleOutput::Line(line) = &output {
                 let text = line.plain();
@@ -335,7 +347,7 @@ impl Actor {
                 }
                 findings.extend(led_line(&text).map(SerialEvent::Led));
             }
-            if !self.emit(SerialEvent::Output(output)).await {
+            if shown_as_text && !self.emit(SerialEvent::Output(output)).await {
                 return false;
             }
             for finding in findings {

@@ -24,8 +24,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Line mode for scripts: one event per line on stdout, commands on stdin (@1 text,
-    /// @all text, @serial text, @quit). Also chosen when stdout is not a terminal; monitor,
-    /// connect and flash-and-connect always use it.
+    /// @all text, @serial text, @quit). Also chosen when stdout is not a terminal; monitor
+    /// and connect always use it.
     #[arg(long, global = true)]
     pub headless: bool,
     /// Append the sanitized serial console, with timestamps, to this file
@@ -83,10 +83,12 @@ pub enum Command {
     Flash(FlashArgs),
     /// The one-shot: flash, provision Wi-Fi if asked, read the IP from the console, open chat panes
     #[command(
-        after_help = "Prints the line mode's events (flash!, serial|, board! ip, chatN|) and \
-                            takes @1 text, @all text, @serial text, @quit on stdin. Lines typed \
-                            before the panes are open wait for them. Gives up with a hint when \
-                            no IP shows up on the console within --ip-timeout."
+        after_help = "On a terminal it runs in the TUI (as `espchat demo` does on the virtual \
+                            board). In line mode (--headless, or stdout not a terminal) it prints \
+                            the events (flash!, serial|, board! ip, chatN|), takes @1 text, @all \
+                            text, @serial text, @quit on stdin, and gives up with a hint when no \
+                            IP shows up on the console within --ip-timeout. Lines typed before \
+                            the panes are open wait for them."
     )]
     FlashAndConnect(FlashAndConnectArgs),
     /// Turn an ELF into the app image espchat bundles (the same conversion `flash` does)
@@ -219,7 +221,7 @@ pub struct FlashAndConnectArgs {
         hide_env_values = true
     )]
     pub wifi_password: Option<String>,
-    /// Seconds to wait for the board's IP address on the console
+    /// Seconds to wait for the board's IP address on the console (line mode)
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub ip_timeout: u64,
     /// Baud rate of the board's console after flashing [default: `baud` in the config file,

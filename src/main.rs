@@ -429,20 +429,41 @@ fn run_flash_and_connect(
         ..FlashOptions::new(path.clone())
     };
     let serial = SerialOptions {
-        path,
+        path: path.clone(),
         baud: config.monitor_baud(args.monitor_baud),
         line_ending: config.line_ending(None),
         hex: false,
-        log_file: global.log_file,
+        log_file: global.log_file.clone(),
     };
-    flash_lines(&options, &image)?;
-    let provision = wifi.map(|wifi| (wifi.console_command(), wifi.ssid));
-    block_on(console_and_panes(
-        serial,
-        config.clients(args.clients, 2),
-        provision,
-        args.ip_timeout,
-    ))
+    let clients = config.clients(args.clients, 2);
+    if line_mode(&global) {
+        flash_lines(&options, &image)?;
+        let provision = wifi.map(|wifi| (wifi.console_command(), wifi.ssid));
+        return block_on(console_and_panes(
+            serial,
+            clients,
+            provision,
+            args.ip_timeout,
+        ));
+    }
+    // On a terminal: the demo's flow on the real board, in the TUI. A port that is not there
+    // is said before the screen switches (other port errors show in the console pane).
+    if !path.exists() {
+        return Err(port::PortError::NotFound(path).into());
+    }
+    block_on(async move {
+        let (events_tx, events) = mpsc::channel(4096);
+        let mut session =
+            espchat::tui::Session::new(events_tx, serial, usize::from(clients), options);
+        session.flash_image(image);
+        session.provision_after_flash(wifi);
+        session.start_flash().await;
+        let mut app = tui_app(clients, config, &path, None);
+        app.hint_until_address(
+            "flashing, then the chat panes open once the board's console shows its IP".to_owned(),
+        );
+        espchat::tui::run(app, session, events).await
+    })
 }
 
 /// Line mode after flashing: the console, Wi-Fi provisioning if asked, and chat panes once the

@@ -69,6 +69,8 @@ pub struct Session {
     address: BoardAddress,
     flashing: bool,
     flash_options: FlashOptions,
+    /// What a flash writes: the bundled firmware unless the command named an image.
+    image: std::sync::Arc<FlashImage>,
     /// Stored on the board after each flash, once its firmware reads the console.
     wifi: Option<WifiCredentials>,
     provision_pending: bool,
@@ -98,9 +100,15 @@ impl Session {
             address: BoardAddress::default(),
             flashing: false,
             flash_options,
+            image: std::sync::Arc::new(FlashImage::Bundled),
             wifi: None,
             provision_pending: false,
         }
+    }
+
+    /// What the flash key (and [`Session::start_flash`]) writes, instead of the bundled firmware.
+    pub fn flash_image(&mut self, image: FlashImage) {
+        self.image = std::sync::Arc::new(image);
     }
 
     /// After each flash from the TUI, store these Wi-Fi credentials on the board (over the
@@ -116,8 +124,8 @@ impl Session {
         Ok(())
     }
 
-    /// Flashes the bundled firmware for the board's chip. The console lets go of the port
-    /// first; it comes back when flashing ends.
+    /// Flashes the image (the bundled firmware for the board's chip, unless another was set).
+    /// The console lets go of the port first; it comes back when flashing ends.
     pub async fn start_flash(&mut self) {
         if self.flashing {
             return;
@@ -129,9 +137,10 @@ impl Session {
             let _ = tokio::time::timeout(CONSOLE_CLOSE_WAIT, serial.close()).await;
         }
         let options = self.flash_options.clone();
+        let image = self.image.clone();
         let events = self.events.clone();
         tokio::task::spawn_blocking(move || {
-            let result = flash::flash(&options, &FlashImage::Bundled, &mut |event| {
+            let result = flash::flash(&options, &image, &mut |event| {
                 let _ = events.blocking_send(Event::Flash(event));
             });
             let done = result

@@ -234,6 +234,47 @@ fn tui_flashes_a_blank_board_with_f5_stores_wifi_and_keeps_early_lines() {
 }
 
 #[test]
+fn flash_and_connect_on_a_terminal_is_the_tui() {
+    let dir = tempfile::tempdir().unwrap();
+    let flash_file = dir.path().join("flash.bin");
+    let board = support::BoardProcess::start(&[
+        "--blank",
+        "--no-throttle",
+        "--flash-file",
+        flash_file.to_str().unwrap(),
+    ]);
+    let tmux = Tmux::start(140, 45);
+    let home = tempfile::tempdir().unwrap();
+    let command = format!(
+        "XDG_CONFIG_HOME={} {} flash-and-connect -p {} --clients 3 --wifi-ssid lab --wifi-password zebra-stripes",
+        home.path().display(),
+        env!("CARGO_BIN_EXE_espchat"),
+        board.serial.display()
+    );
+    tmux.keys(&[&command, "Enter"]);
+    tmux.wait("the board storing the network", |screen| {
+        screen.contains("wifi connecting to \"lab\"")
+    });
+    tmux.wait("three panes connected", |screen| {
+        screen.contains("Client 3 connected") && screen.contains("chat 3 — connected")
+    });
+    tmux.keys(&["on", "Enter"]);
+    tmux.wait("the LED switched on", |screen| {
+        screen.contains("LED on (Client 1)")
+    });
+    // The password is on the command line, and in the shell's echo of it; the TUI's own
+    // screen never shows it.
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("zebra"),
+        "the password is on screen:\n{screen}"
+    );
+    tmux.keys(&["C-q"]);
+    tmux.keys(&["echo exit=$?", "Enter"]);
+    tmux.wait("the shell back", |screen| screen.contains("exit=0"));
+}
+
+#[test]
 fn demo_in_line_mode_for_scripts() {
     use std::io::{BufRead, BufReader, Write};
     let mut demo = support::espchat()

@@ -4,22 +4,10 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
-use support::{BoardProcess, HeadlessProcess};
-
-/// A config dir (for `XDG_CONFIG_HOME`) holding `espchat/config.toml` with `text`.
-fn config_home(text: &str, mode: u32) -> (tempfile::TempDir, PathBuf) {
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("espchat");
-    std::fs::create_dir(&dir).unwrap();
-    let file = dir.join("config.toml");
-    std::fs::write(&file, text).unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
-    (home, file)
-}
+use support::{BoardProcess, HeadlessProcess, config_home};
 
 /// Runs `espchat args` to its end with stdin closed; (status code, stdout, stderr).
 fn run(args: &[&str], env: &[(&str, &Path)]) -> (Option<i32>, String, String) {
@@ -132,13 +120,7 @@ fn flags_beat_the_environment_which_beats_the_file() {
 #[test]
 fn flash_and_connect_takes_port_clients_and_wifi_from_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let flash_file = dir.path().join("flash.bin");
-    let board = BoardProcess::start(&[
-        "--blank",
-        "--no-throttle",
-        "--flash-file",
-        flash_file.to_str().unwrap(),
-    ]);
+    let (board, _flash_file) = BoardProcess::blank(dir.path());
     let serial = board.serial.to_str().unwrap();
     let password = "hunter2hunter2";
     // Readable by everyone: espchat goes on, and says how to fix it.

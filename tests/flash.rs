@@ -98,7 +98,7 @@ fn esptool_with_stub_compression_and_a_baud_change_writes_the_chat_firmware() {
     let app = image::build(ESPCHAT_PROJECT, "7.7.7", &vec![0x3C; 120_000]);
     let app_path = dir.path().join("espchat.bin");
     std::fs::write(&app_path, &app).unwrap();
-    let (board, flash_file) = blank_board(dir.path());
+    let (board, flash_file) = BoardProcess::blank(dir.path());
 
     let output = esptool_write(&board, &["-b", "460800"], &["--compress"], &app_path);
     assert!(output.contains("Hash of data verified"), "{output}");
@@ -158,25 +158,6 @@ fn a_flash_file_of_the_wrong_size_is_refused_with_the_reason() {
     assert!(stderr.contains("11 bytes, not a 4 MiB flash"), "{stderr}");
 }
 
-/// A board with erased flash, kept in a file in `dir`, flashing at full speed.
-fn blank_board(dir: &Path) -> (BoardProcess, PathBuf) {
-    let flash_file = dir.join(format!("flash-{}.bin", next_number()));
-    let board = BoardProcess::start(&[
-        "--blank",
-        "--no-throttle",
-        "--flash-file",
-        flash_file.to_str().unwrap(),
-    ]);
-    (board, flash_file)
-}
-
-/// Distinct names for several flash files in one directory.
-fn next_number() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
 /// After a reboot the board runs the espchat app of `version` and serves the chat.
 fn assert_boots_into_chat(board: &BoardProcess, version_line: &str) {
     let mut console = fresh_console(board);
@@ -232,7 +213,7 @@ fn espchat_flash_writes_a_blank_board_which_then_serves_the_chat() {
     let app = image::build(ESPCHAT_PROJECT, "2.0.0", &vec![0x5A; 150_000]);
     let app_path = dir.path().join("espchat.bin");
     std::fs::write(&app_path, &app).unwrap();
-    let (board, flash_file) = blank_board(dir.path());
+    let (board, flash_file) = BoardProcess::blank(dir.path());
 
     let serial = board.serial.to_str().unwrap();
     let (code, stdout, stderr) = espchat_flash(&["-p", serial, app_path.to_str().unwrap()]);
@@ -341,7 +322,7 @@ fn espchat_flash_says_how_far_it_got_when_the_board_goes_away() {
 #[test]
 fn espchat_flash_without_an_image_writes_the_bundled_firmware_for_the_chip() {
     let dir = tempfile::tempdir().unwrap();
-    let (board, flash_file) = blank_board(dir.path());
+    let (board, flash_file) = BoardProcess::blank(dir.path());
     let serial = board.serial.to_str().unwrap();
     let (code, stdout, stderr) = espchat_flash(&["-p", serial]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
@@ -371,7 +352,7 @@ fn esptool_writes_and_verifies_in_every_mode() {
         (&[], "--no-compress"),
     ];
     for (global, compress) in modes {
-        let (board, flash_file) = blank_board(dir.path());
+        let (board, flash_file) = BoardProcess::blank(dir.path());
         let output = esptool_write(&board, global, &[compress], &app_path);
         assert!(
             output.contains("Hash of data verified"),
@@ -431,7 +412,7 @@ fn espchat_flash_writes_the_firmware_elf_in_rom_mode_as_espflash_converts_it() {
     let elf_path = firmware_elf();
     let elf = std::fs::read(&elf_path).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (board, flash_file) = blank_board(dir.path());
+    let (board, flash_file) = BoardProcess::blank(dir.path());
     let serial = board.serial.to_str().unwrap();
     let (code, stdout, stderr) =
         espchat_flash(&["--no-stub", "-p", serial, elf_path.to_str().unwrap()]);
@@ -470,7 +451,7 @@ fn espchat_flash_names_a_missing_port() {
 #[test]
 fn flash_and_connect_flashes_reads_the_ip_and_chats() {
     let dir = tempfile::tempdir().unwrap();
-    let (board, _flash_file) = blank_board(dir.path());
+    let (board, _flash_file) = BoardProcess::blank(dir.path());
     let serial = board.serial.to_str().unwrap().to_owned();
     let mut oneshot = support::HeadlessProcess::start(&[
         "flash-and-connect",
@@ -502,7 +483,7 @@ fn flash_and_connect_gives_up_with_a_hint_when_no_ip_comes() {
     let dir = tempfile::tempdir().unwrap();
     let app_path = dir.path().join("hello.bin");
     std::fs::write(&app_path, image::build("hello-world", "1.0", b"hi")).unwrap();
-    let (board, _flash_file) = blank_board(dir.path());
+    let (board, _flash_file) = BoardProcess::blank(dir.path());
     let serial = board.serial.to_str().unwrap().to_owned();
     let mut oneshot = support::HeadlessProcess::start(&[
         "flash-and-connect",

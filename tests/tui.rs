@@ -53,6 +53,23 @@ impl Tmux {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// Types `espchat ARGS` into the shell, with `home` as its config dir.
+    fn run_espchat(&self, home: &std::path::Path, args: &str) {
+        let command = format!(
+            "XDG_CONFIG_HOME={} {} {args}",
+            home.display(),
+            env!("CARGO_BIN_EXE_espchat")
+        );
+        self.keys(&[&command, "Enter"]);
+    }
+
+    /// Presses `quit` and waits for the shell to report exit status 0; returns the screen.
+    fn quit_with(&self, quit: &str) -> String {
+        self.keys(&[quit]);
+        self.keys(&["echo exit=$?", "Enter"]);
+        self.wait("the shell back", |screen| screen.contains("exit=0"))
+    }
+
     /// Polls the screen until `condition` holds, with a deadline.
     fn wait(&self, what: &str, condition: impl Fn(&str) -> bool) -> String {
         let end = Instant::now() + DEADLINE;
@@ -82,12 +99,7 @@ impl Drop for Tmux {
 fn demo_flashes_finds_the_ip_chats_switches_the_led_and_quits_cleanly() {
     let tmux = Tmux::start(140, 45);
     let config = tempfile::tempdir().unwrap();
-    let command = format!(
-        "XDG_CONFIG_HOME={} {} demo --clients 2",
-        config.path().display(),
-        env!("CARGO_BIN_EXE_espchat")
-    );
-    tmux.keys(&[&command, "Enter"]);
+    tmux.run_espchat(config.path(), "demo --clients 2");
 
     tmux.wait("IP on the status line", |screen| {
         screen.contains("127.0.0.1:")
@@ -101,9 +113,7 @@ fn demo_flashes_finds_the_ip_chats_switches_the_led_and_quits_cleanly() {
         screen.contains("LED on (Client 1)")
     });
 
-    tmux.keys(&["C-q"]);
-    tmux.keys(&["echo exit=$?", "Enter"]);
-    let screen = tmux.wait("the shell back", |screen| screen.contains("exit=0"));
+    let screen = tmux.quit_with("C-q");
     assert!(
         !screen.contains("Client 1 connected"),
         "the TUI left its screen behind:\n{screen}"
@@ -113,19 +123,8 @@ fn demo_flashes_finds_the_ip_chats_switches_the_led_and_quits_cleanly() {
 #[test]
 fn the_config_file_sets_the_panes_and_rebinds_quit() {
     let tmux = Tmux::start(140, 45);
-    let home = tempfile::tempdir().unwrap();
-    std::fs::create_dir(home.path().join("espchat")).unwrap();
-    std::fs::write(
-        home.path().join("espchat/config.toml"),
-        "clients = 3\n\n[keys]\nquit = \"ctrl-x\"\n",
-    )
-    .unwrap();
-    let command = format!(
-        "XDG_CONFIG_HOME={} {} demo",
-        home.path().display(),
-        env!("CARGO_BIN_EXE_espchat")
-    );
-    tmux.keys(&[&command, "Enter"]);
+    let (home, _) = support::config_home("clients = 3\n\n[keys]\nquit = \"ctrl-x\"\n", 0o600);
+    tmux.run_espchat(home.path(), "demo");
 
     // Three panes, as the file says, and the footer names the new key.
     tmux.wait("three panes connected", |screen| {
@@ -145,9 +144,7 @@ fn the_config_file_sets_the_panes_and_rebinds_quit() {
     tmux.wait("the chat going on", |screen| {
         screen.contains("Client 1: still here")
     });
-    tmux.keys(&["C-x"]);
-    tmux.keys(&["echo exit=$?", "Enter"]);
-    tmux.wait("the shell back", |screen| screen.contains("exit=0"));
+    tmux.quit_with("C-x");
 }
 
 #[test]
@@ -155,13 +152,7 @@ fn tui_on_a_board_finds_its_ip_again_after_a_reboot() {
     let board = support::BoardProcess::start(&[]);
     let tmux = Tmux::start(140, 45);
     let home = tempfile::tempdir().unwrap();
-    let command = format!(
-        "XDG_CONFIG_HOME={} {} tui -p {}",
-        home.path().display(),
-        env!("CARGO_BIN_EXE_espchat"),
-        board.serial.display()
-    );
-    tmux.keys(&[&command, "Enter"]);
+    tmux.run_espchat(home.path(), &format!("tui -p {}", board.serial.display()));
     tmux.wait("both panes connected", |screen| {
         screen.contains("Client 2 connected")
     });
@@ -177,37 +168,19 @@ fn tui_on_a_board_finds_its_ip_again_after_a_reboot() {
     tmux.wait("the chat after the reboot", |screen| {
         screen.contains("Client 1: back again")
     });
-    tmux.keys(&["C-q"]);
-    tmux.keys(&["echo exit=$?", "Enter"]);
-    tmux.wait("the shell back", |screen| screen.contains("exit=0"));
+    tmux.quit_with("C-q");
 }
 
 #[test]
 fn tui_flashes_a_blank_board_with_f5_stores_wifi_and_keeps_early_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let flash_file = dir.path().join("flash.bin");
-    let board = support::BoardProcess::start(&[
-        "--blank",
-        "--no-throttle",
-        "--flash-file",
-        flash_file.to_str().unwrap(),
-    ]);
-    let home = tempfile::tempdir().unwrap();
-    std::fs::create_dir(home.path().join("espchat")).unwrap();
-    let config = home.path().join("espchat/config.toml");
-    std::fs::write(
-        &config,
+    let (board, _flash_file) = support::BoardProcess::blank(dir.path());
+    let (home, _) = support::config_home(
         "[wifi]\nssid = \"lab net\"\npassword = \"zebra-stripes\"\n",
-    )
-    .unwrap();
-    let tmux = Tmux::start(140, 45);
-    let command = format!(
-        "XDG_CONFIG_HOME={} {} tui -p {}",
-        home.path().display(),
-        env!("CARGO_BIN_EXE_espchat"),
-        board.serial.display()
+        0o600,
     );
-    tmux.keys(&[&command, "Enter"]);
+    let tmux = Tmux::start(140, 45);
+    tmux.run_espchat(home.path(), &format!("tui -p {}", board.serial.display()));
     // An erased board boot-loops; F5 flashes the bundled firmware.
     tmux.wait("the blank board's boot loop", |screen| {
         screen.contains("invalid header")
@@ -228,30 +201,22 @@ fn tui_flashes_a_blank_board_with_f5_stores_wifi_and_keeps_early_lines() {
     tmux.wait("the line typed before the board had an address", |screen| {
         screen.contains("Client 1: early bird")
     });
-    tmux.keys(&["C-q"]);
-    tmux.keys(&["echo exit=$?", "Enter"]);
-    tmux.wait("the shell back", |screen| screen.contains("exit=0"));
+    tmux.quit_with("C-q");
 }
 
 #[test]
 fn flash_and_connect_on_a_terminal_is_the_tui() {
     let dir = tempfile::tempdir().unwrap();
-    let flash_file = dir.path().join("flash.bin");
-    let board = support::BoardProcess::start(&[
-        "--blank",
-        "--no-throttle",
-        "--flash-file",
-        flash_file.to_str().unwrap(),
-    ]);
+    let (board, _flash_file) = support::BoardProcess::blank(dir.path());
     let tmux = Tmux::start(140, 45);
     let home = tempfile::tempdir().unwrap();
-    let command = format!(
-        "XDG_CONFIG_HOME={} {} flash-and-connect -p {} --clients 3 --wifi-ssid lab --wifi-password zebra-stripes",
-        home.path().display(),
-        env!("CARGO_BIN_EXE_espchat"),
-        board.serial.display()
+    tmux.run_espchat(
+        home.path(),
+        &format!(
+            "flash-and-connect -p {} --clients 3 --wifi-ssid lab --wifi-password zebra-stripes",
+            board.serial.display()
+        ),
     );
-    tmux.keys(&[&command, "Enter"]);
     tmux.wait("the board storing the network", |screen| {
         screen.contains("wifi connecting to \"lab\"")
     });
@@ -269,56 +234,18 @@ fn flash_and_connect_on_a_terminal_is_the_tui() {
         !screen.contains("zebra"),
         "the password is on screen:\n{screen}"
     );
-    tmux.keys(&["C-q"]);
-    tmux.keys(&["echo exit=$?", "Enter"]);
-    tmux.wait("the shell back", |screen| screen.contains("exit=0"));
+    tmux.quit_with("C-q");
 }
 
 #[test]
 fn demo_in_line_mode_for_scripts() {
-    use std::io::{BufRead, BufReader, Write};
-    let mut demo = support::espchat()
-        .args(["demo", "--headless", "--clients", "2"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = demo.stdin.take().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    let stdout = demo.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let wait = |needle: &str| {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(error) => panic!("no {needle:?} within {DEADLINE:?}: {error}"),
-            }
-        }
-    };
-    wait("flash! done ");
-    assert_eq!(wait("board! ip "), "board! ip 127.0.0.1");
-    wait("chat1! connected 127.0.0.1:");
-    wait("chat2! connected 127.0.0.1:");
-    writeln!(stdin, "@1 on").unwrap();
-    wait("board! led on");
-    writeln!(stdin, "@quit").unwrap();
-    let end = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(status) = demo.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < end, "the demo did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "{status}");
+    let mut demo = support::HeadlessProcess::start(&["demo", "--headless", "--clients", "2"]);
+    demo.wait_for("flash! done ");
+    assert_eq!(demo.wait_for("board! ip "), "board! ip 127.0.0.1");
+    demo.wait_all(&["chat1! connected 127.0.0.1:", "chat2! connected 127.0.0.1:"]);
+    demo.send("@1 on");
+    demo.wait_for("board! led on");
+    demo.send("@quit");
+    let status = demo.wait_exit();
+    assert!(status.success(), "{status}: {}", demo.stderr());
 }

@@ -15,6 +15,20 @@ use std::time::{Duration, Instant};
 
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// A config dir (for `XDG_CONFIG_HOME`) holding `espchat/config.toml` with `text` and the
+/// permission bits `mode`; also returns the file's path.
+pub fn config_home(text: &str, mode: u32) -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = tempfile::tempdir().expect("a temporary config dir");
+    let dir = home.path().join("espchat");
+    std::fs::create_dir(&dir).expect("create the espchat config dir");
+    let file = dir.join("config.toml");
+    std::fs::write(&file, text).expect("write the config file");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode))
+        .expect("set the config file's mode");
+    (home, file)
+}
+
 /// `espchat` as a test runs it: whatever config file and `ESPCHAT_*` variables the machine
 /// has are out of play (an empty config dir), unless the test sets them itself.
 pub fn espchat() -> Command {
@@ -139,22 +153,12 @@ impl Lines {
 
     /// Skips lines until one contains `needle`; returns it.
     pub fn wait_for(&mut self, needle: &str) -> String {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(error) => panic!(
-                    "no line containing {needle:?} within {DEADLINE:?} ({error}); seen: {:#?}",
-                    self.seen
-                ),
-            }
-        }
+        self.try_wait_for(needle, DEADLINE).unwrap_or_else(|| {
+            panic!(
+                "no line containing {needle:?} within {DEADLINE:?}; seen: {:#?}",
+                self.seen
+            )
+        })
     }
 }
 
@@ -175,6 +179,23 @@ impl BoardProcess {
         }
         command.args(extra);
         Self::start_command(command)
+    }
+
+    /// A board with erased flash, kept in a file in `dir`, flashing at full speed; also
+    /// returns the flash file.
+    pub fn blank(dir: &Path) -> (BoardProcess, PathBuf) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // Distinct names for several flash files in one directory.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let number = NEXT.fetch_add(1, Ordering::Relaxed);
+        let flash_file = dir.join(format!("flash-{number}.bin"));
+        let board = BoardProcess::start(&[
+            "--blank",
+            "--no-throttle",
+            "--flash-file",
+            flash_file.to_str().unwrap(),
+        ]);
+        (board, flash_file)
     }
 
     /// Starts `command`, an `espchat board` with its arguments and environment.

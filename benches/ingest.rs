@@ -330,7 +330,7 @@ fn run_consumer(
     let pid = process.pid();
     wait_until_reading(&mut process, &port, &master, &slave)?;
 
-    let cpu_before = cpu_time(pid).ok_or("cannot read /proc/PID/stat")?;
+    let cpu_before = support::cpu_time(pid).ok_or("cannot read /proc/PID/stat")?;
     let read_before = read_chars(pid);
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
@@ -391,7 +391,7 @@ fn run_consumer(
     if let Some(exit) = process.exited() {
         return Err(format!("the consumer died at the end: {exit}"));
     }
-    let cpu_after = cpu_time(pid).ok_or("cannot read /proc/PID/stat")?;
+    let cpu_after = support::cpu_time(pid).ok_or("cannot read /proc/PID/stat")?;
     let read_after = read_chars(pid);
     let peak_rss_kib = peak_rss_kib(pid);
     drop(process);
@@ -528,22 +528,6 @@ fn holds_open(pid: u32, path: &Path) -> bool {
         fds.flatten()
             .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
     })
-}
-
-/// utime + stime of all the process's threads.
-fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain anything, spaces and parentheses included: skip past it.
-    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
-    // After the name: state is field 3, utime field 14, stime field 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let ticks = u64::try_from(ticks).ok().filter(|&ticks| ticks > 0)?;
-    Some(Duration::from_secs_f64(
-        (utime + stime) as f64 / ticks as f64,
-    ))
 }
 
 /// Bytes the process has read with read(2) and friends, from any file.

@@ -480,7 +480,7 @@ impl Session<'_> {
     }
 
     fn alive(&self) -> bool {
-        cpu_time(self.pid).is_some() && !self.dead_in_tmux()
+        support::cpu_time(self.pid).is_some() && !self.dead_in_tmux()
     }
 
     fn dead_in_tmux(&self) -> bool {
@@ -599,20 +599,6 @@ fn status_shown(screen: &str) -> bool {
         .is_some_and(|line| line.trim_start().starts_with("espchat"))
 }
 
-/// utime + stime of all the process's threads.
-fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let ticks = u64::try_from(ticks).ok().filter(|&ticks| ticks > 0)?;
-    Some(Duration::from_secs_f64(
-        (utime + stime) as f64 / ticks as f64,
-    ))
-}
-
 /// CPU of the TUI and of the tmux server over a window, in percent of one core.
 struct CpuWindow {
     tui: f64,
@@ -621,13 +607,13 @@ struct CpuWindow {
 
 fn cpu_window(session: &Session, work: impl FnOnce()) -> Result<CpuWindow, String> {
     let server = session.tmux.server_pid();
-    let tui_before = cpu_time(session.pid).ok_or("cannot read /proc/PID/stat")?;
-    let tmux_before = server.and_then(cpu_time);
+    let tui_before = support::cpu_time(session.pid).ok_or("cannot read /proc/PID/stat")?;
+    let tmux_before = server.and_then(support::cpu_time);
     let start = Instant::now();
     work();
     let elapsed = start.elapsed().as_secs_f64();
-    let tui_after = cpu_time(session.pid).ok_or("the TUI exited during the window")?;
-    let tmux_after = server.and_then(cpu_time);
+    let tui_after = support::cpu_time(session.pid).ok_or("the TUI exited during the window")?;
+    let tmux_after = server.and_then(support::cpu_time);
     let percent = |before: Duration, after: Duration| {
         100.0 * after.saturating_sub(before).as_secs_f64() / elapsed
     };

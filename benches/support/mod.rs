@@ -58,6 +58,22 @@ pub fn proc_field(pid: u32, file: &str, name: &str) -> Option<u64> {
 }
 
 /// VmHWM (peak resident set) of a live process, in KiB.
+/// utime + stime of all the process's threads, from /proc/PID/stat.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain anything, spaces and parentheses included: skip past it.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    // After the name: state is field 3, utime field 14, stime field 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = u64::try_from(ticks).ok().filter(|&ticks| ticks > 0)?;
+    Some(Duration::from_secs_f64(
+        (utime + stime) as f64 / ticks as f64,
+    ))
+}
+
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     proc_field(pid, "status", "VmHWM:")
 }

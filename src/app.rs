@@ -5,6 +5,7 @@
 pub mod input;
 pub mod keys;
 pub mod scrollback;
+
 #[cfg(test)]
 mod tests;
 
@@ -407,22 +408,15 @@ impl App {
                 (Overlay::Help, _) => Some(Action::CloseOverlay),
             };
         }
+        let plain = !key
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
         if let Some(search) = &self.search {
-            let plain = !key
-                .modifiers
-                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
             if search.editing {
                 return match key.code {
                     KeyCode::Enter => Some(Action::Submit),
                     KeyCode::Esc => Some(Action::Cancel),
-                    KeyCode::Char(c) if plain => Some(Action::Insert(c)),
-                    KeyCode::Backspace => Some(Action::DeleteBack),
-                    KeyCode::Delete => Some(Action::DeleteForward),
-                    KeyCode::Left => Some(Action::CursorLeft),
-                    KeyCode::Right => Some(Action::CursorRight),
-                    KeyCode::Home => Some(Action::CursorHome),
-                    KeyCode::End => Some(Action::CursorEnd),
-                    _ => None,
+                    code => line_edit(code, plain),
                 };
             }
             match key.code {
@@ -451,24 +445,12 @@ impl App {
         }
         match self.focus {
             Focus::Serial => key_to_bytes(key).map(Action::SerialBytes),
-            Focus::Chat(_) => {
-                let plain = !key
-                    .modifiers
-                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
-                match key.code {
-                    KeyCode::Char(c) if plain => Some(Action::Insert(c)),
-                    KeyCode::Backspace => Some(Action::DeleteBack),
-                    KeyCode::Delete => Some(Action::DeleteForward),
-                    KeyCode::Left => Some(Action::CursorLeft),
-                    KeyCode::Right => Some(Action::CursorRight),
-                    KeyCode::Home => Some(Action::CursorHome),
-                    KeyCode::End => Some(Action::CursorEnd),
-                    KeyCode::Up => Some(Action::HistoryPrev),
-                    KeyCode::Down => Some(Action::HistoryNext),
-                    KeyCode::Enter => Some(Action::Submit),
-                    _ => None,
-                }
-            }
+            Focus::Chat(_) => match key.code {
+                KeyCode::Up => Some(Action::HistoryPrev),
+                KeyCode::Down => Some(Action::HistoryNext),
+                KeyCode::Enter => Some(Action::Submit),
+                code => line_edit(code, plain),
+            },
         }
     }
 
@@ -840,4 +822,19 @@ fn styled(text: String, style: Style) -> StyledLine {
     StyledLine {
         spans: vec![Span { text, style }],
     }
+}
+
+/// The keys that edit an input line (a chat pane's, or the search query). `plain`: no Ctrl or
+/// Alt, so a character is typed.
+fn line_edit(code: KeyCode, plain: bool) -> Option<Action> {
+    Some(match code {
+        KeyCode::Char(c) if plain => Action::Insert(c),
+        KeyCode::Backspace => Action::DeleteBack,
+        KeyCode::Delete => Action::DeleteForward,
+        KeyCode::Left => Action::CursorLeft,
+        KeyCode::Right => Action::CursorRight,
+        KeyCode::Home => Action::CursorHome,
+        KeyCode::End => Action::CursorEnd,
+        _ => return None,
+    })
 }

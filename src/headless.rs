@@ -9,9 +9,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::chat::{ChatEvent, ChatPane, PaneCommand, PaneId, PaneLine, QUEUE_LINES};
+use crate::config::WifiCredentials;
 use crate::event::Event;
 use crate::serial::{
     BoardAddress, ConsoleOutput, SerialCommand, SerialConsole, SerialEvent, StyledLine,
+    firmware_lacks_credentials, firmware_reads_console,
 };
 
 /// An unfinished line (a prompt, a server that sends no newline) is printed once nothing has
@@ -41,8 +43,8 @@ pub struct Headless {
 /// when it changes.
 pub struct AutoConnect {
     pub clients: usize,
-    /// A `wifi …` console command to send once the firmware is up, and the SSID to show.
-    pub provision: Option<(String, String)>,
+    /// Wi-Fi credentials to store on the board once its firmware is up.
+    pub provision: Option<WifiCredentials>,
     /// How long to wait for the address before giving up with a hint.
     pub ip_timeout: Duration,
     /// Where the panes report.
@@ -146,14 +148,13 @@ impl Headless {
                                 Event::Chat(_, ChatEvent::Closed) => open_panes -= 1,
                                 Event::Serial(SerialEvent::Output(ConsoleOutput::Line(line))) => {
                                     let text = line.plain();
-                                    no_credentials |= text.contains("no wifi credentials");
-                                    // The firmware is up and reads its console: time to provision.
-                                    if text.contains("espchat:")
-                                        && let Some((command, ssid)) = self.auto_connect.as_mut().and_then(|auto| auto.provision.take())
+                                    no_credentials |= firmware_lacks_credentials(&text);
+                                    if firmware_reads_console(&text)
+                                        && let Some(wifi) = self.auto_connect.as_mut().and_then(|auto| auto.provision.take())
                                         && let Some(serial) = &self.serial
                                     {
-                                        out.status("serial", &format!("sending the Wi-Fi credentials for \"{ssid}\""))?;
-                                        serial.send(SerialCommand::Line(command)).await;
+                                        out.status("serial", &format!("sending the Wi-Fi credentials for \"{}\"", wifi.ssid))?;
+                                        serial.send(SerialCommand::Line(wifi.console_command())).await;
                                     }
                                 }
                                 Event::Serial(SerialEvent::Address(change)) => {

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::{CommandFactory as _, FromArgMatches as _};
 use espchat::board::{Board, BoardConfig};
 use espchat::chat::PaneLine;
-use espchat::config::{self, Config, ConfigError, process_env};
+use espchat::config::{self, Config, ConfigError, WifiCredentials, process_env};
 use espchat::flash::{self, FlashEvent, FlashImage, FlashOptions};
 use espchat::headless::{AutoConnect, Headless};
 use espchat::serial::port::{self, PortInfo};
@@ -438,13 +438,7 @@ fn run_flash_and_connect(
     let clients = config.clients(args.clients, 2);
     if line_mode(&global) {
         flash_lines(&options, &image)?;
-        let provision = wifi.map(|wifi| (wifi.console_command(), wifi.ssid));
-        return block_on(console_and_panes(
-            serial,
-            clients,
-            provision,
-            args.ip_timeout,
-        ));
+        return block_on(console_and_panes(serial, clients, wifi, args.ip_timeout));
     }
     // On a terminal: the demo's flow on the real board, in the TUI. A port that is not there
     // is said before the screen switches (other port errors show in the console pane).
@@ -471,7 +465,7 @@ fn run_flash_and_connect(
 async fn console_and_panes(
     serial: SerialOptions,
     clients: u16,
-    provision: Option<(String, String)>,
+    provision: Option<WifiCredentials>,
     ip_timeout: u64,
 ) -> anyhow::Result<()> {
     let (events_tx, events) = mpsc::channel(1024);

@@ -7,7 +7,8 @@ pub mod ip_watcher;
 pub mod port;
 
 pub use console::{
-    LineEnding, SerialCommand, SerialConsole, SerialEvent, SerialOptions, humantime_now,
+    LineEnding, SerialCommand, SerialConsole, SerialEvent, SerialOptions,
+    firmware_lacks_credentials, firmware_reads_console, humantime_now,
 };
 pub use decode::{ConsoleDecoder, ConsoleOutput, StyledLine};
 pub use ip_watcher::{BoardAddress, IpWatcher};

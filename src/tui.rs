@@ -21,6 +21,7 @@ use crate::event::Event;
 use crate::flash::{self, FlashImage, FlashOptions};
 use crate::serial::{
     BoardAddress, ConsoleOutput, SerialCommand, SerialConsole, SerialEvent, SerialOptions,
+    firmware_lacks_credentials, firmware_reads_console,
 };
 
 /// Redraws at most this often while events stream in (a fast console), and at least this often
@@ -209,9 +210,8 @@ impl Session {
             }
             Event::Serial(SerialEvent::Output(ConsoleOutput::Line(line))) => {
                 let text = line.plain();
-                // The firmware is up and reads its console: time to provision.
                 if self.provision_pending
-                    && text.contains("espchat:")
+                    && firmware_reads_console(&text)
                     && let (Some(wifi), Some(serial)) = (&self.wifi, &self.serial)
                 {
                     self.provision_pending = false;
@@ -219,10 +219,10 @@ impl Session {
                         .send(SerialCommand::Line(wifi.console_command()))
                         .await;
                     app.hint(format!(
-                        "sent the Wi-Fi credentials for \"{}\" (from the config file) to the board",
+                        "sent the Wi-Fi credentials for \"{}\" to the board",
                         wifi.ssid
                     ));
-                } else if self.wifi.is_none() && text.contains("no wifi credentials") {
+                } else if self.wifi.is_none() && firmware_lacks_credentials(&text) {
                     app.hint(
                         "the board has no Wi-Fi credentials: type `wifi SSID PASSWORD` in the serial console, or add [wifi] to the config file and flash again"
                             .into(),

@@ -374,6 +374,17 @@ impl Actor {
     }
 }
 
+/// The espchat firmware logs with an `espchat:` tag: once one shows, it reads its console,
+/// and Wi-Fi credentials sent now are taken.
+pub fn firmware_reads_console(text: &str) -> bool {
+    text.contains("espchat:")
+}
+
+/// The firmware says it has no Wi-Fi credentials stored (and so will get no IP address).
+pub fn firmware_lacks_credentials(text: &str) -> bool {
+    text.contains("no wifi credentials")
+}
+
 /// `espchat: led on` / `espchat: led off` (CONTRACT §4), with any log prefix.
 fn led_line(text: &str) -> Option<bool> {
     let rest = text.rsplit_once("espchat: led ")?.1.trim_end();

@@ -154,7 +154,7 @@ impl Headless {
                                         && let Some(serial) = &self.serial
                                     {
                                         out.status("serial", &format!("sending the Wi-Fi credentials for \"{}\"", wifi.ssid))?;
-                                        serial.send(SerialCommand::Line(wifi.console_command())).await;
+                                        serial.send(SerialCommand::FreshLine(wifi.console_command())).await;
                                     }
                                 }
                                 Event::Serial(SerialEvent::Address(change)) => {

@@ -216,7 +216,7 @@ impl Session {
                 {
                     self.provision_pending = false;
                     serial
-                        .send(SerialCommand::Line(wifi.console_command()))
+                        .send(SerialCommand::FreshLine(wifi.console_command()))
                         .await;
                     app.hint(format!(
                         "sent the Wi-Fi credentials for \"{}\" to the board",

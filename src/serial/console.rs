@@ -56,6 +56,10 @@ pub struct SerialOptions {
 pub enum SerialCommand {
     /// A typed line; the line ending is added.
     Line(String),
+    /// A line that must start on a fresh line: a line ending goes first, so that bytes the
+    /// device holds from before (boot noise, the tail of a flasher's last packet) end as a
+    /// line of their own instead of spoiling this one.
+    FreshLine(String),
     /// Keys as they are, e.g. Ctrl-C.
     Bytes(Vec<u8>),
     /// Pulse the reset line (EN via RTS) to restart the board.
@@ -228,6 +232,13 @@ impl Actor {
                 bytes.extend_from_slice(self.options.line_ending.bytes());
                 port.write_all(&bytes).await
             }
+            SerialCommand::FreshLine(line) => {
+                let ending = self.options.line_ending.bytes();
+                let mut bytes = ending.to_vec();
+                bytes.extend_from_slice(line.as_bytes());
+                bytes.extend_from_slice(ending);
+                port.write_all(&bytes).await
+            }
             SerialCommand::Bytes(bytes) => port.write_all(&bytes).await,
             SerialCommand::Reset => {
                 if let Err(error) = port.reset().await {
@@ -257,7 +268,10 @@ impl Actor {
                 true
             }
             SerialCommand::Close => true,
-            SerialCommand::Line(_) | SerialCommand::Bytes(_) | SerialCommand::Reset => {
+            SerialCommand::Line(_)
+            | SerialCommand::FreshLine(_)
+            | SerialCommand::Bytes(_)
+            | SerialCommand::Reset => {
                 let message = format!(
                     "not sent: serial port {} is gone (waiting for it to come back)",
                     self.options.path.display()
@@ -499,6 +513,47 @@ mod tests {
         assert_eq!(led_line("INFO - espchat: led off"), Some(false));
         assert_eq!(led_line("espchat: led on GPIO8 (active-high)"), None);
         assert_eq!(led_line("Client 1: espchat: led onward"), None);
+    }
+
+    #[tokio::test]
+    async fn a_fresh_line_ends_what_the_device_holds_first() {
+        use std::io::Read as _;
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let path = nix::unistd::ttyname(&pty.slave).unwrap();
+        let options = SerialOptions {
+            path,
+            baud: 115_200,
+            line_ending: LineEnding::Crlf,
+            hex: false,
+            log_file: None,
+        };
+        let (events, _event_rx) = mpsc::channel(64);
+        let console = SerialConsole::open(options, events).unwrap();
+        console
+            .send(SerialCommand::FreshLine("wifi lab".into()))
+            .await;
+        console.send(SerialCommand::Line("status".into())).await;
+        console.close().await;
+        // Non-blocking reads with a deadline: a missing byte fails the test instead of hanging it.
+        let flags = nix::fcntl::fcntl(&pty.master, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+        let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(&pty.master, nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+        let mut master = std::fs::File::from(pty.master);
+        let mut buf = vec![0u8; 64];
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while got.len() < b"\r\nwifi lab\r\nstatus\r\n".len()
+            && std::time::Instant::now() < deadline
+        {
+            match master.read(&mut buf) {
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(error) => panic!("reading the pty: {error}"),
+            }
+        }
+        assert_eq!(got, b"\r\nwifi lab\r\nstatus\r\n");
     }
 
     #[tokio::test]

@@ -34,7 +34,7 @@ const TURN_WAIT: Duration = Duration::from_secs(3);
 /// Panes are numbered from 1, as the headless `@N` commands and `chatN` sources are.
 pub type PaneId = usize;
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum PaneCommand {
     Send(String),
     /// Connect to another address (the board got a new IP).
@@ -46,7 +46,7 @@ pub enum PaneCommand {
     Close,
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum ChatEvent {
     Connecting {
         addr: String,
@@ -259,7 +259,7 @@ impl Pane {
     /// passed, taking commands meanwhile. False when this pane should stop.
     async fn wait_for_turn(&mut self, commands: &mut mpsc::Receiver<PaneCommand>) -> bool {
         let Some(mut previous) = self.previous.take() else {
-            return !self.closing;
+            return !self.closing || !self.queue.is_empty();
         };
         let deadline = tokio::time::sleep(TURN_WAIT);
         tokio::pin!(deadline);
@@ -271,7 +271,7 @@ impl Pane {
                 () = &mut deadline => break true,
                 command = commands.recv(), if !self.closing => {
                     self.command(command).await;
-                    if self.closing {
+                    if self.closing && self.queue.is_empty() {
                         return false;
                     }
                 }
@@ -280,7 +280,8 @@ impl Pane {
         if still_open {
             self.previous = Some(previous);
         }
-        !self.closing
+        // Closed while waiting its turn: it still connects once to deliver what was queued.
+        !self.closing || !self.queue.is_empty()
     }
 
     fn set_connected(&self, connected: bool) {
@@ -325,9 +326,10 @@ impl Pane {
         loop {
             tokio::select! {
                 () = &mut sleep => return true,
-                command = commands.recv() => {
+                command = commands.recv(), if !self.closing => {
                     let retarget = self.command(command).await;
-                    if self.closing {
+                    // Closed during a backoff: one more attempt delivers what is queued.
+                    if self.closing && self.queue.is_empty() {
                         return false;
                     }
                     if retarget {

@@ -6,6 +6,9 @@ use clap::{Args, Parser, Subcommand};
 use espchat::flash::{After, Before, Chip};
 use espchat::serial::LineEnding;
 
+/// How long line mode waits for the board's IP address on its console, unless told otherwise.
+pub const IP_TIMEOUT_SECS: u64 = 60;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "espchat",
@@ -222,7 +225,7 @@ pub struct FlashAndConnectArgs {
     )]
     pub wifi_password: Option<String>,
     /// Seconds to wait for the board's IP address on the console (line mode)
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = IP_TIMEOUT_SECS)]
     pub ip_timeout: u64,
     /// Baud rate of the board's console after flashing [default: `baud` in the config file,
     /// or 115200]

@@ -1,6 +1,10 @@
 //! The headless line mode (CONTRACT.md §2): the engine without a screen, for scripts, CI and
 //! screen readers. One event per stdout line, `SOURCE| data` or `SOURCE! status`; commands on
 //! stdin: `@N text`, `@all text`, `@serial text`, `@quit`.
+//!
+//! This face only turns stdin lines into [`UserCommand`]s and events into lines; what the
+//! session decides (where the panes connect, what happens to lines typed early, when it is
+//! done) is the [`Session`] core's, shared with the TUI.
 
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
@@ -8,13 +12,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::chat::{ChatEvent, ChatPane, PaneCommand, PaneId, PaneLine, QUEUE_LINES};
-use crate::config::WifiCredentials;
+use crate::chat::{ChatEvent, PaneId};
 use crate::event::Event;
-use crate::serial::{
-    BoardAddress, ConsoleOutput, SerialCommand, SerialConsole, SerialEvent, StyledLine,
-    firmware_lacks_credentials, firmware_reads_console,
-};
+use crate::serial::{ConsoleOutput, SerialCommand, SerialEvent, StyledLine};
+use crate::session::{Actors, Do, Notice, Session, SessionConfig, UserCommand};
 
 /// An unfinished line (a prompt, a server that sends no newline) is printed once nothing has
 /// been added to it for this long.
@@ -22,33 +23,14 @@ const PARTIAL_IDLE: Duration = Duration::from_millis(150);
 /// Events printed before stdout is flushed, at most: a fast console costs one write per batch,
 /// not one per line.
 const EVENT_BATCH: usize = 256;
-/// Once the board's IP is known, how long to wait for its server's port before assuming 5000
-/// (many firmwares print only the IP).
-const PORT_GRACE: Duration = Duration::from_secs(1);
-/// The longest wait for panes to deliver their last lines after end of input.
-const CLOSE_DEADLINE: Duration = Duration::from_secs(10);
 
-/// What the line mode drives.
+/// What the line mode drives: a session, its actors, and the channel they report to.
 pub struct Headless {
-    pub serial: Option<SerialConsole>,
-    pub panes: Vec<ChatPane>,
+    pub session: SessionConfig,
+    pub actors: Actors,
     pub events: mpsc::Receiver<Event>,
     /// Prefix console lines with the time they were received.
     pub timestamps: bool,
-    /// Open the chat panes once the console shows the board's address.
-    pub auto_connect: Option<AutoConnect>,
-}
-
-/// flash-and-connect's panes: opened when the console shows the board's address, retargeted
-/// when it changes.
-pub struct AutoConnect {
-    pub clients: usize,
-    /// Wi-Fi credentials to store on the board once its firmware is up.
-    pub provision: Option<WifiCredentials>,
-    /// How long to wait for the address before giving up with a hint.
-    pub ip_timeout: Duration,
-    /// Where the panes report.
-    pub events: mpsc::Sender<Event>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,28 +42,10 @@ pub enum HeadlessError {
     NoAddress(String),
 }
 
-/// Whether a command line is for the chat panes (`@N …`, `@all …`).
-fn is_for_panes(line: &str) -> bool {
-    let target = line.split(' ').next().unwrap_or_default();
-    target == "@all"
-        || target
-            .strip_prefix('@')
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// Why no address came, as far as the console tells, and what to do.
-fn no_address_hint(timeout_secs: u64, no_credentials: bool) -> String {
-    if no_credentials {
-        "the board has no Wi-Fi credentials, so it has no IP address: run again with \
-         --wifi-ssid NAME --wifi-password PASSWORD (or type: @serial wifi NAME PASSWORD)"
-            .to_owned()
-    } else {
-        format!(
-            "no IP address on the board's console within {timeout_secs} s: check that its \
-             Wi-Fi network is in reach and the password is right (the console above shows what \
-             it tried), or wait longer with --ip-timeout"
-        )
-    }
+/// What the face does after carrying out the session's decisions.
+enum Next {
+    Go,
+    Stop,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -108,7 +72,7 @@ struct Partial {
 }
 
 impl Headless {
-    /// Runs until end of input, `@quit`, or Ctrl-C. Returns when everything queued is sent.
+    /// Runs until end of input or `@quit` (once everything queued is delivered), or Ctrl-C.
     pub async fn run(mut self) -> Result<(), HeadlessError> {
         let mut out = Printer {
             stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
@@ -120,122 +84,46 @@ impl Headless {
         let mut interrupt =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let mut tick = tokio::time::interval(PARTIAL_IDLE / 2);
-        let mut open_panes = self.panes.len();
-        let mut closing: Option<Instant> = None;
-        // flash-and-connect: the panes open when the console shows the board's address.
-        let mut ip_deadline = self
-            .auto_connect
-            .as_ref()
-            .map(|auto| Instant::now() + auto.ip_timeout);
-        let mut address = BoardAddress::default();
-        // Once the IP is known, how long to wait for a port before assuming the lab's 5000.
-        let mut port_grace: Option<Instant> = None;
-        let mut no_credentials = false;
-        // Lines for panes that are not open yet.
-        let mut pending: Vec<String> = Vec::new();
-        loop {
-            if closing.is_some() && open_panes == 0 && ip_deadline.is_none() {
-                break;
-            }
+        let (mut session, start) = Session::start(self.session.clone(), Instant::now());
+        let mut input_open = true;
+        let mut next = self.carry_out(start, &mut out).await?;
+        while let Next::Go = next {
             tokio::select! {
-                event = self.events.recv() => match event {
-                    Some(event) => {
-                        // Whatever else is queued goes out with it, in one write to stdout.
-                        let mut next = Some(event);
-                        let mut batch = 0;
-                        while let Some(event) = next.take() {
-                            match &event {
-                                Event::Chat(_, ChatEvent::Closed) => open_panes -= 1,
-                                Event::Serial(SerialEvent::Output(ConsoleOutput::Line(line))) => {
-                                    let text = line.plain();
-                                    no_credentials |= firmware_lacks_credentials(&text);
-                                    if firmware_reads_console(&text)
-                                        && let Some(wifi) = self.auto_connect.as_mut().and_then(|auto| auto.provision.take())
-                                        && let Some(serial) = &self.serial
-                                    {
-                                        out.status("serial", &format!("sending the Wi-Fi credentials for \"{}\"", wifi.ssid))?;
-                                        serial.send(SerialCommand::FreshLine(wifi.console_command())).await;
-                                    }
-                                }
-                                Event::Serial(SerialEvent::Address(change)) => {
-                                    address.ip = change.ip.or(address.ip);
-                                    address.port = change.port.or(address.port);
-                                }
-                                _ => {}
-                            }
-                            out.event(event)?;
-                            batch += 1;
-                            if batch < EVENT_BATCH {
-                                next = self.events.try_recv().ok();
-                            }
-                        }
-                        if address.ip.is_some() && address.port.is_none() && port_grace.is_none() {
-                            port_grace = Some(Instant::now() + PORT_GRACE);
-                        }
-                        let port_settled = address.port.is_some()
-                            || port_grace.is_some_and(|until| Instant::now() >= until);
-                        if let (true, Some(ip), true) = (self.auto_connect.is_some(), address.ip, port_settled) {
-                            let port = address.port.unwrap_or(espchat_core::PORT);
-                            if self.panes.is_empty() {
-                                open_panes = self.open_auto_panes(ip, port, &mut pending, closing.is_some(), &mut out).await?;
-                                ip_deadline = None;
-                            } else {
-                                for pane in &self.panes {
-                                    pane.send(PaneCommand::Retarget { host: ip.to_string(), port }).await;
-                                }
-                            }
+                event = self.events.recv() => {
+                    let Some(event) = event else { break };
+                    // Whatever else is queued goes out with it, in one write to stdout.
+                    let mut event = Some(event);
+                    let mut batch = 0;
+                    while let Some(current) = event.take() {
+                        let dos = session.event(&current, Instant::now());
+                        next = self.carry_out(dos, &mut out).await?;
+                        out.event(current)?;
+                        batch += 1;
+                        if batch < EVENT_BATCH && matches!(next, Next::Go) {
+                            event = self.events.try_recv().ok();
                         }
                     }
-                    None => break,
-                },
-                read = stdin.read_until(b'\n', &mut input), if closing.is_none() => {
-                    let done = match read {
-                        Ok(0) | Err(_) => true,
+                }
+                read = stdin.read_until(b'\n', &mut input), if input_open => {
+                    let command = match read {
+                        Ok(0) | Err(_) => Some(UserCommand::Finish),
                         Ok(_) => {
                             let line = String::from_utf8_lossy(&input).trim_end_matches(['\r', '\n']).to_owned();
                             input.clear();
-                            if ip_deadline.is_some() && is_for_panes(&line) {
-                                if pending.len() < QUEUE_LINES {
-                                    pending.push(line);
-                                } else {
-                                    out.error(&format!("not sent (no chat pane yet and {QUEUE_LINES} lines waiting): {}", clean(&line)))?;
-                                }
-                                false
-                            } else {
-                                self.command(&line, &mut out).await?
-                            }
+                            self.parse(&line, &session, &mut out)?
                         }
                     };
-                    if done {
-                        closing = Some(Instant::now());
-                        self.close_panes().await;
+                    if let Some(command) = command {
+                        input_open &= !matches!(command, UserCommand::Finish);
+                        let dos = session.command(command, Instant::now());
+                        next = self.carry_out(dos, &mut out).await?;
                     }
                 },
                 _ = interrupt.recv() => break,
                 _ = tick.tick() => {
                     out.stale_partials()?;
-                    if self.panes.is_empty()
-                        && self.auto_connect.is_some()
-                        && let (Some(ip), Some(until)) = (address.ip, port_grace)
-                        && Instant::now() >= until
-                    {
-                        // The firmware named no port: the lab's server listens on 5000.
-                        open_panes = self
-                            .open_auto_panes(ip, espchat_core::PORT, &mut pending, closing.is_some(), &mut out)
-                            .await?;
-                        ip_deadline = None;
-                    }
-                    if ip_deadline.is_some_and(|deadline| Instant::now() > deadline) {
-                        let timeout = self.auto_connect.as_ref().map_or(0, |auto| auto.ip_timeout.as_secs());
-                        let message = no_address_hint(timeout, no_credentials);
-                        out.error(&message)?;
-                        out.flush()?;
-                        return Err(HeadlessError::NoAddress(message));
-                    }
-                    if ip_deadline.is_none() && closing.is_some_and(|since| since.elapsed() > CLOSE_DEADLINE) {
-                        out.status(Source::Serial.name().as_str(), "stopping: chat panes did not finish in time")?;
-                        break;
-                    }
+                    let dos = session.tick(Instant::now());
+                    next = self.carry_out(dos, &mut out).await?;
                 }
             }
             out.flush()?;
@@ -244,81 +132,95 @@ impl Headless {
         Ok(out.flush()?)
     }
 
-    /// flash-and-connect: opens the panes to the board's server, sends what was typed for them
-    /// meanwhile, and closes them again at once when input has ended. Returns how many opened.
-    async fn open_auto_panes(
-        &mut self,
-        ip: std::net::Ipv4Addr,
-        port: u16,
-        pending: &mut Vec<String>,
-        closing: bool,
+    /// Carries out the session's decisions; prints what is for the user.
+    async fn carry_out(&mut self, dos: Vec<Do>, out: &mut Printer) -> Result<Next, HeadlessError> {
+        let mut next = Next::Go;
+        for action in self.actors.carry_out(dos).await {
+            match action {
+                Do::Report(id, event) => out.chat(id, event)?,
+                Do::Notice(Notice::ProvisionSent { ssid }) => out.status(
+                    "serial",
+                    &format!("sending the Wi-Fi credentials for \"{ssid}\""),
+                )?,
+                // Said, with its fix, if no address comes (`Do::Fail`).
+                Do::Notice(Notice::NoCredentials) => {}
+                Do::Notice(Notice::PanesTooSlow) => {
+                    out.status("serial", "stopping: chat panes did not finish in time")?;
+                }
+                Do::Notice(Notice::ConsoleFailed(error)) => out.error(&error)?,
+                Do::Finished => next = Next::Stop,
+                Do::Fail(message) => {
+                    out.error(&message)?;
+                    out.flush()?;
+                    return Err(HeadlessError::NoAddress(message));
+                }
+                _ => {}
+            }
+        }
+        Ok(next)
+    }
+
+    /// One stdin line as a command for the session; errors are printed here.
+    fn parse(
+        &self,
+        line: &str,
+        session: &Session,
         out: &mut Printer,
-    ) -> Result<usize, HeadlessError> {
-        let Some(auto) = &self.auto_connect else {
-            return Ok(0);
-        };
-        let mut line = PaneLine::new();
-        self.panes = (1..=auto.clients)
-            .map(|id| line.spawn(id, ip.to_string(), port, auto.events.clone()))
-            .collect();
-        for line in std::mem::take(pending) {
-            self.command(&line, out).await?;
-        }
-        if closing {
-            self.close_panes().await;
-        }
-        Ok(self.panes.len())
-    }
-
-    async fn close_panes(&self) {
-        for pane in &self.panes {
-            pane.send(PaneCommand::Close).await;
-        }
-    }
-
-    /// One stdin line. True on `@quit`.
-    async fn command(&mut self, line: &str, out: &mut Printer) -> io::Result<bool> {
+    ) -> io::Result<Option<UserCommand>> {
         let (target, text) = match line.split_once(' ') {
-            Some((target, text)) => (target, text),
-            None => (line, ""),
+            Some((target, text)) => (target, text.to_owned()),
+            None => (line, String::new()),
         };
-        match target {
-            "@quit" => return Ok(true),
-            "@serial" => match &self.serial {
-                Some(serial) => {
-                    serial.send(SerialCommand::Line(text.to_owned())).await;
-                }
-                None => out.error("no serial console in this mode; @serial is for monitor")?,
-            },
-            "@all" => {
-                for pane in &self.panes {
-                    pane.send(PaneCommand::Send(text.to_owned())).await;
-                }
-                if self.panes.is_empty() {
-                    out.error("no chat panes in this mode")?;
-                }
+        let panes: Vec<PaneId> = session.pane_ids().collect();
+        let command = match target {
+            "@quit" => UserCommand::Finish,
+            "@serial" if self.actors.has_console() => {
+                UserCommand::Serial(SerialCommand::Line(text))
             }
-            _ => {
-                let pane = target
-                    .strip_prefix('@')
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .and_then(|n| n.checked_sub(1))
-                    .and_then(|index| self.panes.get(index));
-                match pane {
-                    Some(pane) => {
-                        pane.send(PaneCommand::Send(text.to_owned())).await;
-                    }
-                    None if line.trim().is_empty() => {}
-                    None => out.error(&format!(
-                        "unknown command {:?}: use @1..@{} text, @all text, @serial text or @quit",
+            "@all" if !panes.is_empty() => UserCommand::SendAll(text),
+            _ if line.trim().is_empty() => return Ok(None),
+            _ => match pane_number(target).filter(|id| panes.contains(id)) {
+                Some(id) => UserCommand::Send(id, text),
+                None => {
+                    out.error(&format!(
+                        "unknown command {:?}: use {}",
                         crate::serial::decode::sanitize(target.as_bytes()),
-                        self.panes.len().max(1)
-                    ))?,
+                        self.valid_commands(&panes)
+                    ))?;
+                    return Ok(None);
                 }
-            }
-        }
-        Ok(false)
+            },
+        };
+        Ok(Some(command))
     }
+
+    /// The commands this session takes, for an error message.
+    fn valid_commands(&self, panes: &[PaneId]) -> String {
+        let mut valid = Vec::new();
+        match panes {
+            [] => {}
+            [one] => valid.push(format!("@{one} text")),
+            [first, .., last] => valid.push(format!("@{first}..@{last} text")),
+        }
+        if !panes.is_empty() {
+            valid.push("@all text".to_owned());
+        }
+        if self.actors.has_console() {
+            valid.push("@serial text".to_owned());
+        }
+        valid.push("@quit".to_owned());
+        valid.join(", ")
+    }
+}
+
+/// `@N` with N a pane number as the contract writes it: decimal digits, no sign, no leading
+/// zero.
+fn pane_number(target: &str) -> Option<PaneId> {
+    let digits = target.strip_prefix('@')?;
+    if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 struct Printer {

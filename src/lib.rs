@@ -13,5 +13,6 @@ pub mod event;
 pub mod flash;
 pub mod headless;
 pub mod serial;
+pub mod session;
 pub mod tui;
 pub mod ui;

@@ -1,16 +1,17 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{CommandFactory as _, FromArgMatches as _};
 use espchat::board::{Board, BoardConfig};
-use espchat::chat::PaneLine;
 use espchat::config::{self, Config, ConfigError, WifiCredentials, process_env};
 use espchat::flash::{self, FlashEvent, FlashImage, FlashOptions};
-use espchat::headless::{AutoConnect, Headless};
+use espchat::headless::Headless;
 use espchat::serial::port::{self, PortInfo};
-use espchat::serial::{SerialConsole, SerialOptions};
+use espchat::serial::{LineEnding, SerialOptions};
+use espchat::session::{Actors, Server, SessionConfig, UserCommand};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
@@ -189,53 +190,30 @@ fn serial_path(config: &Config, flag: Option<PathBuf>) -> anyhow::Result<PathBuf
 fn run_monitor(args: MonitorArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
     let path = serial_path(config, args.serial.port)?;
     let baud = config.console_baud(args.serial.baud, &process_env)?;
-    let line_ending = config.line_ending(args.line_ending);
-    block_on(async {
-        let (events_tx, events) = mpsc::channel(1024);
-        let serial = SerialConsole::open(
-            SerialOptions {
-                path,
-                baud,
-                line_ending,
-                hex: args.hex,
-                log_file: global.log_file,
-            },
-            events_tx,
-        )?;
-        Headless {
-            serial: Some(serial),
-            panes: Vec::new(),
-            events,
-            timestamps: args.timestamps,
-            auto_connect: None,
-        }
-        .run()
-        .await?;
-        Ok(())
-    })
+    let serial = SerialOptions {
+        hex: args.hex,
+        ..console(path, baud, config.line_ending(args.line_ending), &global)
+    };
+    let session = SessionConfig {
+        panes: 0,
+        server: Server::Board,
+        wifi: None,
+        flashed: false,
+        ip_timeout: None,
+    };
+    block_on(line_mode_session(session, Some(serial), args.timestamps))
 }
 
 fn run_connect(args: ConnectArgs, config: &Config) -> anyhow::Result<()> {
     let (host, port) = parse_server(&args.server)?;
-    let clients = config.clients(args.clients, 1);
-    block_on(async {
-        let (events_tx, events) = mpsc::channel(1024);
-        let mut line = PaneLine::new();
-        let panes = (1..=usize::from(clients))
-            .map(|id| line.spawn(id, host.clone(), port, events_tx.clone()))
-            .collect();
-        drop(events_tx);
-        Headless {
-            serial: None,
-            panes,
-            events,
-            timestamps: false,
-            auto_connect: None,
-        }
-        .run()
-        .await?;
-        Ok(())
-    })
+    let session = SessionConfig {
+        panes: usize::from(config.clients(args.clients, 1)),
+        server: Server::Fixed { host, port },
+        wifi: None,
+        flashed: false,
+        ip_timeout: None,
+    };
+    block_on(line_mode_session(session, None, false))
 }
 
 fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
@@ -268,23 +246,102 @@ fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow::Re
     Ok(())
 }
 
-/// The TUI's App for a board at `port`.
-fn tui_app(
-    clients: u16,
-    config: &Config,
-    port: &std::path::Path,
+/// How a board's console is opened: at `baud`, lines ended as configured, logged if asked.
+fn console(path: PathBuf, baud: u32, line_ending: LineEnding, global: &GlobalArgs) -> SerialOptions {
+    SerialOptions {
+        path,
+        baud,
+        line_ending,
+        hex: false,
+        log_file: global.log_file.clone(),
+    }
+}
+
+/// The session of a board's console with `clients` chat panes to its server.
+fn board_session(clients: u16, wifi: Option<WifiCredentials>, flashed: bool) -> SessionConfig {
+    SessionConfig {
+        panes: usize::from(clients),
+        server: Server::Board,
+        wifi,
+        flashed,
+        ip_timeout: None,
+    }
+}
+
+/// Line mode: a session on stdin and stdout until input ends.
+async fn line_mode_session(
+    session: SessionConfig,
+    serial: Option<SerialOptions>,
+    timestamps: bool,
+) -> anyhow::Result<()> {
+    let (events_tx, events) = mpsc::channel(1024);
+    let mut actors = Actors::new(events_tx);
+    if let Some(serial) = serial {
+        actors = actors.with_console(serial);
+        actors.open_console()?;
+    }
+    Headless {
+        session,
+        actors,
+        events,
+        timestamps,
+    }
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// What a TUI session is about: its board, and what the screen says until the panes open.
+struct TuiSession {
+    serial: SerialOptions,
+    flash: FlashOptions,
+    image: FlashImage,
+    session: SessionConfig,
+    /// Flash before anything else (demo, flash-and-connect); otherwise open the console.
+    flash_first: bool,
     chip: Option<String>,
-) -> espchat::app::App {
+    hint: String,
+    /// The hint goes once the board's address is known (else it stays until the next one).
+    hint_until_address: bool,
+}
+
+/// The TUI on one board: console, chat panes, flashing on a key.
+async fn tui_session(tui: TuiSession, config: &Config) -> anyhow::Result<()> {
+    let (events_tx, events) = mpsc::channel(4096);
+    let port = tui.serial.path.display().to_string();
+    let mut actors = Actors::new(events_tx)
+        .with_console(tui.serial)
+        .with_flasher(tui.flash, tui.image);
+    let first = if tui.flash_first {
+        Some(UserCommand::Flash)
+    } else {
+        // A port that cannot be opened is said before the screen switches.
+        actors.open_console()?;
+        None
+    };
     // The panes show from the start, waiting for the board's address; typing goes to pane 1.
     let mut app = espchat::app::App::new(espchat::app::AppConfig {
-        panes: usize::from(clients),
+        panes: tui.session.panes,
         color: process_env("NO_COLOR").is_none(),
         timestamps: false,
         keys: config.keys.clone(),
     });
     app.update(espchat::app::keys::Action::FocusPane(1));
-    app.set_board(port.display().to_string(), chip);
-    app
+    app.set_board(port, tui.chip);
+    if tui.hint_until_address {
+        app.hint_until_address(tui.hint);
+    } else {
+        app.hint(tui.hint);
+    }
+    espchat::tui::run(app, tui.session, actors, first, events).await
+}
+
+/// A key's chord as the screen names it.
+fn chord(config: &Config, action: espchat::app::keys::Action) -> String {
+    config
+        .keys
+        .chord_for(&action)
+        .map_or_else(|| "-".to_owned(), |chord| chord.to_string())
 }
 
 fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
@@ -313,41 +370,36 @@ fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Result
             Err(error) => return Err(error.into()),
         },
     };
-    let serial = SerialOptions {
-        path: port.clone(),
-        baud: config.console_baud(args.serial.baud, &process_env)?,
-        line_ending: config.line_ending(None),
-        hex: false,
-        log_file: global.log_file.clone(),
-    };
+    let baud = config.console_baud(args.serial.baud, &process_env)?;
+    let serial = console(port.clone(), baud, config.line_ending(None), &global);
     if line_mode(&global) {
-        return block_on(console_and_panes(serial, clients, None, 60));
-    }
-    let flash_options = FlashOptions {
-        baud: config.flash_baud(None, &process_env)?,
-        ..FlashOptions::new(port.clone())
-    };
-    block_on(async move {
-        let (events_tx, events) = mpsc::channel(4096);
-        let mut session =
-            espchat::tui::Session::new(events_tx, serial, usize::from(clients), flash_options);
-        session.provision_after_flash(config.wifi(None, None)?);
-        session.open_console()?;
-        let mut app = tui_app(clients, config, &port, None);
-        // A board that booted before espchat opened its port printed its IP to nobody.
-        let key = |action| {
-            config
-                .keys
-                .chord_for(&action)
-                .map_or_else(|| "-".to_owned(), |chord| chord.to_string())
+        let session = SessionConfig {
+            ip_timeout: Some(Duration::from_secs(cli::IP_TIMEOUT_SECS)),
+            ..board_session(clients, None, false)
         };
-        app.hint_until_address(format!(
-            "The chat panes open once the console shows the board's IP: {} resets the board (its boot log shows it), {} flashes the espchat firmware.",
-            key(espchat::app::keys::Action::ResetBoard),
-            key(espchat::app::keys::Action::Flash),
-        ));
-        espchat::tui::run(app, session, events).await
-    })
+        return block_on(line_mode_session(session, Some(serial), false));
+    }
+    let flash = FlashOptions {
+        baud: config.flash_baud(None, &process_env)?,
+        ..FlashOptions::new(port)
+    };
+    // A board that booted before espchat opened its port printed its IP to nobody.
+    let hint = format!(
+        "The chat panes open once the console shows the board's IP: {} resets the board (its boot log shows it), {} flashes the espchat firmware.",
+        chord(config, espchat::app::keys::Action::ResetBoard),
+        chord(config, espchat::app::keys::Action::Flash),
+    );
+    let tui = TuiSession {
+        serial,
+        flash,
+        image: FlashImage::Bundled,
+        session: board_session(clients, config.wifi(None, None)?, false),
+        flash_first: false,
+        chip: None,
+        hint,
+        hint_until_address: true,
+    };
+    block_on(tui_session(tui, config))
 }
 
 /// The main job on the embedded default: a virtual board in this process, flashed, booted,
@@ -366,42 +418,38 @@ fn run_demo(args: DemoArgs, config: &Config, global: GlobalArgs) -> anyhow::Resu
         let port = board.serial_path().to_owned();
         // 921600 baud once the stub runs, as on a real board: the bundled firmware takes some
         // 4 s instead of half a minute at the ROM's 115200.
-        let flash_options = FlashOptions {
+        let flash = FlashOptions {
             baud: Some(921_600),
             ..FlashOptions::new(port.clone())
         };
         // The virtual board's console runs at 115200 whatever the config says of real ones.
-        let serial = SerialOptions {
-            path: port.clone(),
-            baud: config::DEFAULT_BAUD,
-            line_ending: config.line_ending(None),
-            hex: false,
-            log_file: global.log_file.clone(),
-        };
-        if line_mode(&global) {
-            let options = flash_options.clone();
+        let serial = console(port, config::DEFAULT_BAUD, config.line_ending(None), &global);
+        let result = if line_mode(&global) {
+            let options = flash.clone();
             tokio::task::spawn_blocking(move || flash_lines(&options, &FlashImage::Bundled))
                 .await??;
-            let result = console_and_panes(serial, clients, None, 60).await;
-            board.stop().await;
-            return result;
-        }
-        let (events_tx, events) = mpsc::channel(4096);
-        let mut session =
-            espchat::tui::Session::new(events_tx, serial, usize::from(clients), flash_options);
-        session.start_flash().await;
-        let mut app = tui_app(
-            clients,
-            config,
-            &port,
-            Some("ESP32-C3 (virtual)".to_owned()),
-        );
-        let quit = config
-            .keys
-            .chord_for(&espchat::app::keys::Action::Quit)
-            .map_or_else(String::new, |chord| format!(" {chord} quits."));
-        app.hint(format!("espchat demo: flashing the virtual board, then chat panes open. Type `on` in pane 1, `off` in pane 2, and watch the LED.{quit}"));
-        let result = espchat::tui::run(app, session, events).await;
+            let session = SessionConfig {
+                ip_timeout: Some(Duration::from_secs(cli::IP_TIMEOUT_SECS)),
+                ..board_session(clients, None, true)
+            };
+            line_mode_session(session, Some(serial), false).await
+        } else {
+            let quit = config
+                .keys
+                .chord_for(&espchat::app::keys::Action::Quit)
+                .map_or_else(String::new, |chord| format!(" {chord} quits."));
+            let tui = TuiSession {
+                serial,
+                flash,
+                image: FlashImage::Bundled,
+                session: board_session(clients, None, false),
+                flash_first: true,
+                chip: Some("ESP32-C3 (virtual)".to_owned()),
+                hint: format!("espchat demo: flashing the virtual board, then chat panes open. Type `on` in pane 1, `off` in pane 2, and watch the LED.{quit}"),
+                hint_until_address: false,
+            };
+            tui_session(tui, config).await
+        };
         board.stop().await;
         result
     })
@@ -420,7 +468,7 @@ fn run_flash_and_connect(
         Some(image) => FlashImage::from_file(image, None)?,
         None => FlashImage::Bundled,
     };
-    let options = FlashOptions {
+    let flash = FlashOptions {
         chip: args.flash.chip,
         baud: config.flash_baud(args.flash.baud, &process_env)?,
         use_stub: !args.flash.no_stub,
@@ -428,63 +476,34 @@ fn run_flash_and_connect(
         after: args.flash.after,
         ..FlashOptions::new(path.clone())
     };
-    let serial = SerialOptions {
-        path: path.clone(),
-        baud: config.monitor_baud(args.monitor_baud),
-        line_ending: config.line_ending(None),
-        hex: false,
-        log_file: global.log_file.clone(),
-    };
+    let baud = config.monitor_baud(args.monitor_baud);
+    let serial = console(path.clone(), baud, config.line_ending(None), &global);
     let clients = config.clients(args.clients, 2);
     if line_mode(&global) {
-        flash_lines(&options, &image)?;
-        return block_on(console_and_panes(serial, clients, wifi, args.ip_timeout));
+        flash_lines(&flash, &image)?;
+        let session = SessionConfig {
+            ip_timeout: Some(Duration::from_secs(args.ip_timeout)),
+            ..board_session(clients, wifi, true)
+        };
+        return block_on(line_mode_session(session, Some(serial), false));
     }
     // On a terminal: the demo's flow on the real board, in the TUI. A port that is not there
     // is said before the screen switches (other port errors show in the console pane).
     if !path.exists() {
         return Err(port::PortError::NotFound(path).into());
     }
-    block_on(async move {
-        let (events_tx, events) = mpsc::channel(4096);
-        let mut session =
-            espchat::tui::Session::new(events_tx, serial, usize::from(clients), options);
-        session.flash_image(image);
-        session.provision_after_flash(wifi);
-        session.start_flash().await;
-        let mut app = tui_app(clients, config, &path, None);
-        app.hint_until_address(
-            "flashing, then the chat panes open once the board's console shows its IP".to_owned(),
-        );
-        espchat::tui::run(app, session, events).await
-    })
-}
-
-/// Line mode after flashing: the console, Wi-Fi provisioning if asked, and chat panes once the
-/// console shows the board's address.
-async fn console_and_panes(
-    serial: SerialOptions,
-    clients: u16,
-    provision: Option<WifiCredentials>,
-    ip_timeout: u64,
-) -> anyhow::Result<()> {
-    let (events_tx, events) = mpsc::channel(1024);
-    let serial = SerialConsole::open(serial, events_tx.clone())?;
-    Headless {
-        serial: Some(serial),
-        panes: Vec::new(),
-        events,
-        timestamps: false,
-        auto_connect: Some(AutoConnect {
-            clients: usize::from(clients),
-            provision,
-            ip_timeout: std::time::Duration::from_secs(ip_timeout),
-            events: events_tx,
-        }),
-    }
-    .run()
-    .await?;
-    Ok(())
+    let tui = TuiSession {
+        serial,
+        flash,
+        image,
+        session: board_session(clients, wifi, false),
+        flash_first: true,
+        chip: None,
+        hint: "flashing, then the chat panes open once the board's console shows its IP"
+            .to_owned(),
+        hint_until_address: true,
+    };
+    block_on(tui_session(tui, config))
 }
 
 /// The line mode of CONTRACT §2: asked for, or stdout is not a terminal.

@@ -52,7 +52,7 @@ pub struct SerialOptions {
 }
 
 /// What the front end asks of the console.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum SerialCommand {
     /// A typed line; the line ending is added.
     Line(String),

@@ -1,0 +1,493 @@
+//! The session core: what a session decides, whichever face shows it.
+//!
+//! Sans-IO, in the spirit of `firmware/core`'s `Server` and the ROM `Loader`: the faces (the
+//! TUI in `tui.rs`, line mode in `headless.rs`) tell it what happened ([`Session::event`],
+//! [`Session::command`], [`Session::tick`]) and carry out the [`Do`]s it answers with, mostly
+//! through [`Actors`]. It never touches a port, a socket, a clock or the screen, so the policy is
+//! tested with plain events (`session/tests.rs`). What it decides:
+//!
+//! - where the chat panes connect: the board's address as its console shows it, merged line by
+//!   line, with a short grace for the port when only the IP came (many firmwares print only
+//!   the IP: then the lab's 5000);
+//! - when pane actors open: once that address is known, in pane order (pane N is the server's
+//!   client N); lines typed for a pane before then are held here and delivered in order;
+//! - when to store Wi-Fi credentials: once after a flash, when the firmware reads its console;
+//! - when a session that was told to finish is done: its panes have delivered what was typed,
+//!   or a deadline says why not.
+
+mod actors;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+pub use self::actors::Actors;
+use crate::chat::{ChatEvent, PaneCommand, PaneId, QUEUE_LINES};
+use crate::config::WifiCredentials;
+use crate::event::Event;
+use crate::serial::{
+    BoardAddress, ConsoleOutput, SerialCommand, SerialEvent, firmware_lacks_credentials,
+    firmware_reads_console,
+};
+
+/// Once the board's IP is known, how long to wait for its server's port before assuming 5000.
+pub const PORT_GRACE: Duration = Duration::from_secs(1);
+/// After the session is told to finish, the longest wait for the panes to deliver their lines.
+pub const CLOSE_DEADLINE: Duration = Duration::from_secs(10);
+/// Why a line held for a pane that never opened was not sent.
+const HELD_FULL: &str = "no chat pane yet and 256 lines waiting";
+const CLOSED_EARLY: &str = "closed before it could be sent";
+
+/// How a session starts.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Chat panes from the start, numbered 1..=panes.
+    pub panes: usize,
+    pub server: Server,
+    /// Stored on the board once after each flash, when its firmware reads the console.
+    pub wifi: Option<WifiCredentials>,
+    /// The board was flashed just before the session began (line mode flashes first).
+    pub flashed: bool,
+    /// How long the console may take to show the board's address before the session gives up
+    /// (line mode's flash-and-connect); `None` waits as long as the user does.
+    pub ip_timeout: Option<Duration>,
+}
+
+/// Where the chat panes connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// The board's own server, at the address its console shows.
+    Board,
+    /// A server named on the command line (`espchat connect`).
+    Fixed { host: String, port: u16 },
+}
+
+/// What the user asked for, from a key or a stdin line.
+#[derive(Debug)]
+pub enum UserCommand {
+    /// A line for one chat pane.
+    Send(PaneId, String),
+    /// A line for every chat pane.
+    SendAll(String),
+    Serial(SerialCommand),
+    OpenPane,
+    ClosePane(PaneId),
+    Flash,
+    /// Restart the board (pulse its reset line).
+    ResetBoard,
+    /// No more input (end of stdin, `@quit`, quitting the TUI): deliver what is queued, then
+    /// report [`Do::Finished`].
+    Finish,
+}
+
+/// What the face must do: carried out in the order given.
+#[derive(Debug, PartialEq)]
+pub enum Do {
+    /// Start the actor of a chat pane, connecting to this server.
+    OpenPane {
+        id: PaneId,
+        host: String,
+        port: u16,
+    },
+    Pane(PaneId, PaneCommand),
+    Serial(SerialCommand),
+    /// The console lets go of the port, then the image is flashed; flashing reports through
+    /// [`Event::Flash`] and [`Event::FlashDone`].
+    Flash,
+    /// Open the serial console again (after a flash).
+    OpenConsole,
+    /// The user opened a pane: show it (its actor opens once the server is known).
+    ShowPane(PaneId),
+    /// Show this as if the pane's actor had reported it (a held line that will not be sent,
+    /// a pane closed before its actor opened).
+    Report(PaneId, ChatEvent),
+    Notice(Notice),
+    /// The session was told to finish and everything is delivered (or a deadline passed).
+    Finished,
+    /// The session cannot go on; the face stops with this message as its error.
+    Fail(String),
+}
+
+/// Something the user should know, worded by each face.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// The Wi-Fi credentials for this network went to the board (the password is never shown).
+    ProvisionSent { ssid: String },
+    /// The firmware says it has no Wi-Fi credentials, and the session has none to give it.
+    NoCredentials,
+    /// Finishing took longer than [`CLOSE_DEADLINE`]: lines may not have been delivered.
+    PanesTooSlow,
+    /// The serial console could not be opened again after a flash.
+    ConsoleFailed(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PaneState {
+    /// No actor yet: the server is not known.
+    Waiting,
+    /// Its actor runs.
+    Open,
+    /// Closed: asked to, and its actor (if it had one) said it stopped.
+    Closing,
+    Closed,
+}
+
+#[derive(Debug)]
+struct Pane {
+    id: PaneId,
+    state: PaneState,
+}
+
+/// The policy of one session (see the module's comment).
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    panes: Vec<Pane>,
+    next_pane: PaneId,
+    /// The board's address as the console has told it so far.
+    address: BoardAddress,
+    /// When the port grace for a known IP ends.
+    port_grace: Option<Instant>,
+    /// Where the pane actors connect, once known.
+    target: Option<(String, u16)>,
+    /// Lines for panes whose actor is not open yet, in the order they were typed.
+    held: VecDeque<(PaneId, String)>,
+    provision_pending: bool,
+    no_credentials: bool,
+    flashing: bool,
+    ip_deadline: Option<Instant>,
+    /// Since when the session has been finishing (delivering, once the panes could open).
+    finishing: Option<Instant>,
+    finished: bool,
+}
+
+impl Session {
+    /// A session, and what to do at once (open the panes of a fixed server).
+    pub fn start(config: SessionConfig, now: Instant) -> (Session, Vec<Do>) {
+        let target = match &config.server {
+            Server::Board => None,
+            Server::Fixed { host, port } => Some((host.clone(), *port)),
+        };
+        let mut session = Session {
+            panes: (1..=config.panes)
+                .map(|id| Pane {
+                    id,
+                    state: PaneState::Waiting,
+                })
+                .collect(),
+            next_pane: config.panes + 1,
+            address: BoardAddress::default(),
+            port_grace: None,
+            target: None,
+            held: VecDeque::new(),
+            provision_pending: config.flashed && config.wifi.is_some(),
+            no_credentials: false,
+            flashing: false,
+            ip_deadline: config.ip_timeout.map(|timeout| now + timeout),
+            finishing: None,
+            finished: false,
+            config,
+        };
+        let mut out = Vec::new();
+        if let Some(target) = target {
+            session.set_target(target, now, &mut out);
+        }
+        (session, out)
+    }
+
+    /// The ids of the panes that are not closed, in order.
+    pub fn pane_ids(&self) -> impl Iterator<Item = PaneId> + '_ {
+        self.panes
+            .iter()
+            .filter(|pane| !matches!(pane.state, PaneState::Closing | PaneState::Closed))
+            .map(|pane| pane.id)
+    }
+
+    /// The board's address as far as the console has told it.
+    pub fn address(&self) -> BoardAddress {
+        self.address
+    }
+
+    /// The next moment [`Session::tick`] has something to do, if any.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let close = self
+            .finishing
+            .filter(|_| self.ip_deadline.is_none())
+            .map(|since| since + CLOSE_DEADLINE);
+        [self.port_grace, self.ip_deadline, close]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// An engine event, as every actor reports it.
+    pub fn event(&mut self, event: &Event, now: Instant) -> Vec<Do> {
+        let mut out = Vec::new();
+        match event {
+            Event::Serial(SerialEvent::Address(change)) => {
+                merge(&mut self.address, *change);
+                if self.address.ip.is_some() && self.address.port.is_none() {
+                    self.port_grace.get_or_insert(now + PORT_GRACE);
+                }
+                self.settle_target(now, &mut out);
+            }
+            Event::Serial(SerialEvent::Output(ConsoleOutput::Line(line))) => {
+                let text = line.plain();
+                if self.provision_pending
+                    && firmware_reads_console(&text)
+                    && let Some(wifi) = &self.config.wifi
+                {
+                    self.provision_pending = false;
+                    out.push(Do::Serial(SerialCommand::FreshLine(wifi.console_command())));
+                    out.push(Do::Notice(Notice::ProvisionSent {
+                        ssid: wifi.ssid.clone(),
+                    }));
+                } else if self.config.wifi.is_none() && firmware_lacks_credentials(&text) {
+                    self.no_credentials = true;
+                    out.push(Do::Notice(Notice::NoCredentials));
+                }
+            }
+            Event::Chat(id, ChatEvent::Closed) => {
+                if let Some(pane) = self.panes.iter_mut().find(|pane| pane.id == *id) {
+                    pane.state = PaneState::Closed;
+                }
+            }
+            Event::FlashDone(result) => {
+                self.flashing = false;
+                self.provision_pending = result.is_ok() && self.config.wifi.is_some();
+                out.push(Do::OpenConsole);
+            }
+            _ => {}
+        }
+        self.check_finished(&mut out);
+        out
+    }
+
+    /// What the user asked for.
+    pub fn command(&mut self, command: UserCommand, now: Instant) -> Vec<Do> {
+        let mut out = Vec::new();
+        match command {
+            UserCommand::Send(id, text) => self.send(id, text, &mut out),
+            UserCommand::SendAll(text) => {
+                let ids: Vec<PaneId> = self.pane_ids().collect();
+                for id in ids {
+                    self.send(id, text.clone(), &mut out);
+                }
+            }
+            UserCommand::Serial(command) => out.push(Do::Serial(command)),
+            UserCommand::ResetBoard => out.push(Do::Serial(SerialCommand::Reset)),
+            UserCommand::OpenPane => {
+                let id = self.next_pane;
+                self.next_pane += 1;
+                self.panes.push(Pane {
+                    id,
+                    state: PaneState::Waiting,
+                });
+                out.push(Do::ShowPane(id));
+                if let Some((host, port)) = self.target.clone() {
+                    self.open(id, host, port, &mut out);
+                }
+            }
+            UserCommand::ClosePane(id) => self.close(id, &mut out),
+            UserCommand::Flash => {
+                if !self.flashing {
+                    self.flashing = true;
+                    out.push(Do::Flash);
+                }
+            }
+            UserCommand::Finish => {
+                if self.finishing.is_none() {
+                    self.finishing = Some(now);
+                    let ids: Vec<PaneId> = self.pane_ids().collect();
+                    for id in ids {
+                        // A pane still waiting for the board's address keeps its lines until
+                        // the address comes (or the IP timeout says it will not).
+                        let waiting = self.state(id) == Some(PaneState::Waiting);
+                        if !waiting || self.ip_deadline.is_none() {
+                            self.close(id, &mut out);
+                        }
+                    }
+                }
+            }
+        }
+        self.check_finished(&mut out);
+        out
+    }
+
+    /// Time passed: the port grace, the IP timeout, the finishing deadline.
+    pub fn tick(&mut self, now: Instant) -> Vec<Do> {
+        let mut out = Vec::new();
+        self.settle_target(now, &mut out);
+        if self.ip_deadline.is_some_and(|deadline| now >= deadline) {
+            self.ip_deadline = None;
+            self.finished = true;
+            out.push(Do::Fail(self.no_address_hint()));
+            return out;
+        }
+        if !self.finished
+            && self.ip_deadline.is_none()
+            && self
+                .finishing
+                .is_some_and(|since| now >= since + CLOSE_DEADLINE)
+        {
+            self.finished = true;
+            out.push(Do::Notice(Notice::PanesTooSlow));
+            out.push(Do::Finished);
+        }
+        self.check_finished(&mut out);
+        out
+    }
+
+    /// Why no address came, as far as the console tells, and what to do.
+    fn no_address_hint(&self) -> String {
+        if self.no_credentials {
+            "the board has no Wi-Fi credentials, so it has no IP address: run again with \
+             --wifi-ssid NAME --wifi-password PASSWORD (or type: @serial wifi NAME PASSWORD)"
+                .to_owned()
+        } else {
+            let timeout = self.config.ip_timeout.unwrap_or_default().as_secs();
+            format!(
+                "no IP address on the board's console within {timeout} s: check that its \
+                 Wi-Fi network is in reach and the password is right (the console above shows \
+                 what it tried), or wait longer with --ip-timeout"
+            )
+        }
+    }
+
+    /// Points the panes at the board's address once it is settled: the port known, or the
+    /// grace for it over.
+    fn settle_target(&mut self, now: Instant, out: &mut Vec<Do>) {
+        if self.config.server != Server::Board {
+            return;
+        }
+        let Some(ip) = self.address.ip else { return };
+        let port = match self.address.port {
+            Some(port) => port,
+            None if self.port_grace.is_some_and(|until| now >= until) => espchat_core::PORT,
+            None => return,
+        };
+        self.port_grace = None;
+        let target = (ip.to_string(), port);
+        if self.target.as_ref() != Some(&target) {
+            self.set_target(target, now, out);
+        }
+    }
+
+    fn set_target(&mut self, (host, port): (String, u16), now: Instant, out: &mut Vec<Do>) {
+        self.ip_deadline = None;
+        self.target = Some((host.clone(), port));
+        let mut opened = Vec::new();
+        for pane in &mut self.panes {
+            match pane.state {
+                PaneState::Waiting => {
+                    pane.state = PaneState::Open;
+                    opened.push(pane.id);
+                    out.push(Do::OpenPane {
+                        id: pane.id,
+                        host: host.clone(),
+                        port,
+                    });
+                }
+                PaneState::Open => out.push(Do::Pane(
+                    pane.id,
+                    PaneCommand::Retarget {
+                        host: host.clone(),
+                        port,
+                    },
+                )),
+                PaneState::Closing | PaneState::Closed => {}
+            }
+        }
+        // What was typed while they waited, in the order it was typed.
+        for (id, line) in std::mem::take(&mut self.held) {
+            if opened.contains(&id) {
+                out.push(Do::Pane(id, PaneCommand::Send(line)));
+            }
+        }
+        if self.finishing.is_some() {
+            // Delivery starts now: the deadline counts from here, not from the end of input.
+            self.finishing = Some(now);
+            for id in opened {
+                self.close(id, out);
+            }
+        }
+    }
+
+    fn open(&mut self, id: PaneId, host: String, port: u16, out: &mut Vec<Do>) {
+        if let Some(pane) = self.panes.iter_mut().find(|pane| pane.id == id) {
+            pane.state = PaneState::Open;
+            out.push(Do::OpenPane { id, host, port });
+        }
+    }
+
+    fn state(&self, id: PaneId) -> Option<PaneState> {
+        self.panes
+            .iter()
+            .find(|pane| pane.id == id)
+            .map(|pane| pane.state)
+    }
+
+    fn send(&mut self, id: PaneId, text: String, out: &mut Vec<Do>) {
+        match self.state(id) {
+            Some(PaneState::Open) => out.push(Do::Pane(id, PaneCommand::Send(text))),
+            Some(PaneState::Waiting) if self.held.len() < QUEUE_LINES => {
+                self.held.push_back((id, text));
+            }
+            Some(PaneState::Waiting) => out.push(dropped(id, text, HELD_FULL)),
+            Some(PaneState::Closing | PaneState::Closed) | None => {
+                out.push(dropped(id, text, CLOSED_EARLY));
+            }
+        }
+    }
+
+    /// Closes a pane: its actor sends what is queued first; lines held for a pane that never
+    /// opened are reported as not sent.
+    fn close(&mut self, id: PaneId, out: &mut Vec<Do>) {
+        let Some(pane) = self.panes.iter_mut().find(|pane| pane.id == id) else {
+            return;
+        };
+        match pane.state {
+            PaneState::Open => {
+                pane.state = PaneState::Closing;
+                out.push(Do::Pane(id, PaneCommand::Close));
+            }
+            PaneState::Waiting => {
+                pane.state = PaneState::Closed;
+                let (held, kept) = std::mem::take(&mut self.held)
+                    .into_iter()
+                    .partition(|(pane, _)| *pane == id);
+                self.held = kept;
+                for (_, line) in held {
+                    out.push(dropped(id, line, CLOSED_EARLY));
+                }
+                out.push(Do::Report(id, ChatEvent::Closed));
+            }
+            PaneState::Closing | PaneState::Closed => {}
+        }
+    }
+
+    fn check_finished(&mut self, out: &mut Vec<Do>) {
+        if self.finished || self.finishing.is_none() {
+            return;
+        }
+        let settled = self
+            .panes
+            .iter()
+            .all(|pane| pane.state == PaneState::Closed);
+        if settled {
+            self.finished = true;
+            out.push(Do::Finished);
+        }
+    }
+}
+
+fn dropped(id: PaneId, line: String, reason: &'static str) -> Do {
+    Do::Report(id, ChatEvent::Dropped { line, reason })
+}
+
+/// The console reports only what changed: a new IP keeps the port it had, and the reverse.
+fn merge(address: &mut BoardAddress, change: BoardAddress) {
+    address.ip = change.ip.or(address.ip);
+    address.port = change.port.or(address.port);
+}

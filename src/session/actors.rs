@@ -1,0 +1,138 @@
+//! The actors a session drives: the serial console, the chat panes, the flasher. Both faces
+//! carry out the session core's [`Do`]s here, so opening a pane or reopening the console after
+//! a flash is written once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{Do, Notice};
+use crate::chat::{ChatPane, PaneId, PaneLine};
+use crate::event::Event;
+use crate::flash::{self, FlashImage, FlashOptions};
+use crate::serial::port::PortError;
+use crate::serial::{SerialCommand, SerialConsole, SerialOptions};
+
+/// How long the console may take to let go of the port before a flash.
+const CONSOLE_CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// The running actors of one session, all reporting to one [`Event`] channel.
+pub struct Actors {
+    events: mpsc::Sender<Event>,
+    /// How the console is (re)opened; `None` when the session has no console (`connect`).
+    serial_options: Option<SerialOptions>,
+    serial: Option<SerialConsole>,
+    panes: Vec<(PaneId, ChatPane)>,
+    /// Panes connect in the order they were opened, so pane N is the server's client N.
+    line: PaneLine,
+    flash_options: Option<FlashOptions>,
+    /// What a flash writes: the bundled firmware unless the command named an image.
+    image: Arc<FlashImage>,
+}
+
+impl Actors {
+    /// Actors that report to `events`; none runs yet.
+    pub fn new(events: mpsc::Sender<Event>) -> Actors {
+        Actors {
+            events,
+            serial_options: None,
+            serial: None,
+            panes: Vec::new(),
+            line: PaneLine::new(),
+            flash_options: None,
+            image: Arc::new(FlashImage::Bundled),
+        }
+    }
+
+    /// The console of the session, opened with [`Actors::open_console`] (and again after each
+    /// flash).
+    pub fn with_console(mut self, options: SerialOptions) -> Actors {
+        self.serial_options = Some(options);
+        self
+    }
+
+    /// How [`Do::Flash`] flashes, and what.
+    pub fn with_flasher(mut self, options: FlashOptions, image: FlashImage) -> Actors {
+        self.flash_options = Some(options);
+        self.image = Arc::new(image);
+        self
+    }
+
+    /// Whether the session has a serial console (open or not).
+    pub fn has_console(&self) -> bool {
+        self.serial_options.is_some()
+    }
+
+    /// Opens the serial console (again, after a flash). Fails at once with a clear error when
+    /// the port cannot be opened.
+    pub fn open_console(&mut self) -> Result<(), PortError> {
+        if let Some(options) = &self.serial_options {
+            self.serial = Some(SerialConsole::open(options.clone(), self.events.clone())?);
+        }
+        Ok(())
+    }
+
+    /// Carries out what the session decided. What only the face can do (show a pane, a
+    /// notice, a report, the end) comes back, in order.
+    pub async fn carry_out(&mut self, dos: Vec<Do>) -> Vec<Do> {
+        let mut left = Vec::new();
+        for action in dos {
+            match action {
+                Do::OpenPane { id, host, port } => {
+                    let pane = self.line.spawn(id, host, port, self.events.clone());
+                    self.panes.push((id, pane));
+                }
+                Do::Pane(id, command) => {
+                    if let Some((_, pane)) = self.panes.iter().find(|(pane_id, _)| *pane_id == id)
+                    {
+                        pane.send(command).await;
+                    }
+                }
+                Do::Serial(command) => {
+                    // A console reopened after a flash keeps the view the user chose.
+                    if let (SerialCommand::Hex(hex), Some(options)) =
+                        (&command, &mut self.serial_options)
+                    {
+                        options.hex = *hex;
+                    }
+                    if let Some(serial) = &self.serial {
+                        serial.send(command).await;
+                    }
+                }
+                Do::Flash => self.flash().await,
+                Do::OpenConsole => {
+                    if let Err(error) = self.open_console() {
+                        left.push(Do::Notice(Notice::ConsoleFailed(error.to_string())));
+                    }
+                }
+                other => left.push(other),
+            }
+        }
+        left
+    }
+
+    /// The console lets go of the port, then the image is flashed in a blocking task that
+    /// reports through the event channel.
+    async fn flash(&mut self) {
+        let Some(options) = self.flash_options.clone() else {
+            return;
+        };
+        if let Some(serial) = self.serial.take() {
+            // A console stuck in a write must not stop the flash from starting; the flasher
+            // then reports the port busy.
+            let _ = tokio::time::timeout(CONSOLE_CLOSE_WAIT, serial.close()).await;
+        }
+        let image = self.image.clone();
+        let events = self.events.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = flash::flash(&options, &image, &mut |event| {
+                let _ = events.blocking_send(Event::Flash(event));
+            });
+            let done = result
+                .map(|report| (report.bytes, report.seconds))
+                .map_err(|error| error.to_string());
+            let _ = events.blocking_send(Event::FlashDone(done));
+        });
+    }
+}

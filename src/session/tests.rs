@@ -1,0 +1,385 @@
+//! The session's policy, driven with plain events and instants: no IO, no clock.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::serial::decode::Span;
+use crate::serial::StyledLine;
+
+fn board(panes: usize) -> SessionConfig {
+    SessionConfig {
+        panes,
+        server: Server::Board,
+        wifi: None,
+        flashed: false,
+        ip_timeout: None,
+    }
+}
+
+fn wifi() -> WifiCredentials {
+    WifiCredentials {
+        ssid: "lab net".to_owned(),
+        password: "secret".to_owned(),
+    }
+}
+
+fn address(ip: Option<[u8; 4]>, port: Option<u16>) -> Event {
+    Event::Serial(SerialEvent::Address(BoardAddress {
+        ip: ip.map(Ipv4Addr::from),
+        port,
+    }))
+}
+
+fn console(text: &str) -> Event {
+    let line = StyledLine {
+        spans: vec![Span {
+            text: text.to_owned(),
+            style: Default::default(),
+        }],
+    };
+    Event::Serial(SerialEvent::Output(ConsoleOutput::Line(line)))
+}
+
+fn open(id: PaneId, host: &str, port: u16) -> Do {
+    Do::OpenPane {
+        id,
+        host: host.to_owned(),
+        port,
+    }
+}
+
+fn send(id: PaneId, text: &str) -> Do {
+    Do::Pane(id, PaneCommand::Send(text.to_owned()))
+}
+
+fn retarget(id: PaneId, host: &str, port: u16) -> Do {
+    Do::Pane(
+        id,
+        PaneCommand::Retarget {
+            host: host.to_owned(),
+            port,
+        },
+    )
+}
+
+fn closed(id: PaneId) -> Event {
+    Event::Chat(id, ChatEvent::Closed)
+}
+
+#[test]
+fn the_address_is_merged_from_separate_lines_and_panes_open_in_order() {
+    let t0 = Instant::now();
+    let (mut session, start) = Session::start(board(2), t0);
+    assert_eq!(start, []);
+    // The port first (e.g. "listening on port 7000"), then the IP: one address.
+    assert_eq!(session.event(&address(None, Some(7000)), t0), []);
+    assert_eq!(
+        session.event(&address(Some([10, 0, 0, 7]), None), t0),
+        [open(1, "10.0.0.7", 7000), open(2, "10.0.0.7", 7000)]
+    );
+    // A new IP keeps the port; the open panes follow it, in pane order.
+    assert_eq!(
+        session.event(&address(Some([10, 0, 0, 8]), None), t0),
+        [retarget(1, "10.0.0.8", 7000), retarget(2, "10.0.0.8", 7000)]
+    );
+    // The same address again changes nothing.
+    assert_eq!(session.event(&address(Some([10, 0, 0, 8]), None), t0), []);
+    assert_eq!(
+        session.address(),
+        BoardAddress {
+            ip: Some(Ipv4Addr::new(10, 0, 0, 8)),
+            port: Some(7000)
+        }
+    );
+}
+
+#[test]
+fn an_ip_without_a_port_waits_a_grace_then_takes_5000() {
+    let t0 = Instant::now();
+    let (mut session, _) = Session::start(board(1), t0);
+    assert_eq!(session.event(&address(Some([127, 0, 0, 1]), None), t0), []);
+    assert_eq!(session.next_deadline(), Some(t0 + PORT_GRACE));
+    assert_eq!(session.tick(t0 + PORT_GRACE / 2), []);
+    assert_eq!(
+        session.tick(t0 + PORT_GRACE),
+        [open(1, "127.0.0.1", espchat_core::PORT)]
+    );
+    assert_eq!(session.next_deadline(), None);
+}
+
+#[test]
+fn a_port_within_the_grace_is_used_without_trying_5000_first() {
+    let t0 = Instant::now();
+    let (mut session, _) = Session::start(board(1), t0);
+    session.event(&address(Some([127, 0, 0, 1]), None), t0);
+    let later = t0 + PORT_GRACE / 2;
+    assert_eq!(
+        session.event(&address(None, Some(6000)), later),
+        [open(1, "127.0.0.1", 6000)]
+    );
+    assert_eq!(session.tick(t0 + PORT_GRACE * 2), []);
+}
+
+#[test]
+fn wifi_is_provisioned_once_after_a_flash() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        wifi: Some(wifi()),
+        ..board(1)
+    };
+    let (mut session, _) = Session::start(config, t0);
+    // Not flashed by this session yet: the firmware's prompt is left alone.
+    assert_eq!(session.event(&console("espchat: ready"), t0), []);
+    // A failed flash provisions nothing.
+    session.event(&Event::FlashDone(Err("no board".to_owned())), t0);
+    assert_eq!(session.event(&console("espchat: ready"), t0), []);
+    assert_eq!(session.command(UserCommand::Flash, t0), [Do::Flash]);
+    // A second flash key while flashing does nothing.
+    assert_eq!(session.command(UserCommand::Flash, t0), []);
+    assert_eq!(
+        session.event(&Event::FlashDone(Ok((1024, 1.0))), t0),
+        [Do::OpenConsole]
+    );
+    // Boot noise before the firmware reads its console: nothing yet.
+    assert_eq!(session.event(&console("ESP-ROM:esp32c3-api1"), t0), []);
+    assert_eq!(
+        session.event(&console("I (42) espchat: no wifi credentials"), t0),
+        [
+            Do::Serial(SerialCommand::FreshLine(wifi().console_command())),
+            Do::Notice(Notice::ProvisionSent {
+                ssid: "lab net".to_owned()
+            })
+        ]
+    );
+    assert_eq!(session.event(&console("espchat: ready"), t0), []);
+}
+
+#[test]
+fn line_mode_provisions_at_the_first_prompt_after_its_flash() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        wifi: Some(wifi()),
+        flashed: true,
+        ..board(1)
+    };
+    let (mut session, _) = Session::start(config, t0);
+    let dos = session.event(&console("espchat: ready"), t0);
+    assert!(matches!(&dos[..], [Do::Serial(SerialCommand::FreshLine(_)), Do::Notice(_)]));
+}
+
+#[test]
+fn lines_typed_before_the_address_are_held_and_delivered_in_order() {
+    let t0 = Instant::now();
+    let (mut session, _) = Session::start(board(2), t0);
+    assert_eq!(session.command(UserCommand::Send(2, "b".into()), t0), []);
+    assert_eq!(session.command(UserCommand::Send(1, "a".into()), t0), []);
+    assert_eq!(session.command(UserCommand::SendAll("c".into()), t0), []);
+    assert_eq!(
+        session.event(&address(Some([127, 0, 0, 1]), Some(5000)), t0),
+        [
+            open(1, "127.0.0.1", 5000),
+            open(2, "127.0.0.1", 5000),
+            send(2, "b"),
+            send(1, "a"),
+            send(1, "c"),
+            send(2, "c"),
+        ]
+    );
+    // Once open, lines go straight to the pane.
+    assert_eq!(
+        session.command(UserCommand::Send(1, "d".into()), t0),
+        [send(1, "d")]
+    );
+}
+
+#[test]
+fn held_lines_are_capped_and_the_dropped_one_is_reported() {
+    assert!(HELD_FULL.contains(&QUEUE_LINES.to_string()));
+    let t0 = Instant::now();
+    let (mut session, _) = Session::start(board(1), t0);
+    for n in 0..QUEUE_LINES {
+        assert_eq!(session.command(UserCommand::Send(1, n.to_string()), t0), []);
+    }
+    assert_eq!(
+        session.command(UserCommand::Send(1, "one too many".into()), t0),
+        [Do::Report(
+            1,
+            ChatEvent::Dropped {
+                line: "one too many".into(),
+                reason: HELD_FULL
+            }
+        )]
+    );
+}
+
+#[test]
+fn after_a_reboot_panes_keep_their_numbers_and_new_ones_take_the_next() {
+    let t0 = Instant::now();
+    let (mut session, _) = Session::start(board(2), t0);
+    session.event(&address(Some([10, 0, 0, 7]), Some(5000)), t0);
+    assert_eq!(
+        session.command(UserCommand::ClosePane(2), t0),
+        [Do::Pane(2, PaneCommand::Close)]
+    );
+    session.event(&closed(2), t0);
+    // The board rebooted and got another IP: pane 1 follows it, pane 2 is gone.
+    assert_eq!(
+        session.event(&address(Some([10, 0, 0, 9]), None), t0),
+        [retarget(1, "10.0.0.9", 5000)]
+    );
+    // A new pane is 3 (never a reused 2), opened at once to the current address.
+    assert_eq!(
+        session.command(UserCommand::OpenPane, t0),
+        [Do::ShowPane(3), open(3, "10.0.0.9", 5000)]
+    );
+    assert_eq!(session.pane_ids().collect::<Vec<_>>(), [1, 3]);
+}
+
+#[test]
+fn a_pane_opened_before_the_address_waits_for_it() {
+    let t0 = Instant::now();
+    let (mut session, _) = Session::start(board(1), t0);
+    assert_eq!(
+        session.command(UserCommand::OpenPane, t0),
+        [Do::ShowPane(2)]
+    );
+    session.command(UserCommand::Send(2, "early".into()), t0);
+    assert_eq!(
+        session.event(&address(Some([127, 0, 0, 1]), Some(5000)), t0),
+        [
+            open(1, "127.0.0.1", 5000),
+            open(2, "127.0.0.1", 5000),
+            send(2, "early")
+        ]
+    );
+}
+
+#[test]
+fn end_of_input_before_the_address_delivers_once_it_comes() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        ip_timeout: Some(Duration::from_secs(60)),
+        ..board(2)
+    };
+    let (mut session, _) = Session::start(config, t0);
+    session.command(UserCommand::Send(1, "on".into()), t0);
+    session.command(UserCommand::Send(2, "off".into()), t0);
+    // Input ends at once (a script's printf): nothing is closed, nothing dropped.
+    assert_eq!(session.command(UserCommand::Finish, t0), []);
+    let t1 = t0 + Duration::from_secs(20);
+    assert_eq!(session.tick(t1), []);
+    assert_eq!(
+        session.event(&address(Some([127, 0, 0, 1]), Some(5000)), t1),
+        [
+            open(1, "127.0.0.1", 5000),
+            open(2, "127.0.0.1", 5000),
+            send(1, "on"),
+            send(2, "off"),
+            Do::Pane(1, PaneCommand::Close),
+            Do::Pane(2, PaneCommand::Close),
+        ]
+    );
+    // The close deadline counts from the delivery, not from the end of input.
+    assert_eq!(session.next_deadline(), Some(t1 + CLOSE_DEADLINE));
+    assert_eq!(session.event(&closed(1), t1), []);
+    assert_eq!(session.event(&closed(2), t1), [Do::Finished]);
+    assert_eq!(session.tick(t1 + CLOSE_DEADLINE), []);
+}
+
+#[test]
+fn panes_that_do_not_finish_are_given_up_at_the_deadline() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        server: Server::Fixed {
+            host: "127.0.0.1".into(),
+            port: 5000,
+        },
+        ..board(1)
+    };
+    let (mut session, start) = Session::start(config, t0);
+    assert_eq!(start, [open(1, "127.0.0.1", 5000)]);
+    assert_eq!(
+        session.command(UserCommand::Finish, t0),
+        [Do::Pane(1, PaneCommand::Close)]
+    );
+    assert_eq!(session.tick(t0 + CLOSE_DEADLINE / 2), []);
+    assert_eq!(
+        session.tick(t0 + CLOSE_DEADLINE),
+        [Do::Notice(Notice::PanesTooSlow), Do::Finished]
+    );
+}
+
+#[test]
+fn a_session_without_panes_finishes_at_once() {
+    let t0 = Instant::now();
+    let (mut session, _) = Session::start(board(0), t0);
+    assert_eq!(session.command(UserCommand::Finish, t0), [Do::Finished]);
+}
+
+#[test]
+fn finishing_without_an_ip_timeout_reports_held_lines_as_not_sent() {
+    let t0 = Instant::now();
+    let (mut session, _) = Session::start(board(1), t0);
+    session.command(UserCommand::Send(1, "hello".into()), t0);
+    assert_eq!(
+        session.command(UserCommand::Finish, t0),
+        [
+            Do::Report(
+                1,
+                ChatEvent::Dropped {
+                    line: "hello".into(),
+                    reason: CLOSED_EARLY
+                }
+            ),
+            Do::Report(1, ChatEvent::Closed),
+            Do::Finished,
+        ]
+    );
+}
+
+#[test]
+fn no_address_in_time_fails_with_the_reason_the_console_gave() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        ip_timeout: Some(Duration::from_secs(30)),
+        ..board(1)
+    };
+    let (mut session, _) = Session::start(config.clone(), t0);
+    assert_eq!(session.tick(t0 + Duration::from_secs(29)), []);
+    let dos = session.tick(t0 + Duration::from_secs(30));
+    assert!(
+        matches!(&dos[..], [Do::Fail(message)] if message.contains("within 30 s")),
+        "{dos:?}"
+    );
+
+    let (mut session, _) = Session::start(config, t0);
+    assert_eq!(
+        session.event(&console("espchat: no wifi credentials"), t0),
+        [Do::Notice(Notice::NoCredentials)]
+    );
+    let dos = session.tick(t0 + Duration::from_secs(30));
+    assert!(
+        matches!(&dos[..], [Do::Fail(message)] if message.contains("--wifi-ssid")),
+        "{dos:?}"
+    );
+}
+
+#[test]
+fn a_fixed_server_ignores_the_console_address() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        server: Server::Fixed {
+            host: "::1".into(),
+            port: 7000,
+        },
+        ..board(2)
+    };
+    let (mut session, start) = Session::start(config, t0);
+    assert_eq!(start, [open(1, "::1", 7000), open(2, "::1", 7000)]);
+    assert_eq!(
+        session.event(&address(Some([10, 0, 0, 7]), Some(5000)), t0),
+        []
+    );
+    assert_eq!(session.tick(t0 + PORT_GRACE * 2), []);
+}

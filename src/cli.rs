@@ -164,8 +164,8 @@ pub struct MonitorArgs {
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
     /// The chat server: HOST or HOST:PORT (default port 5000), e.g. 192.168.1.42
-    #[arg(value_name = "HOST[:PORT]")]
-    pub server: String,
+    #[arg(value_name = "HOST[:PORT]", value_parser = parse_server)]
+    pub server: (String, u16),
     /// How many chat panes (connections) to open [default: `clients` in the config file, or 1]
     #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub clients: Option<u16>,
@@ -252,4 +252,55 @@ pub struct DemoArgs {
     /// Chat panes to open [default: `clients` in the config file, or 2]
     #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub clients: Option<u16>,
+}
+
+/// `HOST`, `HOST:PORT`, `[IPv6]:PORT` or a bare IPv6 address; the port defaults to 5000.
+pub fn parse_server(server: &str) -> Result<(String, u16), String> {
+    let bad =
+        || format!("{server:?} is not HOST or HOST:PORT (e.g. 192.168.1.42 or 192.168.1.42:5000)");
+    if let Some(rest) = server.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match after.strip_prefix(':') {
+            Some(port) => port.parse().map_err(|_| bad())?,
+            None if after.is_empty() => espchat_core::PORT,
+            None => return Err(bad()),
+        };
+        return Ok((host.to_owned(), port));
+    }
+    match server.split_once(':') {
+        Some((host, port)) if !port.contains(':') => {
+            let port = port.parse().map_err(|_| bad())?;
+            if host.is_empty() {
+                return Err(bad());
+            }
+            Ok((host.to_owned(), port))
+        }
+        // More than one colon: a bare IPv6 address.
+        Some(_) => Ok((server.to_owned(), espchat_core::PORT)),
+        None if server.is_empty() => Err(bad()),
+        None => Ok((server.to_owned(), espchat_core::PORT)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_server;
+
+    #[test]
+    fn server_addresses() {
+        assert_eq!(
+            parse_server("192.168.1.42").unwrap(),
+            ("192.168.1.42".into(), 5000)
+        );
+        assert_eq!(
+            parse_server("127.0.0.1:7000").unwrap(),
+            ("127.0.0.1".into(), 7000)
+        );
+        assert_eq!(parse_server("[::1]:7000").unwrap(), ("::1".into(), 7000));
+        assert_eq!(parse_server("[::1]").unwrap(), ("::1".into(), 5000));
+        assert_eq!(parse_server("::1").unwrap(), ("::1".into(), 5000));
+        assert!(parse_server("host:port").is_err());
+        assert!(parse_server(":5000").is_err());
+        assert!(parse_server("").is_err());
+    }
 }

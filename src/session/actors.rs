@@ -84,8 +84,7 @@ impl Actors {
                     self.panes.push((id, pane));
                 }
                 Do::Pane(id, command) => {
-                    if let Some((_, pane)) = self.panes.iter().find(|(pane_id, _)| *pane_id == id)
-                    {
+                    if let Some((_, pane)) = self.panes.iter().find(|(pane_id, _)| *pane_id == id) {
                         pane.send(command).await;
                     }
                 }

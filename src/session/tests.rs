@@ -4,8 +4,8 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::serial::decode::Span;
 use crate::serial::StyledLine;
+use crate::serial::decode::Span;
 
 fn board(panes: usize) -> SessionConfig {
     SessionConfig {
@@ -165,7 +165,10 @@ fn line_mode_provisions_at_the_first_prompt_after_its_flash() {
     };
     let (mut session, _) = Session::start(config, t0);
     let dos = session.event(&console("espchat: ready"), t0);
-    assert!(matches!(&dos[..], [Do::Serial(SerialCommand::FreshLine(_)), Do::Notice(_)]));
+    assert!(matches!(
+        &dos[..],
+        [Do::Serial(SerialCommand::FreshLine(_)), Do::Notice(_)]
+    ));
 }
 
 #[test]

@@ -1,0 +1,85 @@
+//! `espchat board` (the virtual board) and `espchat ports`.
+
+use std::io::Write as _;
+
+use anyhow::Context as _;
+use espchat::board::{Board, BoardConfig};
+use espchat::serial::port::{self, PortInfo};
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::block_on;
+use crate::cli::BoardArgs;
+
+pub fn run_board(args: BoardArgs) -> anyhow::Result<()> {
+    block_on(async {
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        let mut board = Board::start(BoardConfig {
+            tcp_port: args.tcp_port,
+            link: args.link,
+            blank: args.blank,
+            flash_file: args.flash_file,
+            throttle: !args.no_throttle,
+        })
+        .await?;
+        let serial = board.serial_path().display().to_string();
+        let port = board.tcp_port();
+        // Scripts read these lines; a closed stdout must not stop the board.
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "serial: {serial}");
+        let _ = writeln!(stdout, "tcp: 127.0.0.1:{port}");
+        let _ = stdout.flush();
+        drop(stdout);
+        eprintln!(
+            "virtual ESP32-C3 running. Console: picocom {serial}   Chat: nc 127.0.0.1 {port}   Stop: Ctrl-C"
+        );
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+            _ = hangup.recv() => {}
+            _ = board.wait() => anyhow::bail!("the virtual board's serial console failed"),
+        }
+        board.stop().await;
+        Ok(())
+    })
+}
+
+pub fn list_ports() -> anyhow::Result<()> {
+    let ports = port::list_ports()?;
+    if ports.is_empty() {
+        println!(
+            "No serial ports found. Plug in the board (with a data USB cable), or run `espchat board` for a virtual one."
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<9} {:<24} {:<28} {:<16} ESP?",
+        "PORT", "VID:PID", "MANUFACTURER", "PRODUCT", "SERIAL"
+    );
+    for PortInfo { path, usb } in &ports {
+        let esp = usb.as_ref().and_then(|usb| usb.esp_bridge());
+        match usb {
+            Some(usb) => println!(
+                "{:<20} {:04x}:{:04x} {:<24} {:<28} {:<16} {}",
+                path.display(),
+                usb.vid,
+                usb.pid,
+                usb.manufacturer.as_deref().unwrap_or("-"),
+                usb.product.as_deref().unwrap_or("-"),
+                usb.serial_number.as_deref().unwrap_or("-"),
+                esp.map(|name| format!("yes ({name})"))
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            None => println!(
+                "{:<20} {:<9} {:<24} {:<28} {:<16} -",
+                path.display(),
+                "-",
+                "-",
+                "-",
+                "-"
+            ),
+        }
+    }
+    Ok(())
+}

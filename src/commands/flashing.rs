@@ -1,0 +1,117 @@
+//! `espchat flash` and `save-image`, and flashing progress as lines or bars.
+
+use std::io::Write as _;
+
+use anyhow::Context as _;
+use espchat::config::{Config, process_env};
+use espchat::flash::{self, FlashEvent, FlashImage, FlashOptions};
+
+use super::{line_mode, serial_path};
+use crate::cli::{FlashArgs, GlobalArgs, SaveImageArgs};
+
+pub fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
+    // The image is checked before any board is touched.
+    let image = match &args.image {
+        Some(path) => FlashImage::from_file(path, None)?,
+        None => FlashImage::Bundled,
+    };
+    let options = FlashOptions {
+        chip: args.chip,
+        baud: config.flash_baud(args.baud, &process_env)?,
+        use_stub: !args.no_stub,
+        before: args.before,
+        after: args.after,
+        ..FlashOptions::new(serial_path(config, args.port)?)
+    };
+    let report = if line_mode(&global) {
+        flash_lines(&options, &image)?
+    } else {
+        flash_bar(&options, &image)?
+    };
+    if !line_mode(&global) {
+        println!(
+            "Flashed {} bytes to the {} in {:.1} s.",
+            report.bytes,
+            flash::chip_name(report.chip),
+            report.seconds
+        );
+    }
+    Ok(())
+}
+
+pub fn save_image(args: SaveImageArgs) -> anyhow::Result<()> {
+    let elf =
+        std::fs::read(&args.elf).with_context(|| format!("cannot read {}", args.elf.display()))?;
+    let app = flash::app_image(&elf, args.chip)?;
+    std::fs::write(&args.output, &app)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    println!("{}: {} bytes", args.output.display(), app.len());
+    Ok(())
+}
+
+/// Headless: `flash! …` lines (CONTRACT §2), one per percent.
+pub fn flash_lines(
+    options: &FlashOptions,
+    image: &FlashImage,
+) -> anyhow::Result<flash::FlashReport> {
+    let mut stdout = std::io::stdout().lock();
+    let mut last = String::new();
+    Ok(flash::flash(options, image, &mut |event| {
+        if let Some(line) = event.status_line()
+            && line != last
+        {
+            let _ = writeln!(stdout, "flash! {line}");
+            let _ = stdout.flush();
+            last = line;
+        }
+    })?)
+}
+
+/// On a terminal: a progress bar per segment, with bytes/s and time left.
+fn flash_bar(options: &FlashOptions, image: &FlashImage) -> anyhow::Result<flash::FlashReport> {
+    use indicatif::{ProgressBar, ProgressStyle};
+    let style = ProgressStyle::with_template(
+        "{msg:>10} [{bar:40.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    let mut bar: Option<ProgressBar> = None;
+    let result = flash::flash(options, image, &mut |event| match event {
+        FlashEvent::Connected {
+            chip, flash_size, ..
+        } => println!(
+            "Connected: {}, {} flash",
+            flash::chip_name(chip),
+            flash::format_size(flash_size)
+        ),
+        FlashEvent::Segment { address, total } => {
+            let segment = ProgressBar::new(total).with_style(style.clone());
+            segment.set_message(format!("0x{address:x}"));
+            bar = Some(segment);
+        }
+        FlashEvent::Progress { done, .. } => {
+            if let Some(bar) = &bar {
+                bar.set_position(done);
+            }
+        }
+        FlashEvent::Verifying { address } => {
+            if let Some(bar) = &bar {
+                bar.set_message(format!("verify 0x{address:x}"));
+            }
+        }
+        FlashEvent::SegmentDone { address, skipped } => {
+            if let Some(bar) = bar.take() {
+                if skipped {
+                    bar.finish_with_message(format!("0x{address:x} unchanged, skipped"));
+                } else {
+                    bar.finish_with_message(format!("0x{address:x}"));
+                }
+            }
+        }
+        _ => {}
+    });
+    if let Some(bar) = bar.take() {
+        bar.abandon();
+    }
+    Ok(result?)
+}

@@ -1,0 +1,321 @@
+//! The commands that run a session: `monitor`, `connect`, `tui`, `demo`, `flash-and-connect`.
+//! Each builds a [`SessionConfig`] and runs it in one of the two faces.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use espchat::board::{Board, BoardConfig};
+use espchat::config::{self, Config, WifiCredentials, process_env};
+use espchat::flash::{FlashImage, FlashOptions};
+use espchat::headless::Headless;
+use espchat::serial::port;
+use espchat::serial::{LineEnding, SerialOptions};
+use espchat::session::{Actors, Server, SessionConfig, UserCommand};
+use tokio::sync::mpsc;
+
+use super::flashing::flash_lines;
+use super::{block_on, line_mode, serial_path};
+use crate::cli::{
+    self, ConnectArgs, DemoArgs, FlashAndConnectArgs, GlobalArgs, MonitorArgs, TuiArgs,
+};
+
+pub fn run_monitor(args: MonitorArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
+    let path = serial_path(config, args.serial.port)?;
+    let baud = config.console_baud(args.serial.baud, &process_env)?;
+    let serial = SerialOptions {
+        hex: args.hex,
+        ..console(path, baud, config.line_ending(args.line_ending), &global)
+    };
+    let session = SessionConfig {
+        panes: 0,
+        server: Server::Board,
+        wifi: None,
+        flashed: false,
+        ip_timeout: None,
+    };
+    block_on(line_mode_session(session, Some(serial), args.timestamps))
+}
+
+pub fn run_connect(args: ConnectArgs, config: &Config) -> anyhow::Result<()> {
+    let (host, port) = args.server;
+    let session = SessionConfig {
+        panes: usize::from(config.clients(args.clients, 1)),
+        server: Server::Fixed { host, port },
+        wifi: None,
+        flashed: false,
+        ip_timeout: None,
+    };
+    block_on(line_mode_session(session, None, false))
+}
+
+/// How a board's console is opened: at `baud`, lines ended as configured, logged if asked.
+fn console(
+    path: PathBuf,
+    baud: u32,
+    line_ending: LineEnding,
+    global: &GlobalArgs,
+) -> SerialOptions {
+    SerialOptions {
+        path,
+        baud,
+        line_ending,
+        hex: false,
+        log_file: global.log_file.clone(),
+    }
+}
+
+/// The session of a board's console with `clients` chat panes to its server.
+fn board_session(clients: u16, wifi: Option<WifiCredentials>, flashed: bool) -> SessionConfig {
+    SessionConfig {
+        panes: usize::from(clients),
+        server: Server::Board,
+        wifi,
+        flashed,
+        ip_timeout: None,
+    }
+}
+
+/// Line mode: a session on stdin and stdout until input ends.
+async fn line_mode_session(
+    session: SessionConfig,
+    serial: Option<SerialOptions>,
+    timestamps: bool,
+) -> anyhow::Result<()> {
+    let (events_tx, events) = mpsc::channel(1024);
+    let mut actors = Actors::new(events_tx);
+    if let Some(serial) = serial {
+        actors = actors.with_console(serial);
+        actors.open_console()?;
+    }
+    Headless {
+        session,
+        actors,
+        events,
+        timestamps,
+    }
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// What a TUI session is about: its board, and what the screen says until the panes open.
+struct TuiSession {
+    serial: SerialOptions,
+    flash: FlashOptions,
+    image: FlashImage,
+    session: SessionConfig,
+    /// Flash before anything else (demo, flash-and-connect); otherwise open the console.
+    flash_first: bool,
+    chip: Option<String>,
+    hint: String,
+    /// The hint goes once the board's address is known (else it stays until the next one).
+    hint_until_address: bool,
+}
+
+/// The TUI on one board: console, chat panes, flashing on a key.
+async fn tui_session(tui: TuiSession, config: &Config) -> anyhow::Result<()> {
+    let (events_tx, events) = mpsc::channel(4096);
+    let port = tui.serial.path.display().to_string();
+    let mut actors = Actors::new(events_tx)
+        .with_console(tui.serial)
+        .with_flasher(tui.flash, tui.image);
+    let first = if tui.flash_first {
+        Some(UserCommand::Flash)
+    } else {
+        // A port that cannot be opened is said before the screen switches.
+        actors.open_console()?;
+        None
+    };
+    // The panes show from the start, waiting for the board's address; typing goes to pane 1.
+    let mut app = espchat::app::App::new(espchat::app::AppConfig {
+        panes: tui.session.panes,
+        color: process_env("NO_COLOR").is_none(),
+        timestamps: false,
+        keys: config.keys.clone(),
+    });
+    app.update(espchat::app::keys::Action::FocusPane(1));
+    app.set_board(port, tui.chip);
+    if tui.hint_until_address {
+        app.hint_until_address(tui.hint);
+    } else {
+        app.hint(tui.hint);
+    }
+    espchat::tui::run(app, tui.session, actors, first, events).await
+}
+
+/// A key's chord as the screen names it.
+fn chord(config: &Config, action: espchat::app::keys::Action) -> String {
+    config
+        .keys
+        .chord_for(&action)
+        .map_or_else(|| "-".to_owned(), |chord| chord.to_string())
+}
+
+pub fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
+    let clients = config.clients(args.clients, 2);
+    let port = match config.port(args.serial.port, &process_env) {
+        Some(port) => port,
+        None => match port::detect_port() {
+            Ok(found) => found.path,
+            Err(port::PortError::NoneFound) => {
+                eprintln!(
+                    "No ESP board found on a serial port (plug one in with a data USB cable, or name it with -p)."
+                );
+                if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+                    eprint!("Start the virtual board instead (espchat demo)? [Y/n] ");
+                    let mut answer = String::new();
+                    std::io::stdin().read_line(&mut answer)?;
+                    if matches!(answer.trim(), "" | "y" | "Y" | "yes") {
+                        let demo = DemoArgs {
+                            clients: Some(clients),
+                        };
+                        return run_demo(demo, config, global);
+                    }
+                }
+                anyhow::bail!("no board: run `espchat demo` for the virtual one");
+            }
+            Err(error) => return Err(error.into()),
+        },
+    };
+    let baud = config.console_baud(args.serial.baud, &process_env)?;
+    let serial = console(port.clone(), baud, config.line_ending(None), &global);
+    if line_mode(&global) {
+        let session = SessionConfig {
+            ip_timeout: Some(Duration::from_secs(cli::IP_TIMEOUT_SECS)),
+            ..board_session(clients, None, false)
+        };
+        return block_on(line_mode_session(session, Some(serial), false));
+    }
+    let flash = FlashOptions {
+        baud: config.flash_baud(None, &process_env)?,
+        ..FlashOptions::new(port)
+    };
+    // A board that booted before espchat opened its port printed its IP to nobody.
+    let hint = format!(
+        "The chat panes open once the console shows the board's IP: {} resets the board (its boot log shows it), {} flashes the espchat firmware.",
+        chord(config, espchat::app::keys::Action::ResetBoard),
+        chord(config, espchat::app::keys::Action::Flash),
+    );
+    let tui = TuiSession {
+        serial,
+        flash,
+        image: FlashImage::Bundled,
+        session: board_session(clients, config.wifi(None, None)?, false),
+        flash_first: false,
+        chip: None,
+        hint,
+        hint_until_address: true,
+    };
+    block_on(tui_session(tui, config))
+}
+
+/// The main job on the embedded default: a virtual board in this process, flashed, booted,
+/// its IP read from its console, panes opened.
+pub fn run_demo(args: DemoArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
+    let clients = config.clients(args.clients, 2);
+    block_on(async move {
+        let board = Board::start(BoardConfig {
+            tcp_port: 0,
+            link: None,
+            blank: true,
+            flash_file: None,
+            throttle: true,
+        })
+        .await?;
+        let port = board.serial_path().to_owned();
+        // 921600 baud once the stub runs, as on a real board: the bundled firmware takes some
+        // 4 s instead of half a minute at the ROM's 115200.
+        let flash = FlashOptions {
+            baud: Some(921_600),
+            ..FlashOptions::new(port.clone())
+        };
+        // The virtual board's console runs at 115200 whatever the config says of real ones.
+        let serial = console(
+            port,
+            config::DEFAULT_BAUD,
+            config.line_ending(None),
+            &global,
+        );
+        let result = if line_mode(&global) {
+            let options = flash.clone();
+            tokio::task::spawn_blocking(move || flash_lines(&options, &FlashImage::Bundled))
+                .await??;
+            let session = SessionConfig {
+                ip_timeout: Some(Duration::from_secs(cli::IP_TIMEOUT_SECS)),
+                ..board_session(clients, None, true)
+            };
+            line_mode_session(session, Some(serial), false).await
+        } else {
+            let quit = config
+                .keys
+                .chord_for(&espchat::app::keys::Action::Quit)
+                .map_or_else(String::new, |chord| format!(" {chord} quits."));
+            let tui = TuiSession {
+                serial,
+                flash,
+                image: FlashImage::Bundled,
+                session: board_session(clients, None, false),
+                flash_first: true,
+                chip: Some("ESP32-C3 (virtual)".to_owned()),
+                hint: format!(
+                    "espchat demo: flashing the virtual board, then chat panes open. Type `on` in pane 1, `off` in pane 2, and watch the LED.{quit}"
+                ),
+                hint_until_address: false,
+            };
+            tui_session(tui, config).await
+        };
+        board.stop().await;
+        result
+    })
+}
+
+/// The one-shot: flash, then the console, then chat panes to the address it shows.
+pub fn run_flash_and_connect(
+    args: FlashAndConnectArgs,
+    config: &Config,
+    global: GlobalArgs,
+) -> anyhow::Result<()> {
+    // Everything the user gave is checked before the board is touched.
+    let wifi = config.wifi(args.wifi_ssid, args.wifi_password)?;
+    let path = serial_path(config, args.flash.port.clone())?;
+    let image = match &args.flash.image {
+        Some(image) => FlashImage::from_file(image, None)?,
+        None => FlashImage::Bundled,
+    };
+    let flash = FlashOptions {
+        chip: args.flash.chip,
+        baud: config.flash_baud(args.flash.baud, &process_env)?,
+        use_stub: !args.flash.no_stub,
+        before: args.flash.before,
+        after: args.flash.after,
+        ..FlashOptions::new(path.clone())
+    };
+    let baud = config.monitor_baud(args.monitor_baud);
+    let serial = console(path.clone(), baud, config.line_ending(None), &global);
+    let clients = config.clients(args.clients, 2);
+    if line_mode(&global) {
+        flash_lines(&flash, &image)?;
+        let session = SessionConfig {
+            ip_timeout: Some(Duration::from_secs(args.ip_timeout)),
+            ..board_session(clients, wifi, true)
+        };
+        return block_on(line_mode_session(session, Some(serial), false));
+    }
+    // On a terminal: the demo's flow on the real board, in the TUI. A port that is not there
+    // is said before the screen switches (other port errors show in the console pane).
+    if !path.exists() {
+        return Err(port::PortError::NotFound(path).into());
+    }
+    let tui = TuiSession {
+        serial,
+        flash,
+        image,
+        session: board_session(clients, wifi, false),
+        flash_first: true,
+        chip: None,
+        hint: "flashing, then the chat panes open once the board's console shows its IP".to_owned(),
+        hint_until_address: true,
+    };
+    block_on(tui_session(tui, config))
+}

@@ -33,6 +33,8 @@ use crate::serial::{
 
 /// Once the board's IP is known, how long to wait for its server's port before assuming 5000.
 pub const PORT_GRACE: Duration = Duration::from_secs(1);
+/// A connection that the server has not greeted counts as accepted after this long.
+pub const ACCEPT_SETTLE: Duration = Duration::from_millis(500);
 /// After the session is told to finish, the longest wait for the panes to deliver their lines.
 pub const CLOSE_DEADLINE: Duration = Duration::from_secs(10);
 /// Why a line held for a pane that never opened was not sent.
@@ -128,8 +130,9 @@ enum PaneState {
     Waiting,
     /// Its actor runs.
     Open,
-    /// Closed: asked to, and its actor (if it had one) said it stopped.
+    /// Its actor was told to deliver what is queued and stop.
     Closing,
+    /// Its actor stopped (or it never had one).
     Closed,
 }
 
@@ -137,6 +140,10 @@ enum PaneState {
 struct Pane {
     id: PaneId,
     state: PaneState,
+    /// Its server has been heard from since the pane opened (or it failed to connect).
+    tried: bool,
+    /// When its connection was made, until `tried`.
+    connected_at: Option<Instant>,
 }
 
 /// The policy of one session (see the module's comment).
@@ -174,6 +181,8 @@ impl Session {
                 .map(|id| Pane {
                     id,
                     state: PaneState::Waiting,
+                    tried: false,
+                    connected_at: None,
                 })
                 .collect(),
             next_pane: config.panes + 1,
@@ -215,7 +224,14 @@ impl Session {
             .finishing
             .filter(|_| self.ip_deadline.is_none())
             .map(|since| since + CLOSE_DEADLINE);
-        [self.port_grace, self.ip_deadline, close]
+        let settle = self
+            .panes
+            .iter()
+            .filter(|pane| !pane.tried && self.finishing.is_some())
+            .filter_map(|pane| pane.connected_at)
+            .min()
+            .map(|at| at + ACCEPT_SETTLE);
+        [self.port_grace, self.ip_deadline, close, settle]
             .into_iter()
             .flatten()
             .min()
@@ -253,6 +269,22 @@ impl Session {
                     pane.state = PaneState::Closed;
                 }
             }
+            Event::Chat(
+                id,
+                event @ (ChatEvent::Connected { .. }
+                | ChatEvent::Output(_)
+                | ChatEvent::Disconnected { .. }),
+            ) => {
+                if let Some(pane) = self.panes.iter_mut().find(|pane| pane.id == *id) {
+                    // A connection is not yet a client: the server may not have accepted it
+                    // (it sits in the listen backlog). A greeting, or a moment, says it has.
+                    match event {
+                        ChatEvent::Connected { .. } => pane.connected_at = Some(now),
+                        _ => pane.tried = true,
+                    }
+                }
+                self.close_when_tried(&mut out);
+            }
             Event::FlashDone(result) => {
                 self.flashing = false;
                 self.provision_pending = result.is_ok() && self.config.wifi.is_some();
@@ -283,6 +315,8 @@ impl Session {
                 self.panes.push(Pane {
                     id,
                     state: PaneState::Waiting,
+                    tried: false,
+                    connected_at: None,
                 });
                 out.push(Do::ShowPane(id));
                 if let Some((host, port)) = self.target.clone() {
@@ -299,15 +333,20 @@ impl Session {
             UserCommand::Finish => {
                 if self.finishing.is_none() {
                     self.finishing = Some(now);
-                    let ids: Vec<PaneId> = self.pane_ids().collect();
-                    for id in ids {
-                        // A pane still waiting for the board's address keeps its lines until
-                        // the address comes (or the IP timeout says it will not).
-                        let waiting = self.state(id) == Some(PaneState::Waiting);
-                        if !waiting || self.ip_deadline.is_none() {
+                    // Panes still waiting for the board's address keep their lines until the
+                    // address comes, unless the IP timeout is not there to end the wait.
+                    if self.ip_deadline.is_none() {
+                        let waiting: Vec<PaneId> = self
+                            .panes
+                            .iter()
+                            .filter(|pane| pane.state == PaneState::Waiting)
+                            .map(|pane| pane.id)
+                            .collect();
+                        for id in waiting {
                             self.close(id, &mut out);
                         }
                     }
+                    self.close_when_tried(&mut out);
                 }
             }
         }
@@ -319,6 +358,15 @@ impl Session {
     pub fn tick(&mut self, now: Instant) -> Vec<Do> {
         let mut out = Vec::new();
         self.settle_target(now, &mut out);
+        for pane in &mut self.panes {
+            if pane
+                .connected_at
+                .is_some_and(|at| now >= at + ACCEPT_SETTLE)
+            {
+                pane.tried = true;
+            }
+        }
+        self.close_when_tried(&mut out);
         if self.ip_deadline.is_some_and(|deadline| now >= deadline) {
             self.ip_deadline = None;
             self.finished = true;
@@ -382,6 +430,8 @@ impl Session {
             match pane.state {
                 PaneState::Waiting => {
                     pane.state = PaneState::Open;
+                    pane.tried = false;
+                    pane.connected_at = None;
                     opened.push(pane.id);
                     out.push(Do::OpenPane {
                         id: pane.id,
@@ -389,13 +439,17 @@ impl Session {
                         port,
                     });
                 }
-                PaneState::Open => out.push(Do::Pane(
-                    pane.id,
-                    PaneCommand::Retarget {
-                        host: host.clone(),
-                        port,
-                    },
-                )),
+                PaneState::Open => {
+                    pane.tried = false;
+                    pane.connected_at = None;
+                    out.push(Do::Pane(
+                        pane.id,
+                        PaneCommand::Retarget {
+                            host: host.clone(),
+                            port,
+                        },
+                    ))
+                }
                 PaneState::Closing | PaneState::Closed => {}
             }
         }
@@ -408,15 +462,36 @@ impl Session {
         if self.finishing.is_some() {
             // Delivery starts now: the deadline counts from here, not from the end of input.
             self.finishing = Some(now);
-            for id in opened {
-                self.close(id, out);
-            }
+        }
+    }
+
+    /// A finishing session closes its open panes once each is a client of its server (or
+    /// could not become one): a pane that closed early would free its client number, and a
+    /// pane still connecting after it would take that number instead of its own (the lab's
+    /// LED rule depends on pane N being client N).
+    fn close_when_tried(&mut self, out: &mut Vec<Do>) {
+        if self.finishing.is_none() {
+            return;
+        }
+        let open = || {
+            self.panes
+                .iter()
+                .filter(|pane| pane.state == PaneState::Open)
+        };
+        if !open().all(|pane| pane.tried) {
+            return;
+        }
+        let ids: Vec<PaneId> = open().map(|pane| pane.id).collect();
+        for id in ids {
+            self.close(id, out);
         }
     }
 
     fn open(&mut self, id: PaneId, host: String, port: u16, out: &mut Vec<Do>) {
         if let Some(pane) = self.panes.iter_mut().find(|pane| pane.id == id) {
             pane.state = PaneState::Open;
+            pane.tried = false;
+            pane.connected_at = None;
             out.push(Do::OpenPane { id, host, port });
         }
     }

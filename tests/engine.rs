@@ -281,3 +281,30 @@ fn a_full_pane_queue_reports_every_line_it_cannot_send() {
     chat.wait_for("chat1! closed");
     assert!(chat.wait_exit().success());
 }
+
+/// Input that ends at once (a script's `printf ... | espchat connect`): every pane still
+/// delivers its line, although the later panes are still waiting for their turn to connect.
+#[test]
+fn connect_delivers_every_line_when_input_ends_at_once() {
+    let board = BoardProcess::start(&[]);
+    let server = format!("127.0.0.1:{}", board.port);
+    for run in 1..=10 {
+        let mut chat =
+            HeadlessProcess::start(&["connect", "--headless", "--clients", "3", &server]);
+        chat.send("@1 a");
+        chat.send("@2 b");
+        chat.send("@3 c");
+        chat.end_input();
+        let status = chat.wait_exit();
+        let out = chat.all_stdout().join("\n");
+        assert!(status.success(), "run {run}:\n{out}");
+        assert!(!out.contains("not sent"), "run {run}:\n{out}");
+        for echo in [
+            "chat1| Client 1: a",
+            "chat2| Client 2: b",
+            "chat3| Client 3: c",
+        ] {
+            assert!(out.contains(echo), "run {run}: no {echo:?} in:\n{out}");
+        }
+    }
+}

@@ -477,6 +477,29 @@ fn flash_and_connect_flashes_reads_the_ip_and_chats() {
     assert!(oneshot.wait_exit().success(), "{}", oneshot.stderr());
 }
 
+/// The README's scripting example, 20 times: input ends before any pane exists, yet both lines
+/// reach the board, each from the client of its pane's number (the LED ends off).
+#[test]
+fn flash_and_connect_delivers_a_scripts_lines_although_its_input_ends_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (board, _flash_file) = BoardProcess::blank(dir.path());
+    let serial = board.serial.to_str().unwrap().to_owned();
+    for run in 1..=20 {
+        let mut oneshot =
+            support::HeadlessProcess::start(&["flash-and-connect", "--headless", "-p", &serial]);
+        oneshot.send("@1 on");
+        oneshot.send("@2 off");
+        oneshot.end_input();
+        let status = oneshot.wait_exit();
+        let out = oneshot.all_stdout().join("\n");
+        assert!(status.success(), "run {run}:\n{out}\n{}", oneshot.stderr());
+        assert!(!out.contains("not sent"), "run {run}:\n{out}");
+        for echo in ["chat1| Client 1: on", "chat2| Client 2: off"] {
+            assert!(out.contains(echo), "run {run}: no {echo:?} in:\n{out}");
+        }
+    }
+}
+
 #[test]
 fn flash_and_connect_gives_up_with_a_hint_when_no_ip_comes() {
     // A foreign app boots without a chat server and prints no address.

@@ -63,6 +63,24 @@ fn retarget(id: PaneId, host: &str, port: u16) -> Do {
     )
 }
 
+/// The server's greeting: the pane is its client now.
+fn greeted(id: PaneId) -> Event {
+    let Event::Serial(SerialEvent::Output(output)) = console(&format!("Client {id} connected"))
+    else {
+        unreachable!()
+    };
+    Event::Chat(id, ChatEvent::Output(output))
+}
+
+fn connected(id: PaneId) -> Event {
+    Event::Chat(
+        id,
+        ChatEvent::Connected {
+            addr: "127.0.0.1:5000".into(),
+        },
+    )
+}
+
 fn closed(id: PaneId) -> Event {
     Event::Chat(id, ChatEvent::Closed)
 }
@@ -279,12 +297,18 @@ fn end_of_input_before_the_address_delivers_once_it_comes() {
             open(2, "127.0.0.1", 5000),
             send(1, "on"),
             send(2, "off"),
-            Do::Pane(1, PaneCommand::Close),
-            Do::Pane(2, PaneCommand::Close),
         ]
     );
     // The close deadline counts from the delivery, not from the end of input.
     assert_eq!(session.next_deadline(), Some(t1 + CLOSE_DEADLINE));
+    assert_eq!(session.event(&greeted(1), t1), []);
+    assert_eq!(
+        session.event(&greeted(2), t1),
+        [
+            Do::Pane(1, PaneCommand::Close),
+            Do::Pane(2, PaneCommand::Close)
+        ]
+    );
     assert_eq!(session.event(&closed(1), t1), []);
     assert_eq!(session.event(&closed(2), t1), [Do::Finished]);
     assert_eq!(session.tick(t1 + CLOSE_DEADLINE), []);
@@ -302,10 +326,8 @@ fn panes_that_do_not_finish_are_given_up_at_the_deadline() {
     };
     let (mut session, start) = Session::start(config, t0);
     assert_eq!(start, [open(1, "127.0.0.1", 5000)]);
-    assert_eq!(
-        session.command(UserCommand::Finish, t0),
-        [Do::Pane(1, PaneCommand::Close)]
-    );
+    // The pane never gets through to its server.
+    assert_eq!(session.command(UserCommand::Finish, t0), []);
     assert_eq!(session.tick(t0 + CLOSE_DEADLINE / 2), []);
     assert_eq!(
         session.tick(t0 + CLOSE_DEADLINE),
@@ -385,4 +407,59 @@ fn a_fixed_server_ignores_the_console_address() {
         []
     );
     assert_eq!(session.tick(t0 + PORT_GRACE * 2), []);
+}
+
+#[test]
+fn finishing_waits_until_every_pane_has_tried_its_server() {
+    // Pane 1 closing before pane 3 connects would free client number 1 for pane 3.
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        server: Server::Fixed {
+            host: "127.0.0.1".into(),
+            port: 5000,
+        },
+        ..board(3)
+    };
+    let (mut session, _) = Session::start(config, t0);
+    session.command(UserCommand::Send(3, "c".into()), t0);
+    assert_eq!(session.command(UserCommand::Finish, t0), []);
+    assert_eq!(session.event(&greeted(1), t0), []);
+    let refused = Event::Chat(
+        2,
+        ChatEvent::Disconnected {
+            reason: "refused".into(),
+        },
+    );
+    assert_eq!(session.event(&refused, t0), []);
+    // Connected, but perhaps still in the server's backlog: not a client yet.
+    assert_eq!(session.event(&connected(3), t0), []);
+    assert_eq!(
+        session.event(&greeted(3), t0),
+        [
+            Do::Pane(1, PaneCommand::Close),
+            Do::Pane(2, PaneCommand::Close),
+            Do::Pane(3, PaneCommand::Close)
+        ]
+    );
+}
+
+#[test]
+fn a_server_that_never_greets_counts_as_accepting_after_a_moment() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        server: Server::Fixed {
+            host: "127.0.0.1".into(),
+            port: 7,
+        },
+        ..board(1)
+    };
+    let (mut session, _) = Session::start(config, t0);
+    assert_eq!(session.command(UserCommand::Finish, t0), []);
+    assert_eq!(session.event(&connected(1), t0), []);
+    assert_eq!(session.next_deadline(), Some(t0 + ACCEPT_SETTLE));
+    assert_eq!(session.tick(t0 + ACCEPT_SETTLE / 2), []);
+    assert_eq!(
+        session.tick(t0 + ACCEPT_SETTLE),
+        [Do::Pane(1, PaneCommand::Close)]
+    );
 }

@@ -170,7 +170,7 @@ pub struct App {
     pub(crate) panes: Vec<ChatPane>,
     pub(crate) focus: Focus,
     pub(crate) overlay: Option<Overlay>,
-    /// Ctrl-T was pressed in the serial console.
+    /// The prefix was pressed in the serial console: the next key is for the app.
     pub(crate) prefix: bool,
     pub(crate) search: Option<Search>,
     pub(crate) flash: Option<FlashProgress>,
@@ -413,17 +413,13 @@ impl App {
             .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
         if let Some(search) = &self.search {
             if search.editing {
-                return match key.code {
-                    KeyCode::Enter => Some(Action::Submit),
-                    KeyCode::Esc => Some(Action::Cancel),
-                    code => line_edit(code, plain),
+                return match self.keys.lookup(Scope::SearchQuery, &key, true) {
+                    Some(action) => Some(action.clone()),
+                    None => line_edit(key.code, plain),
                 };
             }
-            match key.code {
-                KeyCode::Char('n') if plain => return Some(Action::SearchNext),
-                KeyCode::Char('N') if plain => return Some(Action::SearchPrev),
-                KeyCode::Enter | KeyCode::Esc => return Some(Action::Cancel),
-                _ => {}
+            if let Some(action) = self.keys.lookup(Scope::SearchMatches, &key, true) {
+                return Some(action.clone());
             }
         }
         let input_empty = self.focused_input_empty();
@@ -431,8 +427,8 @@ impl App {
         if scope == Scope::Prefix {
             return Some(match self.keys.lookup(Scope::Prefix, &key, true) {
                 Some(action) => action.clone(),
-                // tio's rule: anything else after the prefix (Ctrl-T itself included) goes
-                // to the board, so every byte stays reachable.
+                // tio's rule: anything else after the prefix (the prefix itself included)
+                // goes to the board, so every byte stays reachable.
                 None => Action::SerialBytes(key_to_bytes(key)?),
             });
         }

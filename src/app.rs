@@ -4,18 +4,18 @@
 
 pub mod input;
 pub mod keys;
+pub mod layout;
 pub mod scrollback;
 
 #[cfg(test)]
 mod tests;
 
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
-use ratatui::layout::{Position, Rect};
+use ratatui::layout::{Position, Rect, Size};
 
 use self::input::InputLine;
 use self::keys::{Action, KeyTable, Scope, key_to_bytes};
@@ -63,7 +63,6 @@ pub enum Command {
     /// Start flashing the bundled image.
     Flash,
     ResetBoard,
-    Quit,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,6 +159,11 @@ impl FlashProgress {
     }
 }
 
+/// The TUI's whole state: the board as the console told it, the serial scrollback, the chat
+/// panes, focus, overlays, search and flash progress, the key table and the terminal's size.
+/// The runtime feeds it terminal input ([`App::handle_key`], [`App::handle_mouse`],
+/// [`App::resize`]), engine events ([`App::handle_event`]) and the clock ([`App::tick`]), and
+/// carries out the [`Command`]s it returns; `ui` draws it and changes nothing.
 pub struct App {
     pub(crate) color: bool,
     pub(crate) timestamps: bool,
@@ -180,9 +184,9 @@ pub struct App {
     pub(crate) now: Option<Instant>,
     epoch: Option<Instant>,
     quit: bool,
-    /// The area of the last render, so PgUp can scroll by the pane's real height without the
-    /// key handler being given the terminal size. The only thing rendering writes.
-    pub(crate) last_area: Cell<Rect>,
+    /// The terminal's size as the runtime last told it ([`App::resize`]), so that a click
+    /// finds the pane under the pointer and PgUp scrolls by the pane's real height.
+    area: Rect,
 }
 
 impl App {
@@ -208,8 +212,14 @@ impl App {
             now: None,
             epoch: None,
             quit: false,
-            last_area: Cell::new(Rect::new(0, 0, 120, 40)),
+            // Until the runtime tells the size: a common terminal's.
+            area: Rect::new(0, 0, 120, 40),
         }
+    }
+
+    /// The terminal's size: at start and on every resize.
+    pub fn resize(&mut self, size: Size) {
+        self.area = Rect::new(0, 0, size.width, size.height);
     }
 
     /// The serial port path and chip name, for the status line.
@@ -229,6 +239,7 @@ impl App {
         Some(self.now?.saturating_duration_since(self.epoch?))
     }
 
+    /// The user quit (and confirmed, while a flash ran): the runtime ends its loop.
     pub fn should_quit(&self) -> bool {
         self.quit
     }
@@ -467,9 +478,9 @@ impl App {
         commands
     }
 
-    pub fn handle_mouse(&mut self, mouse: MouseEvent, area: Rect) -> Vec<Command> {
-        self.last_area.set(area);
-        let layout = crate::ui::layout(area, self);
+    /// A click focuses the pane under the pointer; the wheel scrolls it.
+    pub fn handle_mouse(&mut self, mouse: MouseEvent) -> Vec<Command> {
+        let layout = layout::layout(self.area, self);
         let at = Position::new(mouse.column, mouse.row);
         let target = if layout.serial.contains(at) {
             Some(Focus::Serial)
@@ -516,10 +527,10 @@ impl App {
         self.focus = focus;
     }
 
-    /// Lines a page scroll moves in the focused pane: its height in the last render, less one
-    /// line of overlap so the reader keeps their place.
+    /// Lines a page scroll moves in the focused pane: its height on screen, less one line of
+    /// overlap so the reader keeps their place.
     fn page(&self) -> usize {
-        let layout = crate::ui::layout(self.last_area.get(), self);
+        let layout = layout::layout(self.area, self);
         let rect = match self.focus {
             Focus::Serial => layout.serial,
             Focus::Chat(i) => layout.panes.get(i).copied().unwrap_or(layout.serial),
@@ -621,7 +632,6 @@ impl App {
                     self.overlay = Some(Overlay::ConfirmQuit);
                 } else {
                     self.quit = true;
-                    commands.push(Command::Quit);
                 }
             }
             Action::Prefix => self.prefix = true,
@@ -629,7 +639,6 @@ impl App {
                 self.overlay = None;
                 if yes {
                     self.quit = true;
-                    commands.push(Command::Quit);
                 }
             }
             Action::CloseOverlay => self.overlay = None,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use ratatui::crossterm::event::{
-    DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream, KeyEventKind,
+    DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream,
 };
 use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
@@ -182,7 +182,6 @@ impl Session {
                         serial.send(SerialCommand::Reset).await;
                     }
                 }
-                Command::Quit => {}
             }
         }
     }
@@ -276,7 +275,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (guard, mut terminal) = TerminalGuard::enter()?;
     let mut input = EventStream::new();
-    let mut area = terminal.size()?;
+    app.resize(terminal.size()?);
     let mut dirty = true;
     let mut last_draw = Instant::now() - IDLE_FRAME;
     loop {
@@ -291,10 +290,10 @@ pub async fn run(
             input_event = input.next() => {
                 let Some(Ok(input_event)) = input_event else { break };
                 let commands = match input_event {
-                    TermEvent::Key(key) if key.kind != KeyEventKind::Release => app.handle_key(key),
-                    TermEvent::Mouse(mouse) => app.handle_mouse(mouse, ratatui::layout::Rect::new(0, 0, area.width, area.height)),
+                    TermEvent::Key(key) => app.handle_key(key),
+                    TermEvent::Mouse(mouse) => app.handle_mouse(mouse),
                     TermEvent::Resize(width, height) => {
-                        area = ratatui::layout::Size::new(width, height);
+                        app.resize(ratatui::layout::Size::new(width, height));
                         Vec::new()
                     }
                     _ => Vec::new(),

@@ -11,10 +11,10 @@ use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
-use ratatui::layout::Rect;
+use ratatui::layout::{Rect, Size};
 use ratatui::style::Color as TuiColor;
 
-use super::layout;
+use crate::app::layout::layout;
 use crate::app::{App, AppConfig, Focus};
 use crate::chat::ChatEvent;
 use crate::event::Event;
@@ -360,29 +360,24 @@ fn long_lines_wrap_and_only_the_window_is_drawn() {
 #[test]
 fn click_focuses_the_pane_under_the_pointer() {
     let mut app = board(4);
+    app.resize(Size::new(120, 40));
     let area = Rect::new(0, 0, 120, 40);
     let rects = layout(area, &app).panes;
     let target = rects[2];
-    app.handle_mouse(
-        MouseEvent {
-            kind: MouseEventKind::Down(MouseButton::Left),
-            column: target.x + 2,
-            row: target.y + 1,
-            modifiers: KeyModifiers::NONE,
-        },
-        area,
-    );
+    app.handle_mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: target.x + 2,
+        row: target.y + 1,
+        modifiers: KeyModifiers::NONE,
+    });
     assert_eq!(app.focus(), Focus::Chat(2));
     let serial = layout(area, &app).serial;
-    app.handle_mouse(
-        MouseEvent {
-            kind: MouseEventKind::ScrollUp,
-            column: serial.x + 2,
-            row: serial.y + 2,
-            modifiers: KeyModifiers::NONE,
-        },
-        area,
-    );
+    app.handle_mouse(MouseEvent {
+        kind: MouseEventKind::ScrollUp,
+        column: serial.x + 2,
+        row: serial.y + 2,
+        modifiers: KeyModifiers::NONE,
+    });
     assert!(app.serial.offset() > 0);
     assert_eq!(app.focus(), Focus::Chat(2));
 }

@@ -2,6 +2,8 @@
 //! outside (bytes to the board, a line to a server, a flash) comes back as [`Command`]s for the
 //! runtime loop to carry out, so every behaviour is testable with plain `#[test]`s.
 
+mod chat_view;
+mod flash_progress;
 pub mod input;
 pub mod keys;
 pub mod layout;
@@ -17,10 +19,12 @@ use ratatui::crossterm::event::{
 };
 use ratatui::layout::{Position, Rect, Size};
 
+pub use self::chat_view::{ChatView, Connection};
+pub use self::flash_progress::FlashProgress;
 use self::input::InputLine;
 use self::keys::{Action, KeyTable, Scope, key_to_bytes};
 use self::scrollback::Scrollback;
-use crate::chat::{ChatEvent, PaneCommand, PaneId};
+use crate::chat::{PaneCommand, PaneId};
 use crate::event::Event;
 use crate::flash::FlashEvent;
 use crate::serial::decode::{Color, Span, Style};
@@ -78,30 +82,10 @@ pub enum Overlay {
     ConfirmQuit,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Connection {
-    /// No address to connect to yet.
-    Waiting,
-    Connecting(String),
-    Connected(String),
-    Disconnected(String),
-    Reconnecting {
-        after: Duration,
-        since: Option<Instant>,
-    },
-    Closed,
-}
-
-#[derive(Clone, Debug)]
-pub struct ChatPane {
-    pub id: PaneId,
-    pub connection: Connection,
-    pub scrollback: Scrollback,
-    pub input: InputLine,
-}
-
+/// What the app knows of the board, for the status line and the console's title: its port,
+/// chip and address, and the LED as its console reported them.
 #[derive(Clone, Debug, Default)]
-pub struct Board {
+pub struct BoardStatus {
     pub port: Option<String>,
     pub baud: Option<u32>,
     pub chip: Option<String>,
@@ -122,43 +106,6 @@ pub struct Search {
     pub matches: usize,
 }
 
-/// A flash in progress, as far as its events told.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct FlashProgress {
-    /// What it is doing, for the gauge's label: "connecting", "writing", "verifying".
-    pub phase: &'static str,
-    pub address: Option<u32>,
-    pub done: u64,
-    pub total: u64,
-    /// When the segment started and when its latest progress came, from the injected clock.
-    pub segment_start: Option<Instant>,
-    pub progress_at: Option<Instant>,
-}
-
-impl FlashProgress {
-    pub fn percent(&self) -> u64 {
-        (self.done * 100)
-            .checked_div(self.total)
-            .unwrap_or(0)
-            .min(100)
-    }
-
-    /// Average rate over the segment so far, in bytes per second.
-    pub fn rate(&self) -> Option<f64> {
-        let elapsed = self
-            .progress_at?
-            .checked_duration_since(self.segment_start?)?
-            .as_secs_f64();
-        (elapsed > 0.0 && self.done > 0).then(|| self.done as f64 / elapsed)
-    }
-
-    pub fn eta(&self) -> Option<Duration> {
-        let rate = self.rate()?;
-        let left = self.total.saturating_sub(self.done) as f64;
-        Some(Duration::from_secs_f64(left / rate))
-    }
-}
-
 /// The TUI's whole state: the board as the console told it, the serial scrollback, the chat
 /// panes, focus, overlays, search and flash progress, the key table and the terminal's size.
 /// The runtime feeds it terminal input ([`App::handle_key`], [`App::handle_mouse`],
@@ -169,9 +116,9 @@ pub struct App {
     pub(crate) timestamps: bool,
     pub(crate) hex: bool,
     pub(crate) keys: KeyTable,
-    pub(crate) board: Board,
+    pub(crate) board: BoardStatus,
     pub(crate) serial: Scrollback,
-    pub(crate) panes: Vec<ChatPane>,
+    pub(crate) panes: Vec<ChatView>,
     pub(crate) focus: Focus,
     pub(crate) overlay: Option<Overlay>,
     /// The prefix was pressed in the serial console: the next key is for the app.
@@ -192,14 +139,14 @@ pub struct App {
 impl App {
     pub fn new(config: AppConfig) -> App {
         let panes = (1..=config.panes.min(MAX_PANES))
-            .map(ChatPane::new)
+            .map(ChatView::new)
             .collect();
         App {
             color: config.color,
             timestamps: config.timestamps,
             hex: false,
             keys: config.keys,
-            board: Board::default(),
+            board: BoardStatus::default(),
             serial: Scrollback::default(),
             panes,
             focus: Focus::Serial,
@@ -260,11 +207,11 @@ impl App {
         self.focus
     }
 
-    pub fn panes(&self) -> &[ChatPane] {
+    pub fn panes(&self) -> &[ChatView] {
         &self.panes
     }
 
-    pub fn board(&self) -> &Board {
+    pub fn board(&self) -> &BoardStatus {
         &self.board
     }
 
@@ -280,7 +227,7 @@ impl App {
         if self.panes.iter().any(|p| p.id == id) {
             return;
         }
-        self.panes.push(ChatPane::new(id));
+        self.panes.push(ChatView::new(id));
         self.focus = Focus::Chat(self.panes.len() - 1);
     }
 
@@ -745,69 +692,6 @@ impl App {
             } else {
                 "no newer match".into()
             });
-        }
-    }
-}
-
-impl ChatPane {
-    pub fn new(id: PaneId) -> Self {
-        Self {
-            id,
-            connection: Connection::Waiting,
-            scrollback: Scrollback::default(),
-            input: InputLine::default(),
-        }
-    }
-
-    fn event(&mut self, event: &ChatEvent, at: Option<Duration>, now: Option<Instant>) {
-        match event {
-            ChatEvent::Connecting { addr } => {
-                self.connection = Connection::Connecting(addr.clone())
-            }
-            ChatEvent::Connected { addr } => {
-                self.connection = Connection::Connected(addr.clone());
-                self.scrollback
-                    .push_note(styled(format!("connected to {addr}"), note_style(2)), at);
-            }
-            ChatEvent::Output(ConsoleOutput::Line(line)) => self.scrollback.push(line.clone(), at),
-            ChatEvent::Output(ConsoleOutput::Partial(line)) => {
-                self.scrollback.set_partial(line.clone())
-            }
-            ChatEvent::Disconnected { reason } => {
-                self.connection = Connection::Disconnected(reason.clone());
-                self.scrollback
-                    .push_note(styled(format!("disconnected: {reason}"), note_style(1)), at);
-            }
-            ChatEvent::Reconnecting { after } => {
-                self.connection = Connection::Reconnecting {
-                    after: *after,
-                    since: now,
-                }
-            }
-            ChatEvent::Dropped { line, reason } => {
-                let text = format!("not sent: {line} ({reason})");
-                self.scrollback.push_note(styled(text, note_style(1)), at);
-            }
-            ChatEvent::Closed => self.connection = Connection::Closed,
-        }
-    }
-
-    /// The state in words, for the border title and the status line.
-    pub fn connection_text(&self, now: Option<Instant>) -> String {
-        match &self.connection {
-            Connection::Waiting => "waiting for the board's address".into(),
-            Connection::Connecting(addr) => format!("connecting to {addr}"),
-            Connection::Connected(addr) => format!("connected {addr}"),
-            Connection::Disconnected(reason) => format!("disconnected: {reason}"),
-            Connection::Reconnecting { after, since } => {
-                let waited = match (now, since) {
-                    (Some(now), Some(since)) => now.saturating_duration_since(*since),
-                    _ => Duration::ZERO,
-                };
-                let left = after.saturating_sub(waited).as_secs_f64().ceil();
-                format!("reconnecting in {left:.0}s")
-            }
-            Connection::Closed => "closed".into(),
         }
     }
 }

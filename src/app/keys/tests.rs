@@ -193,3 +193,33 @@ fn keys_can_swap_and_defaults_do_not_clash() {
         Some(&Action::Prefix)
     );
 }
+
+#[test]
+fn each_config_name_rebinds_one_row_and_the_defaults_pass_their_own_checks() {
+    let table = KeyTable::default();
+    let named: Vec<&Binding> = table
+        .bindings
+        .iter()
+        .filter(|b| !b.name.is_empty())
+        .collect();
+    for (i, binding) in named.iter().enumerate() {
+        assert!(
+            named[i + 1..]
+                .iter()
+                .all(|other| other.name != binding.name),
+            "{} names two rows",
+            binding.name
+        );
+        // Writing the default into the config file, as the help shows it, changes nothing.
+        let mut rebound = table.clone();
+        rebound
+            .rebind(binding.name, &binding.chord.to_string())
+            .unwrap();
+        rebound.check().unwrap();
+        let event = KeyEvent::new(binding.chord.code, binding.chord.modifiers);
+        let row = rebound.bindings.iter().find(|b| b.name == binding.name);
+        assert!(row.unwrap().chord.matches(&event), "{}", binding.name);
+    }
+    assert!(names().starts_with("quit, help, flash"));
+    assert!(names().ends_with("search-done"));
+}

@@ -2,25 +2,29 @@
 //! outside (bytes to the board, a line to a server, a flash) comes back as [`Command`]s for the
 //! runtime loop to carry out, so every behaviour is testable with plain `#[test]`s.
 
+mod chat_view;
+mod flash_progress;
 pub mod input;
 pub mod keys;
+pub mod layout;
 pub mod scrollback;
 
 #[cfg(test)]
 mod tests;
 
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
-use ratatui::layout::{Position, Rect};
+use ratatui::layout::{Position, Rect, Size};
 
+pub use self::chat_view::{ChatView, Connection};
+pub use self::flash_progress::FlashProgress;
 use self::input::InputLine;
 use self::keys::{Action, KeyTable, Scope, key_to_bytes};
 use self::scrollback::Scrollback;
-use crate::chat::{ChatEvent, PaneCommand, PaneId};
+use crate::chat::PaneId;
 use crate::event::Event;
 use crate::flash::FlashEvent;
 use crate::serial::decode::{Color, Span, Style};
@@ -52,19 +56,9 @@ impl Default for AppConfig {
     }
 }
 
-/// What the runtime must do for the app (the app never does IO itself).
-#[derive(Debug)]
-pub enum Command {
-    Serial(SerialCommand),
-    Chat(PaneId, PaneCommand),
-    /// Spawn a new pane actor, then call [`App::pane_opened`] with its id.
-    OpenPane,
-    ClosePane(PaneId),
-    /// Start flashing the bundled image.
-    Flash,
-    ResetBoard,
-    Quit,
-}
+/// What the app asks of the session (the app never does IO itself): the session core's
+/// [`UserCommand`], the same commands line mode turns stdin lines into.
+pub use crate::session::UserCommand as Command;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Focus {
@@ -79,30 +73,10 @@ pub enum Overlay {
     ConfirmQuit,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Connection {
-    /// No address to connect to yet.
-    Waiting,
-    Connecting(String),
-    Connected(String),
-    Disconnected(String),
-    Reconnecting {
-        after: Duration,
-        since: Option<Instant>,
-    },
-    Closed,
-}
-
-#[derive(Clone, Debug)]
-pub struct ChatPane {
-    pub id: PaneId,
-    pub connection: Connection,
-    pub scrollback: Scrollback,
-    pub input: InputLine,
-}
-
+/// What the app knows of the board, for the status line and the console's title: its port,
+/// chip and address, and the LED as its console reported them.
 #[derive(Clone, Debug, Default)]
-pub struct Board {
+pub struct BoardStatus {
     pub port: Option<String>,
     pub baud: Option<u32>,
     pub chip: Option<String>,
@@ -123,54 +97,22 @@ pub struct Search {
     pub matches: usize,
 }
 
-/// A flash in progress, as far as its events told.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct FlashProgress {
-    /// What it is doing, for the gauge's label: "connecting", "writing", "verifying".
-    pub phase: &'static str,
-    pub address: Option<u32>,
-    pub done: u64,
-    pub total: u64,
-    /// When the segment started and when its latest progress came, from the injected clock.
-    pub segment_start: Option<Instant>,
-    pub progress_at: Option<Instant>,
-}
-
-impl FlashProgress {
-    pub fn percent(&self) -> u64 {
-        (self.done * 100)
-            .checked_div(self.total)
-            .unwrap_or(0)
-            .min(100)
-    }
-
-    /// Average rate over the segment so far, in bytes per second.
-    pub fn rate(&self) -> Option<f64> {
-        let elapsed = self
-            .progress_at?
-            .checked_duration_since(self.segment_start?)?
-            .as_secs_f64();
-        (elapsed > 0.0 && self.done > 0).then(|| self.done as f64 / elapsed)
-    }
-
-    pub fn eta(&self) -> Option<Duration> {
-        let rate = self.rate()?;
-        let left = self.total.saturating_sub(self.done) as f64;
-        Some(Duration::from_secs_f64(left / rate))
-    }
-}
-
+/// The TUI's whole state: the board as the console told it, the serial scrollback, the chat
+/// panes, focus, overlays, search and flash progress, the key table and the terminal's size.
+/// The runtime feeds it terminal input ([`App::handle_key`], [`App::handle_mouse`],
+/// [`App::resize`]), engine events ([`App::handle_event`]) and the clock ([`App::tick`]), and
+/// carries out the [`Command`]s it returns; `ui` draws it and changes nothing.
 pub struct App {
     pub(crate) color: bool,
     pub(crate) timestamps: bool,
     pub(crate) hex: bool,
     pub(crate) keys: KeyTable,
-    pub(crate) board: Board,
+    pub(crate) board: BoardStatus,
     pub(crate) serial: Scrollback,
-    pub(crate) panes: Vec<ChatPane>,
+    pub(crate) panes: Vec<ChatView>,
     pub(crate) focus: Focus,
     pub(crate) overlay: Option<Overlay>,
-    /// Ctrl-T was pressed in the serial console.
+    /// The prefix was pressed in the serial console: the next key is for the app.
     pub(crate) prefix: bool,
     pub(crate) search: Option<Search>,
     pub(crate) flash: Option<FlashProgress>,
@@ -180,22 +122,22 @@ pub struct App {
     pub(crate) now: Option<Instant>,
     epoch: Option<Instant>,
     quit: bool,
-    /// The area of the last render, so PgUp can scroll by the pane's real height without the
-    /// key handler being given the terminal size. The only thing rendering writes.
-    pub(crate) last_area: Cell<Rect>,
+    /// The terminal's size as the runtime last told it ([`App::resize`]), so that a click
+    /// finds the pane under the pointer and PgUp scrolls by the pane's real height.
+    area: Rect,
 }
 
 impl App {
     pub fn new(config: AppConfig) -> App {
         let panes = (1..=config.panes.min(MAX_PANES))
-            .map(ChatPane::new)
+            .map(ChatView::new)
             .collect();
         App {
             color: config.color,
             timestamps: config.timestamps,
             hex: false,
             keys: config.keys,
-            board: Board::default(),
+            board: BoardStatus::default(),
             serial: Scrollback::default(),
             panes,
             focus: Focus::Serial,
@@ -208,8 +150,14 @@ impl App {
             now: None,
             epoch: None,
             quit: false,
-            last_area: Cell::new(Rect::new(0, 0, 120, 40)),
+            // Until the runtime tells the size: a common terminal's.
+            area: Rect::new(0, 0, 120, 40),
         }
+    }
+
+    /// The terminal's size: at start and on every resize.
+    pub fn resize(&mut self, size: Size) {
+        self.area = Rect::new(0, 0, size.width, size.height);
     }
 
     /// The serial port path and chip name, for the status line.
@@ -229,6 +177,7 @@ impl App {
         Some(self.now?.saturating_duration_since(self.epoch?))
     }
 
+    /// The user quit (and confirmed, while a flash ran): the runtime ends its loop.
     pub fn should_quit(&self) -> bool {
         self.quit
     }
@@ -249,11 +198,11 @@ impl App {
         self.focus
     }
 
-    pub fn panes(&self) -> &[ChatPane] {
+    pub fn panes(&self) -> &[ChatView] {
         &self.panes
     }
 
-    pub fn board(&self) -> &Board {
+    pub fn board(&self) -> &BoardStatus {
         &self.board
     }
 
@@ -269,7 +218,7 @@ impl App {
         if self.panes.iter().any(|p| p.id == id) {
             return;
         }
-        self.panes.push(ChatPane::new(id));
+        self.panes.push(ChatView::new(id));
         self.focus = Focus::Chat(self.panes.len() - 1);
     }
 
@@ -413,17 +362,13 @@ impl App {
             .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
         if let Some(search) = &self.search {
             if search.editing {
-                return match key.code {
-                    KeyCode::Enter => Some(Action::Submit),
-                    KeyCode::Esc => Some(Action::Cancel),
-                    code => line_edit(code, plain),
+                return match self.keys.lookup(Scope::SearchQuery, &key, true) {
+                    Some(action) => Some(action.clone()),
+                    None => line_edit(key.code, plain),
                 };
             }
-            match key.code {
-                KeyCode::Char('n') if plain => return Some(Action::SearchNext),
-                KeyCode::Char('N') if plain => return Some(Action::SearchPrev),
-                KeyCode::Enter | KeyCode::Esc => return Some(Action::Cancel),
-                _ => {}
+            if let Some(action) = self.keys.lookup(Scope::SearchMatches, &key, true) {
+                return Some(action.clone());
             }
         }
         let input_empty = self.focused_input_empty();
@@ -431,8 +376,8 @@ impl App {
         if scope == Scope::Prefix {
             return Some(match self.keys.lookup(Scope::Prefix, &key, true) {
                 Some(action) => action.clone(),
-                // tio's rule: anything else after the prefix (Ctrl-T itself included) goes
-                // to the board, so every byte stays reachable.
+                // tio's rule: anything else after the prefix (the prefix itself included)
+                // goes to the board, so every byte stays reachable.
                 None => Action::SerialBytes(key_to_bytes(key)?),
             });
         }
@@ -471,9 +416,9 @@ impl App {
         commands
     }
 
-    pub fn handle_mouse(&mut self, mouse: MouseEvent, area: Rect) -> Vec<Command> {
-        self.last_area.set(area);
-        let layout = crate::ui::layout(area, self);
+    /// A click focuses the pane under the pointer; the wheel scrolls it.
+    pub fn handle_mouse(&mut self, mouse: MouseEvent) -> Vec<Command> {
+        let layout = layout::layout(self.area, self);
         let at = Position::new(mouse.column, mouse.row);
         let target = if layout.serial.contains(at) {
             Some(Focus::Serial)
@@ -520,10 +465,10 @@ impl App {
         self.focus = focus;
     }
 
-    /// Lines a page scroll moves in the focused pane: its height in the last render, less one
-    /// line of overlap so the reader keeps their place.
+    /// Lines a page scroll moves in the focused pane: its height on screen, less one line of
+    /// overlap so the reader keeps their place.
     fn page(&self) -> usize {
-        let layout = crate::ui::layout(self.last_area.get(), self);
+        let layout = layout::layout(self.area, self);
         let rect = match self.focus {
             Focus::Serial => layout.serial,
             Focus::Chat(i) => layout.panes.get(i).copied().unwrap_or(layout.serial),
@@ -625,7 +570,6 @@ impl App {
                     self.overlay = Some(Overlay::ConfirmQuit);
                 } else {
                     self.quit = true;
-                    commands.push(Command::Quit);
                 }
             }
             Action::Prefix => self.prefix = true,
@@ -633,7 +577,6 @@ impl App {
                 self.overlay = None;
                 if yes {
                     self.quit = true;
-                    commands.push(Command::Quit);
                 }
             }
             Action::CloseOverlay => self.overlay = None,
@@ -654,7 +597,7 @@ impl App {
                 {
                     let line = pane.input.submit();
                     pane.scrollback.follow();
-                    commands.push(Command::Chat(pane.id, PaneCommand::Send(line)));
+                    commands.push(Command::Send(pane.id, line));
                 }
             }
             Action::Cancel => {
@@ -740,69 +683,6 @@ impl App {
             } else {
                 "no newer match".into()
             });
-        }
-    }
-}
-
-impl ChatPane {
-    pub fn new(id: PaneId) -> Self {
-        Self {
-            id,
-            connection: Connection::Waiting,
-            scrollback: Scrollback::default(),
-            input: InputLine::default(),
-        }
-    }
-
-    fn event(&mut self, event: &ChatEvent, at: Option<Duration>, now: Option<Instant>) {
-        match event {
-            ChatEvent::Connecting { addr } => {
-                self.connection = Connection::Connecting(addr.clone())
-            }
-            ChatEvent::Connected { addr } => {
-                self.connection = Connection::Connected(addr.clone());
-                self.scrollback
-                    .push_note(styled(format!("connected to {addr}"), note_style(2)), at);
-            }
-            ChatEvent::Output(ConsoleOutput::Line(line)) => self.scrollback.push(line.clone(), at),
-            ChatEvent::Output(ConsoleOutput::Partial(line)) => {
-                self.scrollback.set_partial(line.clone())
-            }
-            ChatEvent::Disconnected { reason } => {
-                self.connection = Connection::Disconnected(reason.clone());
-                self.scrollback
-                    .push_note(styled(format!("disconnected: {reason}"), note_style(1)), at);
-            }
-            ChatEvent::Reconnecting { after } => {
-                self.connection = Connection::Reconnecting {
-                    after: *after,
-                    since: now,
-                }
-            }
-            ChatEvent::Dropped { line, reason } => {
-                let text = format!("not sent: {line} ({reason})");
-                self.scrollback.push_note(styled(text, note_style(1)), at);
-            }
-            ChatEvent::Closed => self.connection = Connection::Closed,
-        }
-    }
-
-    /// The state in words, for the border title and the status line.
-    pub fn connection_text(&self, now: Option<Instant>) -> String {
-        match &self.connection {
-            Connection::Waiting => "waiting for the board's address".into(),
-            Connection::Connecting(addr) => format!("connecting to {addr}"),
-            Connection::Connected(addr) => format!("connected {addr}"),
-            Connection::Disconnected(reason) => format!("disconnected: {reason}"),
-            Connection::Reconnecting { after, since } => {
-                let waited = match (now, since) {
-                    (Some(now), Some(since)) => now.saturating_duration_since(*since),
-                    _ => Duration::ZERO,
-                };
-                let left = after.saturating_sub(waited).as_secs_f64().ceil();
-                format!("reconnecting in {left:.0}s")
-            }
-            Connection::Closed => "closed".into(),
         }
     }
 }

@@ -11,15 +11,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use ratatui::crossterm::event::{
-    DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream, KeyEventKind,
+    DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream,
 };
 use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
 
-use crate::app::{App, Command};
-use crate::chat::PaneCommand;
+use crate::app::App;
 use crate::event::Event;
-use crate::serial::SerialCommand;
 use crate::session::{Actors, Do, Notice, Session, SessionConfig, UserCommand};
 
 /// Redraws at most this often while events stream in (a fast console), and at least this often
@@ -53,21 +51,6 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// What the App asks of the session.
-fn user_command(command: Command) -> Option<UserCommand> {
-    Some(match command {
-        Command::Serial(command) => UserCommand::Serial(command),
-        Command::Chat(id, PaneCommand::Send(text)) => UserCommand::Send(id, text),
-        Command::Chat(id, PaneCommand::Close) | Command::ClosePane(id) => {
-            UserCommand::ClosePane(id)
-        }
-        Command::Chat(_, PaneCommand::Retarget { .. }) | Command::Quit => return None,
-        Command::OpenPane => UserCommand::OpenPane,
-        Command::Flash => UserCommand::Flash,
-        Command::ResetBoard => UserCommand::Serial(SerialCommand::Reset),
-    })
-}
-
 /// The screen's share of the session: what the actors left for the face to do.
 struct Face {
     session: Session,
@@ -86,11 +69,9 @@ impl Face {
         }
     }
 
-    async fn command(&mut self, command: Command, app: &mut App) {
-        if let Some(command) = user_command(command) {
-            let dos = self.session.command(command, Instant::now());
-            self.carry_out(dos, app).await;
-        }
+    async fn command(&mut self, command: UserCommand, app: &mut App) {
+        let dos = self.session.command(command, Instant::now());
+        self.carry_out(dos, app).await;
     }
 
     async fn event(&mut self, event: &Event, app: &mut App) {
@@ -138,7 +119,7 @@ pub async fn run(
     }
     let (guard, mut terminal) = TerminalGuard::enter()?;
     let mut input = EventStream::new();
-    let mut area = terminal.size()?;
+    app.resize(terminal.size()?);
     let mut dirty = true;
     let mut last_draw = Instant::now() - IDLE_FRAME;
     loop {
@@ -157,10 +138,10 @@ pub async fn run(
             input_event = input.next() => {
                 let Some(Ok(input_event)) = input_event else { break };
                 let commands = match input_event {
-                    TermEvent::Key(key) if key.kind != KeyEventKind::Release => app.handle_key(key),
-                    TermEvent::Mouse(mouse) => app.handle_mouse(mouse, ratatui::layout::Rect::new(0, 0, area.width, area.height)),
+                    TermEvent::Key(key) => app.handle_key(key),
+                    TermEvent::Mouse(mouse) => app.handle_mouse(mouse),
                     TermEvent::Resize(width, height) => {
-                        area = ratatui::layout::Size::new(width, height);
+                        app.resize(ratatui::layout::Size::new(width, height));
                         Vec::new()
                     }
                     _ => Vec::new(),

@@ -9,6 +9,7 @@ use crate::serial::StyledLine;
 /// Enough for a long boot log plus a session's chatter; at ~100 bytes a line, about a MB a pane.
 pub const SCROLLBACK_LINES: usize = 10_000;
 
+/// A finished line and when it came.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub line: StyledLine,
@@ -16,6 +17,11 @@ pub struct Entry {
     pub at: Option<Duration>,
 }
 
+/// One pane's history (the serial console's or a chat pane's): the last
+/// [`SCROLLBACK_LINES`] finished lines, already sanitized and styled, with the time each came,
+/// plus the line still being written and how far the view is scrolled back. The app pushes
+/// lines into it as events come and scrolls or searches it on keys; rendering reads only the
+/// visible window, walking back from [`Scrollback::offset`].
 #[derive(Clone, Debug)]
 pub struct Scrollback {
     lines: VecDeque<Entry>,

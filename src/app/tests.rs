@@ -6,7 +6,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keys::Action;
 use super::*;
-use crate::chat::{ChatEvent, PaneCommand};
+use crate::chat::ChatEvent;
 use crate::event::Event;
 use crate::flash::FlashEvent;
 use crate::serial::decode::Span;
@@ -220,7 +220,8 @@ fn help_opens_and_any_key_closes() {
 #[test]
 fn quit_quits_when_idle() {
     let mut app = app(1);
-    assert!(matches!(app.update(Action::Quit)[..], [Command::Quit]));
+    assert!(!app.should_quit());
+    assert!(app.update(Action::Quit).is_empty());
     assert!(app.should_quit());
 }
 
@@ -232,11 +233,9 @@ fn quit_asks_first_while_flashing() {
     assert_eq!(app.overlay(), Some(Overlay::ConfirmQuit));
     assert!(app.handle_key(key(KeyCode::Char('n'))).is_empty());
     assert_eq!(app.overlay(), None);
+    assert!(!app.should_quit());
     app.update(Action::Quit);
-    assert!(matches!(
-        app.handle_key(key(KeyCode::Char('y')))[..],
-        [Command::Quit]
-    ));
+    assert!(app.handle_key(key(KeyCode::Char('y'))).is_empty());
     assert!(app.should_quit());
 }
 
@@ -249,10 +248,9 @@ fn confirm_quit_and_close_overlay() {
     app.overlay = Some(Overlay::Help);
     app.update(Action::CloseOverlay);
     assert_eq!(app.overlay(), None);
-    assert!(matches!(
-        app.update(Action::ConfirmQuit(true))[..],
-        [Command::Quit]
-    ));
+    assert!(!app.should_quit());
+    assert!(app.update(Action::ConfirmQuit(true)).is_empty());
+    assert!(app.should_quit());
 }
 
 #[test]
@@ -272,7 +270,7 @@ fn editing_and_submit_send_the_line_without_echo() {
     app.update(Action::DeleteBack);
     app.update(Action::Insert('f'));
     let commands = app.update(Action::Submit);
-    assert!(matches!(&commands[..], [Command::Chat(1, PaneCommand::Send(line))] if line == "xff"));
+    assert!(matches!(&commands[..], [Command::Send(1, line)] if line == "xff"));
     assert!(
         app.panes()[0].scrollback.is_empty(),
         "the server echoes, not us"
@@ -314,10 +312,9 @@ fn serial_pane_sends_keys_and_the_prefix_reaches_the_app() {
         [Command::ResetBoard]
     ));
     app.handle_key(ctrl('t'));
-    assert!(matches!(
-        app.handle_key(key(KeyCode::Char('q')))[..],
-        [Command::Quit]
-    ));
+    assert!(!app.should_quit());
+    assert!(app.handle_key(key(KeyCode::Char('q'))).is_empty());
+    assert!(app.should_quit());
 }
 
 #[test]
@@ -408,4 +405,52 @@ fn events_update_board_and_panes() {
         app.serial.get(0).unwrap().at,
         Some(Duration::from_millis(2500))
     );
+}
+
+#[test]
+fn key_releases_do_nothing() {
+    // Terminals with the kitty keyboard protocol report releases too; only the press counts.
+    let release = |mut key: KeyEvent| {
+        key.kind = ratatui::crossterm::event::KeyEventKind::Release;
+        key
+    };
+    let mut app = app(1);
+    app.update(Action::FocusPane(1));
+    assert!(app.handle_key(release(key(KeyCode::Char('a')))).is_empty());
+    assert!(app.handle_key(release(ctrl('q'))).is_empty());
+    assert_eq!(app.panes()[0].input.text(), "");
+    assert!(!app.should_quit());
+    app.handle_key(key(KeyCode::Char('a')));
+    assert_eq!(app.panes()[0].input.text(), "a");
+}
+
+#[test]
+fn the_terminal_size_sets_the_page_and_where_clicks_land() {
+    use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    use ratatui::layout::Size;
+    let mut app = app(2);
+    for i in 0..200 {
+        serial_line(&mut app, &i.to_string());
+    }
+    app.resize(Size::new(80, 24));
+    app.update(Action::ScrollUp);
+    let small = app.serial.offset();
+    app.update(Action::ScrollDown);
+    app.resize(Size::new(120, 60));
+    app.update(Action::ScrollUp);
+    assert!(app.serial.offset() > small, "{small}");
+    app.update(Action::ScrollDown);
+
+    let click = |column, row| MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    app.resize(Size::new(80, 24));
+    app.handle_mouse(click(100, 30));
+    assert_eq!(app.focus(), Focus::Serial, "beyond a small terminal");
+    app.resize(Size::new(120, 40));
+    app.handle_mouse(click(100, 30));
+    assert!(matches!(app.focus(), Focus::Chat(_)));
 }

@@ -80,6 +80,89 @@ fn every_commented_setting_in_the_example_is_valid() {
 }
 
 #[test]
+fn the_example_names_every_key_the_file_can_rebind() {
+    let table = KeyTable::default();
+    let names: Vec<&str> = table
+        .bindings
+        .iter()
+        .map(|b| b.name)
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in [
+        "prefix",
+        "search-find",
+        "search-cancel",
+        "search-older",
+        "search-newer",
+        "search-done",
+    ] {
+        assert!(names.contains(&name), "{name} cannot be rebound");
+    }
+    for name in names {
+        let setting = format!("{name} = ");
+        assert!(
+            EXAMPLE.lines().any(|line| line.starts_with(&setting)),
+            "the example does not show {name}"
+        );
+    }
+}
+
+#[test]
+fn keys_rebind_the_prefix_and_the_search_keys() {
+    use crate::app::keys::{Action, KeyChord, Scope};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let config = parse(
+        "[keys]\nprefix = \"ctrl-a\"\nsearch-find = \"tab\"\nsearch-cancel = \"ctrl-g\"\nsearch-older = \"j\"\nsearch-newer = \"k\"\nsearch-done = \"q\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.keys.prefix(), Some(KeyChord::ctrl('a')));
+    let lookup = |scope, code, modifiers| {
+        config
+            .keys
+            .lookup(scope, &KeyEvent::new(code, modifiers), true)
+            .cloned()
+    };
+    let none = KeyModifiers::NONE;
+    let ctrl = KeyModifiers::CONTROL;
+    assert_eq!(
+        lookup(Scope::Serial, KeyCode::Char('a'), ctrl),
+        Some(Action::Prefix)
+    );
+    assert_eq!(lookup(Scope::Serial, KeyCode::Char('t'), ctrl), None);
+    assert_eq!(
+        lookup(Scope::SearchQuery, KeyCode::Tab, none),
+        Some(Action::Submit)
+    );
+    assert_eq!(lookup(Scope::SearchQuery, KeyCode::Enter, none), None);
+    assert_eq!(
+        lookup(Scope::SearchQuery, KeyCode::Char('g'), ctrl),
+        Some(Action::Cancel)
+    );
+    assert_eq!(
+        lookup(Scope::SearchMatches, KeyCode::Char('j'), none),
+        Some(Action::SearchNext)
+    );
+    assert_eq!(lookup(Scope::SearchMatches, KeyCode::Char('n'), none), None);
+    assert_eq!(
+        lookup(Scope::SearchMatches, KeyCode::Char('k'), none),
+        Some(Action::SearchPrev)
+    );
+    assert_eq!(
+        lookup(Scope::SearchMatches, KeyCode::Char('q'), none),
+        Some(Action::Cancel)
+    );
+    // A plain key cannot end the query: it would type into it.
+    assert_eq!(
+        error("[keys]\nsearch-find = \"x\""),
+        "line 2: [keys] search-find = \"x\" is refused: x would no longer reach the search query: bind search-find to a chord with ctrl- or alt-, or to an F-key"
+    );
+    assert_eq!(
+        error("[keys]\nsearch-older = \"N\""),
+        "[keys]: N is bound to both search-older and search-newer: give one of them another key"
+    );
+}
+
+#[test]
 fn defaults_then_file_then_environment_then_flags() {
     let file = parse(
         "port = \"/dev/file\"\nbaud = 57600\nflash-baud = 460800\nclients = 3\nline-ending = \"lf\"\n",

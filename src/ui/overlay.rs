@@ -48,7 +48,7 @@ fn section(
         let key = format!("{indent}{}", binding.chord);
         lines.push(Line::from(vec![
             Span::styled(format!("{key:<KEY_WIDTH$}"), theme.fg(Color::Yellow)),
-            Span::raw(binding.description.clone()),
+            Span::raw(binding.description),
         ]));
     }
     lines
@@ -72,11 +72,14 @@ pub(super) fn render_help(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer
             .skip(1),
     );
     right.push(Line::default());
-    for note in [
-        "Every other key goes to the",
-        "board: Ctrl-C interrupts it.",
-        "Ctrl-T Ctrl-T sends Ctrl-T.",
-    ] {
+    let mut notes = vec![
+        "Every other key goes to the".to_string(),
+        "board: Ctrl-C interrupts it.".into(),
+    ];
+    if let Some(prefix) = table.prefix() {
+        notes.push(format!("{prefix} {prefix} sends {prefix}."));
+    }
+    for note in notes {
         right.push(Line::from(Span::styled(note, theme.dim())));
     }
 

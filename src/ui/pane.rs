@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Borders, Widget};
 use unicode_width::UnicodeWidthChar;
 
 use super::Theme;
+use crate::app::keys::Action;
 use crate::app::scrollback::Scrollback;
 use crate::app::{App, Connection, Focus};
 use crate::serial::StyledLine;
@@ -30,11 +31,16 @@ fn frame<'a>(app: &App, theme: &Theme, focus: Focus, title: String) -> Block<'a>
         .title(Line::from(Span::styled(format!(" {title} "), title_style)))
 }
 
-/// "↓ 42 newer lines" when reading back, so nobody wonders why the board went quiet.
-fn scrolled_note(sb: &Scrollback, theme: &Theme) -> Option<Line<'static>> {
+/// "↓ 42 newer lines (PgDn)" when reading back, so nobody wonders why the board went quiet.
+fn scrolled_note(app: &App, sb: &Scrollback, theme: &Theme) -> Option<Line<'static>> {
     (sb.offset() > 0).then(|| {
+        let key = app
+            .keys
+            .chord_for(&Action::ScrollDown)
+            .map(|chord| format!(" ({})", chord.short()))
+            .unwrap_or_default();
         Line::from(Span::styled(
-            format!(" ↓ {} newer lines (PgDn) ", sb.offset()),
+            format!(" ↓ {} newer lines{key} ", sb.offset()),
             theme.fg(Color::Yellow),
         ))
         .right_aligned()
@@ -57,11 +63,13 @@ pub(super) fn render_serial(app: &App, theme: &Theme, area: Rect, buf: &mut Buff
     if app.hex {
         title.push_str(" · hex");
     }
-    if app.prefix {
-        title.push_str(" · Ctrl-T …");
+    if app.prefix
+        && let Some(prefix) = app.keys.prefix()
+    {
+        title.push_str(&format!(" · {prefix} …"));
     }
     let mut block = frame(app, theme, Focus::Serial, title);
-    if let Some(note) = scrolled_note(&app.serial, theme) {
+    if let Some(note) = scrolled_note(app, &app.serial, theme) {
         block = block.title_bottom(note);
     }
     let inner = block.inner(area);
@@ -90,7 +98,7 @@ pub(super) fn render_chat(app: &App, theme: &Theme, index: usize, area: Rect, bu
         title = format!("chat {} — {state}", pane.id);
     }
     let mut block = frame(app, theme, focus, title);
-    if let Some(note) = scrolled_note(&pane.scrollback, theme) {
+    if let Some(note) = scrolled_note(app, &pane.scrollback, theme) {
         block = block.title_bottom(note);
     }
     let inner = block.inner(area);

@@ -186,7 +186,7 @@ pub(super) fn render_footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buff
     let mut spans: Vec<Span> = vec![Span::raw(" ")];
     let width = usize::from(area.width);
     // A hint is shown whole or not at all: "F7 tim" helps nobody.
-    let key = |spans: &mut Vec<Span<'static>>, key: String, hint: String| {
+    let key = |spans: &mut Vec<Span<'static>>, key: String, hint: &str| {
         let used: usize = spans.iter().map(Span::width).sum();
         let key = Span::styled(format!(" {key} "), theme.key());
         let hint = Span::raw(format!(" {hint}  "));
@@ -196,32 +196,30 @@ pub(super) fn render_footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buff
         }
     };
     if let Some(search) = &app.search {
-        if search.editing {
+        let scope = if search.editing {
             spans.push(Span::styled("search: ", theme.accent()));
             spans.push(Span::raw(format!("{}▏", search.query.text())));
             spans.push(Span::styled(
                 format!("  {} matches  ", search.matches),
                 theme.dim(),
             ));
-            key(&mut spans, "Enter".into(), "find".into());
-            key(&mut spans, "Esc".into(), "cancel".into());
+            Scope::SearchQuery
         } else {
             spans.push(Span::styled(
                 format!("“{}”: {} matches  ", search.query.text(), search.matches),
                 theme.accent(),
             ));
-            key(&mut spans, "n".into(), "older".into());
-            key(&mut spans, "N".into(), "newer".into());
-            key(&mut spans, "Esc".into(), "done".into());
+            Scope::SearchMatches
+        };
+        for binding in app.keys.hints(scope) {
+            key(&mut spans, binding.chord.short(), binding.hint);
         }
     } else if app.prefix {
-        spans.push(Span::styled("Ctrl-T then: ", theme.accent()));
+        if let Some(prefix) = app.keys.prefix() {
+            spans.push(Span::styled(format!("{prefix} then: "), theme.accent()));
+        }
         for binding in app.keys.help(Scope::Prefix) {
-            key(
-                &mut spans,
-                binding.chord.to_string(),
-                binding.description.clone(),
-            );
+            key(&mut spans, binding.chord.to_string(), binding.description);
         }
     } else {
         let scope = match app.focus() {
@@ -232,25 +230,23 @@ pub(super) fn render_footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buff
             .then(|| app.keys.hints(Scope::Prefix))
             .into_iter()
             .flatten();
+        let prefix = app
+            .keys
+            .prefix()
+            .map(|chord| chord.short())
+            .unwrap_or_default();
         for binding in app.keys.hints(scope) {
-            key(&mut spans, binding.chord.short(), binding.hint.clone());
+            key(&mut spans, binding.chord.short(), binding.hint);
         }
         for binding in prefix_keys {
-            let prefix = app
-                .keys
-                .bindings
-                .iter()
-                .find(|b| b.scope == Scope::Serial && b.action == crate::app::keys::Action::Prefix)
-                .map(|b| b.chord.short())
-                .unwrap_or_default();
             key(
                 &mut spans,
                 format!("{prefix} {}", binding.chord.short()),
-                binding.hint.clone(),
+                binding.hint,
             );
         }
         for binding in app.keys.hints(Scope::Global) {
-            key(&mut spans, binding.chord.short(), binding.hint.clone());
+            key(&mut spans, binding.chord.short(), binding.hint);
         }
     }
     Line::from(spans).render(area, buf);

@@ -11,10 +11,10 @@ use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
-use ratatui::layout::Rect;
+use ratatui::layout::{Rect, Size};
 use ratatui::style::Color as TuiColor;
 
-use super::layout;
+use crate::app::layout::layout;
 use crate::app::{App, AppConfig, Focus};
 use crate::chat::ChatEvent;
 use crate::event::Event;
@@ -360,29 +360,24 @@ fn long_lines_wrap_and_only_the_window_is_drawn() {
 #[test]
 fn click_focuses_the_pane_under_the_pointer() {
     let mut app = board(4);
+    app.resize(Size::new(120, 40));
     let area = Rect::new(0, 0, 120, 40);
     let rects = layout(area, &app).panes;
     let target = rects[2];
-    app.handle_mouse(
-        MouseEvent {
-            kind: MouseEventKind::Down(MouseButton::Left),
-            column: target.x + 2,
-            row: target.y + 1,
-            modifiers: KeyModifiers::NONE,
-        },
-        area,
-    );
+    app.handle_mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: target.x + 2,
+        row: target.y + 1,
+        modifiers: KeyModifiers::NONE,
+    });
     assert_eq!(app.focus(), Focus::Chat(2));
     let serial = layout(area, &app).serial;
-    app.handle_mouse(
-        MouseEvent {
-            kind: MouseEventKind::ScrollUp,
-            column: serial.x + 2,
-            row: serial.y + 2,
-            modifiers: KeyModifiers::NONE,
-        },
-        area,
-    );
+    app.handle_mouse(MouseEvent {
+        kind: MouseEventKind::ScrollUp,
+        column: serial.x + 2,
+        row: serial.y + 2,
+        modifiers: KeyModifiers::NONE,
+    });
     assert!(app.serial.offset() > 0);
     assert_eq!(app.focus(), Focus::Chat(2));
 }
@@ -402,4 +397,137 @@ fn layouts_tile_every_pane_without_overlap() {
             }
         }
     }
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+/// The footer: the last row of the screen.
+fn footer(screen: &str) -> &str {
+    screen.trim_end().lines().last().unwrap_or_default()
+}
+
+/// A board with two panes whose key table is `keys` rebound.
+fn rebound(keys: &[(&str, &str)]) -> App {
+    let mut table = crate::app::keys::KeyTable::default();
+    for (action, chord) in keys {
+        table.rebind(action, chord).unwrap();
+    }
+    table.check().unwrap();
+    let mut app = board(2);
+    app.keys = table;
+    app
+}
+
+#[test]
+fn a_rebound_prefix_is_named_everywhere_it_shows() {
+    let mut app = rebound(&[("prefix", "ctrl-a")]);
+    let mut frames = Vec::new();
+    // The serial console's footer names the prefix keys.
+    let serial = screen(&app, 120, 40);
+    assert!(footer(&serial).contains(" ^A Tab  next"), "{serial}");
+    frames.push(("serial console", serial));
+    // After the prefix: the console's title and the footer.
+    app.handle_key(ctrl('a'));
+    let pending = screen(&app, 120, 40);
+    assert!(
+        pending.contains("serial /dev/ttyUSB0 115200 · Ctrl-A … "),
+        "{pending}"
+    );
+    assert!(footer(&pending).contains("Ctrl-A then: "), "{pending}");
+    frames.push(("prefix pending", pending));
+    // The help, in two columns and in one.
+    app.handle_key(key(KeyCode::Char('?')));
+    for (width, height) in [(120, 40), (80, 24)] {
+        let help = screen(&app, width, height);
+        assert!(help.contains("Ctrl-A     then one of:"), "{help}");
+        assert!(help.contains("Ctrl-A Ctrl-A sends Ctrl-A."), "{help}");
+        frames.push(("help", help));
+    }
+    // A search from the console: its footers, and a hint on the line above the footer.
+    app.handle_key(key(KeyCode::Esc));
+    app.handle_key(ctrl('a'));
+    app.handle_key(key(KeyCode::Char('/')));
+    app.handle_key(key(KeyCode::Char('z')));
+    frames.push(("search query", screen(&app, 120, 40)));
+    app.handle_key(key(KeyCode::Enter));
+    let hint = screen(&app, 120, 40);
+    assert!(hint.contains("not found: z"), "{hint}");
+    frames.push(("search matches and a hint", hint));
+    // The chat pane's footer, the other state with key hints.
+    app.handle_key(key(KeyCode::Esc));
+    app.handle_key(KeyEvent::new(KeyCode::Char('1'), KeyModifiers::ALT));
+    frames.push(("chat pane", screen(&app, 120, 40)));
+    for (state, screen) in frames {
+        assert!(
+            !screen.contains("Ctrl-T") && !screen.contains("^T"),
+            "{state} names the old prefix:\n{screen}"
+        );
+    }
+    // Ctrl-T is the board's again, and the new prefix still reaches the app.
+    app.update(crate::app::keys::Action::FocusPane(0));
+    app.handle_key(ctrl('t'));
+    assert!(!app.prefix);
+    app.handle_key(ctrl('a'));
+    assert!(app.prefix);
+}
+
+#[test]
+fn rebound_search_keys_work_and_are_named_in_the_footer() {
+    let mut app = rebound(&[
+        ("search-find", "tab"),
+        ("search-cancel", "ctrl-g"),
+        ("search-older", "j"),
+        ("search-newer", "k"),
+        ("search-done", "q"),
+    ]);
+    app.handle_key(ctrl('t'));
+    app.handle_key(key(KeyCode::Char('/')));
+    for c in "espchat".chars() {
+        app.handle_key(key(KeyCode::Char(c)));
+    }
+    let typing = screen(&app, 120, 40);
+    let bar = footer(&typing);
+    assert!(bar.contains(" Tab  find   ^G  cancel"), "{typing}");
+    assert!(!bar.contains("Enter") && !bar.contains("Esc"), "{typing}");
+    app.handle_key(key(KeyCode::Tab));
+    let search = app.search.as_ref().unwrap();
+    assert!(!search.editing);
+    let newest = search.current.unwrap();
+    let browsing = screen(&app, 120, 40);
+    let bar = footer(&browsing);
+    assert!(bar.contains(" j  older   k  newer   q  done"), "{browsing}");
+    assert!(
+        !bar.contains(" n ") && !bar.contains(" N ") && !bar.contains("Esc"),
+        "{browsing}"
+    );
+    // The old keys go to the board now; the new ones step through the matches.
+    app.handle_key(key(KeyCode::Char('n')));
+    assert_eq!(app.search.as_ref().unwrap().current, Some(newest));
+    app.handle_key(key(KeyCode::Char('j')));
+    assert!(app.search.as_ref().unwrap().current.unwrap() < newest);
+    app.handle_key(key(KeyCode::Char('k')));
+    assert_eq!(app.search.as_ref().unwrap().current, Some(newest));
+    app.handle_key(key(KeyCode::Char('q')));
+    assert!(app.search.is_none());
+    // Ctrl-G leaves the query being typed.
+    app.handle_key(ctrl('t'));
+    app.handle_key(key(KeyCode::Char('/')));
+    app.handle_key(ctrl('g'));
+    assert!(app.search.is_none());
+}
+
+#[test]
+fn a_rebound_scroll_key_is_named_in_the_scrolled_note() {
+    let mut app = rebound(&[("scroll-down", "ctrl-d")]);
+    for i in 0..100 {
+        app.handle_event(&Event::Serial(SerialEvent::Output(ConsoleOutput::Line(
+            plain(&format!("line {i}")),
+        ))));
+    }
+    app.handle_key(key(KeyCode::PageUp));
+    let scrolled = screen(&app, 120, 40);
+    assert!(scrolled.contains("newer lines (^D)"), "{scrolled}");
+    assert!(!scrolled.contains("PgDn"), "{scrolled}");
 }

@@ -10,10 +10,12 @@ mod read;
 #[cfg(test)]
 mod tests;
 
-use super::flash::{Flash, SECTOR_SIZE};
+use super::flash::Flash;
 use super::protocol::{self, Mode, ParseError, Request, RomError, op, words};
 use super::registers::Registers;
 use super::slip::{self, Decoded, SlipDecoder};
+use crate::flash::SECTOR_SIZE;
+use crate::flash::format::ESP32C3_CHIP_ID;
 use download::Download;
 use ram::RamUpload;
 use read::ReadFlash;
@@ -25,8 +27,6 @@ pub const MAX_PACKET: usize = 8 + u16::MAX as usize;
 /// The rate every ESP ROM loader starts at.
 pub const INITIAL_BAUD: u32 = 115_200;
 
-/// The ESP32-C3's chip id in GET_SECURITY_INFO.
-pub const CHIP_ID: u32 = 5;
 /// ECO number in GET_SECURITY_INFO, matching the eFuse revision v0.3.
 pub const ECO_VERSION: u32 = 3;
 
@@ -380,7 +380,7 @@ fn security_info() -> Vec<u8> {
     data.extend_from_slice(&0u32.to_le_bytes());
     data.push(0);
     data.extend_from_slice(&[0; 7]);
-    data.extend_from_slice(&CHIP_ID.to_le_bytes());
+    data.extend_from_slice(&u32::from(ESP32C3_CHIP_ID).to_le_bytes());
     data.extend_from_slice(&ECO_VERSION.to_le_bytes());
     data
 }

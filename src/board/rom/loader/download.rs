@@ -6,8 +6,9 @@ use miniz_oxide::inflate::stream::{InflateState, inflate};
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
 use super::{Done, Loader, LoaderEvent, Outcome, Then};
-use crate::board::rom::flash::{Flash, SECTOR_SIZE};
+use crate::board::rom::flash::Flash;
 use crate::board::rom::protocol::{Mode, RomError, words};
+use crate::flash::SECTOR_SIZE;
 
 /// A FLASH_BEGIN or FLASH_DEFL_BEGIN session.
 pub(super) struct Download {
@@ -206,13 +207,13 @@ impl Download {
 mod tests {
     use miniz_oxide::deflate::compress_to_vec_zlib;
 
-    use crate::board::rom::flash::SECTOR_SIZE;
     use crate::board::rom::loader::LoaderEvent;
     use crate::board::rom::loader::tests::{
         APP_ADDR, Host, ROM_BLOCK, STUB_BLOCK, app_image, data_packet, frame, le, md5_of,
         parse_response,
     };
     use crate::board::rom::protocol::{self, op};
+    use crate::flash::SECTOR_SIZE;
 
     #[test]
     fn espflash_rom_sequence_writes_100_kib_byte_exact() {

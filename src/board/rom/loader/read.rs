@@ -4,9 +4,9 @@
 use md5::{Digest, Md5};
 
 use super::{Done, Loader, LoaderEvent, Outcome, Then};
-use crate::board::rom::flash::SECTOR_SIZE;
 use crate::board::rom::protocol::{Mode, RomError, words};
 use crate::board::rom::slip;
+use crate::flash::SECTOR_SIZE;
 
 /// ROM READ_FLASH_SLOW answers at most this many bytes, always in a buffer of this size.
 const READ_SLOW_BLOCK: usize = 64;

@@ -157,7 +157,7 @@ impl Host {
         assert_eq!(packets.len(), 8);
         for _ in 0..2 {
             let info = self.ok(op::GET_SECURITY_INFO, &[]);
-            assert_eq!(info.data[12..16], CHIP_ID.to_le_bytes());
+            assert_eq!(info.data[12..16], u32::from(ESP32C3_CHIP_ID).to_le_bytes());
         }
         for addr in [0x6000_8858, 0x6000_8850, 0x6000_8844, 0x6000_8848] {
             self.read_reg(addr);

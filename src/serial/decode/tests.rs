@@ -460,17 +460,10 @@ fn run_char_by_char(bytes: &[u8], max_line: usize) -> Run {
     Run { lines, partial }
 }
 
+/// Cuts `bytes` into reads at the given points; empty reads are kept, they happen too.
 pub(super) fn split<'a>(bytes: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'a [u8]> {
-    let mut at: Vec<usize> = cuts.iter().map(|cut| cut.index(bytes.len() + 1)).collect();
-    at.sort_unstable();
-    let mut reads = Vec::new();
-    let mut start = 0;
-    for end in at {
-        reads.push(&bytes[start..end]);
-        start = end;
-    }
-    reads.push(&bytes[start..]);
-    reads
+    let mut points: Vec<usize> = cuts.iter().map(|cut| cut.index(bytes.len() + 1)).collect();
+    espchat_core::split_reads(bytes, &mut points).collect()
 }
 
 /// Throughput on ESP-IDF-like log text with colours, for the report, not a gate:

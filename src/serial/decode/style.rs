@@ -20,7 +20,7 @@ pub struct Style {
     pub reverse: bool,
 }
 
-/// A run of text in one style; never empty.
+/// A run of text in one style; the decoder never makes an empty one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Span {
     pub text: String,
@@ -34,8 +34,8 @@ pub struct StyledLine {
 }
 
 impl StyledLine {
-    /// A line of `text` in one style: a note, a hex row, a chat line. It is one span even if
-    /// `text` is empty, as every such line was before this constructor.
+    /// A line of `text` in one style: a note, a hex row, a chat line. Always exactly one span,
+    /// even for empty text.
     pub fn new(text: impl Into<String>, style: Style) -> Self {
         Self {
             spans: vec![Span {
@@ -76,5 +76,14 @@ mod tests {
         assert_eq!(l.len(), 4);
         assert!(!l.is_empty());
         assert!(StyledLine::default().is_empty());
+    }
+
+    #[test]
+    fn new_is_one_span_in_one_style() {
+        let red = fg(Color::Indexed(1));
+        assert_eq!(StyledLine::new("abc", red), line(&[("abc", red)]));
+        let blank = StyledLine::new(String::new(), red);
+        assert_eq!(blank.spans.len(), 1);
+        assert!(blank.is_empty());
     }
 }

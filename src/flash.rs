@@ -7,6 +7,7 @@
 //! exclusively.
 
 mod error;
+pub mod format;
 mod image;
 mod progress;
 
@@ -23,9 +24,9 @@ use serialport::{SerialPort as _, TTYPort, UsbPortInfo};
 
 pub use self::error::FlashError;
 use self::error::{BOOT_BUTTON_FIX, NO_RESET_LINES_FIX, RESET_NEEDS_LINES_FIX};
+pub use self::format::{DEFAULT_APP_ADDRESS, SECTOR_SIZE};
 pub use self::image::{
-    Arch, DEFAULT_APP_ADDRESS, FlashImage, ImageTarget, SECTOR_SIZE, app_image, bin_target,
-    elf_target, parse_chip,
+    Arch, FlashImage, ImageTarget, app_image, bin_target, elf_target, parse_chip,
 };
 use self::progress::{Position, Tracker};
 use crate::serial::port;

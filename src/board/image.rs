@@ -4,15 +4,14 @@
 
 use sha2::{Digest, Sha256};
 
+pub use crate::flash::format::ESP32C3_CHIP_ID;
+use crate::flash::format::{IMAGE_CHIP_ID_OFFSET, IMAGE_HEADER_LEN, IMAGE_MAGIC, image_chip_id};
+
 /// Where the app lives in the default partition table.
 pub const APP_OFFSET: u32 = crate::flash::DEFAULT_APP_ADDRESS;
-/// `esp_image_header_t.chip_id` of the ESP32-C3.
-pub const ESP32C3_CHIP_ID: u16 = 5;
 /// The project name espchat's firmware puts in its app descriptor.
 pub const ESPCHAT_PROJECT: &str = "espchat-firmware";
 
-const IMAGE_MAGIC: u8 = 0xE9;
-const HEADER_LEN: usize = 24;
 const SEGMENT_HEADER_LEN: usize = 8;
 const MAX_SEGMENTS: usize = 16;
 const CHECKSUM_SEED: u8 = 0xEF;
@@ -80,14 +79,13 @@ pub fn inspect(bytes: &[u8]) -> Result<AppImage, ImageError> {
             u32::from_le_bytes([b[0], b[1], b[2], b[3]])
         })
     };
-    if bytes.len() < HEADER_LEN || bytes[0] != IMAGE_MAGIC {
+    let Some(chip) = image_chip_id(bytes) else {
         return Err(ImageError::Magic(word(0)));
-    }
+    };
     let count = bytes[1];
     if usize::from(count) > MAX_SEGMENTS || count == 0 {
         return Err(ImageError::SegmentCount(count));
     }
-    let chip = u16::from_le_bytes([bytes[12], bytes[13]]);
     if chip != ESP32C3_CHIP_ID {
         return Err(ImageError::Chip {
             expected: ESP32C3_CHIP_ID,
@@ -96,7 +94,7 @@ pub fn inspect(bytes: &[u8]) -> Result<AppImage, ImageError> {
     }
     let hash_appended = bytes[23] == 1;
     let mut segments = Vec::with_capacity(usize::from(count));
-    let mut at = HEADER_LEN;
+    let mut at = IMAGE_HEADER_LEN;
     let mut checksum = CHECKSUM_SEED;
     for index in 0..usize::from(count) {
         let load_addr = word(at);
@@ -179,13 +177,14 @@ pub fn build(project: &str, version: &str, payload: &[u8]) -> Vec<u8> {
     put(&mut desc[112..144], "esp-hal");
     // DROM (descriptor first, as the linker places it) and IROM segments.
     let segments: [(u32, Vec<u8>); 2] = [(0x3C00_0020, desc), (0x4200_0020, pad4(payload))];
-    let mut image = vec![0u8; HEADER_LEN];
+    let mut image = vec![0u8; IMAGE_HEADER_LEN];
     image[0] = IMAGE_MAGIC;
     image[1] = segments.len() as u8;
     image[2] = 2; // DIO
     image[3] = 0x2F; // 4 MB, 80 MHz
     image[4..8].copy_from_slice(&0x4200_0020u32.to_le_bytes());
-    image[12..14].copy_from_slice(&ESP32C3_CHIP_ID.to_le_bytes());
+    image[IMAGE_CHIP_ID_OFFSET..IMAGE_CHIP_ID_OFFSET + 2]
+        .copy_from_slice(&ESP32C3_CHIP_ID.to_le_bytes());
     image[23] = 1; // SHA-256 appended
     let mut checksum = CHECKSUM_SEED;
     for (addr, data) in &segments {

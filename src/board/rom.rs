@@ -17,7 +17,9 @@ mod protocol;
 mod registers;
 mod slip;
 
-pub use flash::{DEFAULT_SIZE as DEFAULT_FLASH_SIZE, Flash, FlashError, SECTOR_SIZE};
+/// Erase granularity of the SPI flash, and of every erase the loader does.
+pub use crate::flash::SECTOR_SIZE;
+pub use flash::{DEFAULT_SIZE as DEFAULT_FLASH_SIZE, Flash, FlashError};
 pub use loader::{INITIAL_BAUD, Loader, LoaderEvent};
 
 /// Whether `packet`, a SLIP frame's contents (delimiters and escapes removed), is a SYNC

@@ -9,21 +9,13 @@ use espflash::image_format::idf::IdfBootloaderFormat;
 use espflash::image_format::{Metadata, Segment};
 use espflash::target::{Chip, XtalFrequency};
 
+use super::format::{DEFAULT_APP_ADDRESS, IMAGE_MAGIC, SECTOR_SIZE, image_chip_id};
 use super::{FlashError, chip_name, espflash_message};
-
-/// Where a `.bin` goes when no address is given: the app partition of the default table.
-pub const DEFAULT_APP_ADDRESS: u32 = 0x10000;
-/// Flash is erased in 4 KiB sectors; the ROM loader erases from the start address.
-pub const SECTOR_SIZE: u32 = 0x1000;
 
 const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 const ELF32_HEADER_LEN: usize = 52;
 const EM_XTENSA: u16 = 94;
 const EM_RISCV: u16 = 243;
-const ESP_IMAGE_MAGIC: u8 = 0xE9;
-/// `esp_image_header_t` (8 bytes) + the extended header (16 bytes).
-const ESP_IMAGE_HEADER_LEN: usize = 24;
-const ESP_IMAGE_CHIP_ID_OFFSET: usize = 12;
 
 /// The chips espflash 4.7 knows, for lookups by name and by image chip id.
 const CHIPS: [Chip; 12] = [
@@ -139,7 +131,7 @@ impl FlashImage {
         if data.is_empty() {
             return Err(not_an_image("the file is empty".to_owned()));
         }
-        if !bin && data[0] != ESP_IMAGE_MAGIC {
+        if !bin && data[0] != IMAGE_MAGIC {
             return Err(not_an_image(format!(
                 "it has neither an ELF header nor the ESP image magic byte 0xE9 (it starts \
                  with 0x{:02x}); to write raw bytes anyway, name the file *.bin",
@@ -182,7 +174,7 @@ impl FlashImage {
                         reason: "the file is empty".to_owned(),
                     });
                 }
-                if !address.is_multiple_of(SECTOR_SIZE) {
+                if !address.is_multiple_of(SECTOR_SIZE as u32) {
                     return Err(FlashError::Unaligned {
                         image: name.to_owned(),
                         address: *address,
@@ -320,13 +312,9 @@ pub fn elf_target(data: &[u8]) -> Result<ImageTarget, String> {
 /// An ESP image header (app or bootloader, or a merged image starting with the bootloader)
 /// names its chip; other raw data does not.
 pub fn bin_target(data: &[u8]) -> ImageTarget {
-    if data.len() < ESP_IMAGE_HEADER_LEN || data[0] != ESP_IMAGE_MAGIC {
+    let Some(id) = image_chip_id(data) else {
         return ImageTarget::Unknown;
-    }
-    let id = u16::from_le_bytes([
-        data[ESP_IMAGE_CHIP_ID_OFFSET],
-        data[ESP_IMAGE_CHIP_ID_OFFSET + 1],
-    ]);
+    };
     CHIPS
         .iter()
         .find(|chip| chip.id() == id)

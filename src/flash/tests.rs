@@ -22,8 +22,8 @@ fn elf_header(machine: u16) -> Vec<u8> {
 /// An ESP app image header (24 bytes) naming `chip_id`, and some payload.
 fn app_header(chip_id: u16) -> Vec<u8> {
     let mut image = vec![0u8; 64];
-    image[0] = 0xE9;
-    image[12..14].copy_from_slice(&chip_id.to_le_bytes());
+    image[0] = format::IMAGE_MAGIC;
+    image[format::IMAGE_CHIP_ID_OFFSET..][..2].copy_from_slice(&chip_id.to_le_bytes());
     image
 }
 

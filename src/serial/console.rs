@@ -12,7 +12,7 @@ use serialport::{SerialPort as _, TTYPort};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 
-use super::decode::{ConsoleDecoder, ConsoleOutput, HexDump};
+use super::decode::{ConsoleDecoder, ConsoleOutput, HexDump, Style, StyledLine};
 use super::ip_watcher::{BoardAddress, IpWatcher};
 use super::port::{self, PortError, UsbIdentity};
 use crate::event::Event;
@@ -308,7 +308,7 @@ impl Actor {
         let mut hex = Vec::new();
         if let Some(dump) = &mut self.hex {
             dump.feed(bytes, &mut |line| {
-                hex.push(ConsoleOutput::Line(plain(line)))
+                hex.push(ConsoleOutput::Line(StyledLine::new(line, Style::default())))
             });
         }
         self.forward(text, hex).await
@@ -323,7 +323,9 @@ impl Actor {
             }
             (false, Some(mut dump)) => {
                 let mut hex = Vec::new();
-                dump.flush(&mut |line| hex.push(ConsoleOutput::Line(plain(line))));
+                dump.flush(&mut |line| {
+                    hex.push(ConsoleOutput::Line(StyledLine::new(line, Style::default())))
+                });
                 self.forward(Vec::new(), hex).await
             }
             (false, None) => true,
@@ -335,7 +337,9 @@ impl Actor {
         self.text.flush(&mut |output| text.push(output));
         let mut hex = Vec::new();
         if let Some(dump) = &mut self.hex {
-            dump.flush(&mut |line| hex.push(ConsoleOutput::Line(plain(line))));
+            dump.flush(&mut |line| {
+                hex.push(ConsoleOutput::Line(StyledLine::new(line, Style::default())))
+            });
         }
         self.forward(text, hex).await
     }
@@ -406,15 +410,6 @@ fn led_line(text: &str) -> Option<bool> {
         "on" => Some(true),
         "off" => Some(false),
         _ => None,
-    }
-}
-
-fn plain(text: String) -> super::decode::StyledLine {
-    super::decode::StyledLine {
-        spans: vec![super::decode::Span {
-            text,
-            style: super::decode::Style::default(),
-        }],
     }
 }
 

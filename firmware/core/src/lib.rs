@@ -24,6 +24,7 @@ extern crate std;
 
 mod console;
 mod line;
+mod reads;
 mod server;
 
 pub use console::{
@@ -31,4 +32,5 @@ pub use console::{
     PASSWORD_MIN, Policy, SSID_MAX, WifiCredentials,
 };
 pub use line::{Line, LineReader, MAX_LINE};
+pub use reads::split_reads;
 pub use server::{ClientId, Disconnect, Full, MAX_CLIENTS, Output, PORT, Server};

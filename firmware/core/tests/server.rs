@@ -1,22 +1,15 @@
 //! The chat protocol of CONTRACT.md §3 and the console of §4, rule by rule, with exact lines.
 
+mod support;
+
 use std::net::SocketAddr;
 
 use espchat_core::{
     BoardCommand, CONSOLE_HELP, ClientId, Disconnect, Full, LedPin, LedSetting, MAX_CLIENTS,
-    MAX_LINE, Output, Policy, Server, WifiCredentials,
+    MAX_LINE, Policy, Server, WifiCredentials,
 };
-
-/// An [`Output`] as an owned value, so tests can keep and compare it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Event {
-    Send(u8, String),
-    Close(u8),
-    Led(bool),
-    Log(String),
-}
-
-use Event::{Close, Led, Log};
+use support::Event::{self, Close, Led, Log};
+use support::record;
 
 fn send(to: u8, line: &str) -> Event {
     Event::Send(to, line.to_owned())
@@ -50,23 +43,8 @@ impl Harness {
         harness
     }
 
-    fn record(events: &mut Vec<Event>) -> impl FnMut(Output<'_>) + '_ {
-        |output| {
-            events.push(match output {
-                Output::Send { to, bytes } => Event::Send(
-                    to.get(),
-                    String::from_utf8(bytes.to_vec()).expect("the server sends UTF-8"),
-                ),
-                Output::Close(id) => Close(id.get()),
-                Output::Led(on) => Led(on),
-                Output::Log(line) => Log(line.to_owned()),
-            })
-        }
-    }
-
     fn connect_from(&mut self, peer: SocketAddr) -> Result<ClientId, Full> {
-        self.server
-            .connect(peer, &mut Self::record(&mut self.events))
+        self.server.connect(peer, &mut record(&mut self.events))
     }
 
     /// Connects from a documentation address that names the connection's sequence number.
@@ -78,17 +56,16 @@ impl Harness {
 
     fn receive(&mut self, id: ClientId, bytes: &[u8]) {
         self.server
-            .receive(id, bytes, &mut Self::record(&mut self.events));
+            .receive(id, bytes, &mut record(&mut self.events));
     }
 
     fn disconnect(&mut self, id: ClientId, why: Disconnect) {
         self.server
-            .disconnect(id, why, &mut Self::record(&mut self.events));
+            .disconnect(id, why, &mut record(&mut self.events));
     }
 
     fn console(&mut self, line: &str) -> Option<BoardCommand> {
-        self.server
-            .console(line, &mut Self::record(&mut self.events))
+        self.server.console(line, &mut record(&mut self.events))
     }
 
     fn take(&mut self) -> Vec<Event> {

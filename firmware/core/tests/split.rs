@@ -1,12 +1,15 @@
 //! Properties of the server under hostile input: how the bytes are cut into reads never
 //! matters, clients never disturb each other's lines, and whatever the server sends is clean.
 
+mod support;
+
 use std::fmt;
 use std::net::SocketAddr;
 
-use espchat_core::{ClientId, MAX_LINE, Output, Server};
+use espchat_core::{ClientId, MAX_LINE, Server, split_reads};
 use proptest::prelude::*;
 use proptest::sample::Index;
+use support::{Event, record};
 
 /// Bytes shown as an escaped byte string, so a failing case is readable.
 #[derive(Clone, PartialEq, Eq)]
@@ -15,26 +18,6 @@ struct Bytes(Vec<u8>);
 impl fmt::Debug for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "b\"{}\" ({} bytes)", self.0.escape_ascii(), self.0.len())
-    }
-}
-
-/// An [`Output`] as an owned value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Event {
-    Send(u8, Bytes),
-    Close(u8),
-    Led(bool),
-    Log(String),
-}
-
-fn record(events: &mut Vec<Event>) -> impl FnMut(Output<'_>) + '_ {
-    |output| {
-        events.push(match output {
-            Output::Send { to, bytes } => Event::Send(to.get(), Bytes(bytes.to_vec())),
-            Output::Close(id) => Event::Close(id.get()),
-            Output::Led(on) => Event::Led(on),
-            Output::Log(line) => Event::Log(line.to_owned()),
-        })
     }
 }
 
@@ -148,15 +131,7 @@ fn stream() -> impl Strategy<Value = Bytes> {
 /// Cuts `bytes` into reads at the given points; empty reads are kept, they happen too.
 fn split<'a>(bytes: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
     let mut points: Vec<usize> = cuts.iter().map(|cut| cut.index(bytes.len() + 1)).collect();
-    points.sort_unstable();
-    let mut reads = Vec::new();
-    let mut start = 0;
-    for point in points {
-        reads.push(&bytes[start..point]);
-        start = point;
-    }
-    reads.push(&bytes[start..]);
-    reads
+    split_reads(bytes, &mut points).collect()
 }
 
 fn cuts() -> impl Strategy<Value = Vec<Index>> {
@@ -191,8 +166,8 @@ fn check_sent(bytes: &[u8]) -> Result<(), TestCaseError> {
 
 fn check_all_sent(events: &[Event]) -> Result<(), TestCaseError> {
     for event in events {
-        if let Event::Send(_, bytes) = event {
-            check_sent(&bytes.0)?;
+        if let Event::Send(_, line) = event {
+            check_sent(line.as_bytes())?;
         }
     }
     Ok(())
@@ -290,9 +265,7 @@ proptest! {
         let relayed: Vec<String> = events
             .iter()
             .filter_map(|event| match event {
-                Event::Send(2, bytes) if bytes.0.starts_with(b"Client 1: ") => {
-                    Some(String::from_utf8_lossy(&bytes.0).into_owned())
-                }
+                Event::Send(2, line) if line.starts_with("Client 1: ") => Some(line.clone()),
                 _ => None,
             })
             .collect();
@@ -304,7 +277,7 @@ proptest! {
         let notices = events
             .iter()
             .filter(|event| {
-                **event == Event::Send(1, Bytes(b"notice: line cut to 256 bytes\r\n".to_vec()))
+                **event == Event::Send(1, "notice: line cut to 256 bytes\r\n".to_owned())
             })
             .count();
         prop_assert_eq!(notices, lines.iter().filter(|line| line.len() > MAX_LINE).count());

@@ -1,7 +1,6 @@
 //! The board's SPI NOR flash: a byte array with NOR semantics.
 
-/// Erase granularity of the SPI flash, and of every erase the loader does.
-pub const SECTOR_SIZE: usize = 0x1000;
+use crate::flash::SECTOR_SIZE;
 
 /// The flash size an ESP32-C3 module usually has, and the one the JEDEC id reports.
 pub const DEFAULT_SIZE: usize = 4 * 1024 * 1024;

@@ -14,27 +14,13 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use espchat_core::{ClientId, Disconnect, MAX_CLIENTS, MAX_LINE, Output, Server};
+use espchat_core::{ClientId, Disconnect, MAX_CLIENTS, MAX_LINE, Server};
 use libfuzzer_sys::fuzz_target;
+use support::{Event, record};
 
-#[derive(Debug)]
-enum Event {
-    Send(u8, Vec<u8>),
-    Close(u8),
-    Led(bool),
-    Log(String),
-}
-
-fn record(events: &mut Vec<Event>) -> impl FnMut(Output<'_>) + '_ {
-    |output| {
-        events.push(match output {
-            Output::Send { to, bytes } => Event::Send(to.get(), bytes.to_vec()),
-            Output::Close(id) => Event::Close(id.get()),
-            Output::Led(on) => Event::Led(on),
-            Output::Log(line) => Event::Log(line.to_owned()),
-        })
-    }
-}
+// The server's tests' recorder: this crate is its own workspace, so it takes the file itself.
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 struct Script<'a> {
     data: &'a [u8],
@@ -96,12 +82,12 @@ fn check_sent(bytes: &[u8]) {
 fn check_events(events: &[Event], model: &mut Model, closing: Option<u8>) {
     for event in events {
         match event {
-            Event::Send(to, bytes) => {
+            Event::Send(to, line) => {
                 assert!(
                     model.is_connected(*to),
                     "sent to client {to}, not connected"
                 );
-                check_sent(bytes);
+                check_sent(line.as_bytes());
             }
             Event::Close(id) => assert_eq!(Some(*id), closing, "unexpected close"),
             Event::Led(on) => model.led = *on,
@@ -140,10 +126,8 @@ fuzz_target!(|data: &[u8]| {
                         let welcomed: Vec<u8> = events
                             .iter()
                             .filter_map(|event| match event {
-                                Event::Send(to, bytes)
-                                    if *bytes
-                                        == format!("Client {expected} connected\r\n")
-                                            .as_bytes() =>
+                                Event::Send(to, line)
+                                    if *line == format!("Client {expected} connected\r\n") =>
                                 {
                                     Some(*to)
                                 }

@@ -27,7 +27,7 @@ use self::scrollback::Scrollback;
 use crate::chat::PaneId;
 use crate::event::Event;
 use crate::flash::FlashEvent;
-use crate::serial::decode::{Color, Span, Style};
+use crate::serial::decode::{Color, Style};
 use crate::serial::{BoardAddress, ConsoleOutput, SerialCommand, SerialEvent, StyledLine};
 
 /// Beyond this the panes are too small to read; the board serves 8 clients anyway.
@@ -258,15 +258,10 @@ impl App {
             SerialEvent::Output(ConsoleOutput::Partial(line)) => {
                 self.serial.set_partial(line.clone())
             }
-            SerialEvent::Address(address) => {
-                if address.ip.is_some() {
-                    self.board.address.ip = address.ip;
-                    if std::mem::take(&mut self.hint_until_address) {
-                        self.hint = None;
-                    }
-                }
-                if address.port.is_some() {
-                    self.board.address.port = address.port;
+            SerialEvent::Address(change) => {
+                self.board.address.merge(*change);
+                if change.ip.is_some() && std::mem::take(&mut self.hint_until_address) {
+                    self.hint = None;
                 }
             }
             SerialEvent::Led(on) => self.board.led = Some(*on),
@@ -699,9 +694,7 @@ fn note_style(color: u8) -> Style {
 }
 
 fn styled(text: String, style: Style) -> StyledLine {
-    StyledLine {
-        spans: vec![Span { text, style }],
-    }
+    StyledLine::new(text, style)
 }
 
 /// The keys that edit an input line (a chat pane's, or the search query). `plain`: no Ctrl or

@@ -242,7 +242,7 @@ impl Session {
         let mut out = Vec::new();
         match event {
             Event::Serial(SerialEvent::Address(change)) => {
-                merge(&mut self.address, *change);
+                self.address.merge(*change);
                 if self.address.ip.is_some() && self.address.port.is_none() {
                     self.port_grace.get_or_insert(now + PORT_GRACE);
                 }
@@ -559,10 +559,4 @@ impl Session {
 
 fn dropped(id: PaneId, line: String, reason: &'static str) -> Do {
     Do::Report(id, ChatEvent::Dropped { line, reason })
-}
-
-/// The console reports only what changed: a new IP keeps the port it had, and the reverse.
-fn merge(address: &mut BoardAddress, change: BoardAddress) {
-    address.ip = change.ip.or(address.ip);
-    address.port = change.port.or(address.port);
 }

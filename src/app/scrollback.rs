@@ -160,15 +160,9 @@ fn contains_ignore_case(line: &StyledLine, lower_query: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serial::decode::Span;
 
     fn line(text: &str) -> StyledLine {
-        StyledLine {
-            spans: vec![Span {
-                text: text.into(),
-                style: Default::default(),
-            }],
-        }
+        StyledLine::new(text, Default::default())
     }
 
     #[test]

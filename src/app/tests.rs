@@ -9,7 +9,6 @@ use super::*;
 use crate::chat::ChatEvent;
 use crate::event::Event;
 use crate::flash::FlashEvent;
-use crate::serial::decode::Span;
 use crate::serial::{BoardAddress, ConsoleOutput, SerialCommand, SerialEvent, StyledLine};
 
 fn app(panes: usize) -> App {
@@ -20,12 +19,7 @@ fn app(panes: usize) -> App {
 }
 
 fn line(text: &str) -> StyledLine {
-    StyledLine {
-        spans: vec![Span {
-            text: text.into(),
-            style: Default::default(),
-        }],
-    }
+    StyledLine::new(text, Default::default())
 }
 
 fn serial_line(app: &mut App, text: &str) {

@@ -66,6 +66,15 @@ pub struct BoardAddress {
     pub port: Option<u16>,
 }
 
+impl BoardAddress {
+    /// Takes what a change reports: the console reports only what changed, so a new IP keeps
+    /// the port it had, and the reverse.
+    pub fn merge(&mut self, change: BoardAddress) {
+        self.ip = change.ip.or(self.ip);
+        self.port = change.port.or(self.port);
+    }
+}
+
 /// Reads console lines one at a time and keeps the board's latest own address and port.
 #[derive(Debug, Default)]
 pub struct IpWatcher {

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::serial::StyledLine;
-use crate::serial::decode::Span;
 
 fn board(panes: usize) -> SessionConfig {
     SessionConfig {
@@ -32,12 +31,7 @@ fn address(ip: Option<[u8; 4]>, port: Option<u16>) -> Event {
 }
 
 fn console(text: &str) -> Event {
-    let line = StyledLine {
-        spans: vec![Span {
-            text: text.to_owned(),
-            style: Default::default(),
-        }],
-    };
+    let line = StyledLine::new(text, Default::default());
     Event::Serial(SerialEvent::Output(ConsoleOutput::Line(line)))
 }
 

@@ -19,28 +19,19 @@ use crate::app::{App, AppConfig, Focus};
 use crate::chat::ChatEvent;
 use crate::event::Event;
 use crate::flash::FlashEvent;
-use crate::serial::decode::{Color, Span, Style};
+use crate::serial::decode::{Color, Style};
 use crate::serial::{BoardAddress, ConsoleOutput, SerialEvent, StyledLine};
 
 fn plain(text: &str) -> StyledLine {
-    StyledLine {
-        spans: vec![Span {
-            text: text.into(),
-            style: Style::default(),
-        }],
-    }
+    StyledLine::new(text, Style::default())
 }
 
 fn green(text: &str) -> StyledLine {
-    StyledLine {
-        spans: vec![Span {
-            text: text.into(),
-            style: Style {
-                fg: Some(Color::Indexed(2)),
-                ..Style::default()
-            },
-        }],
-    }
+    let green = Style {
+        fg: Some(Color::Indexed(2)),
+        ..Style::default()
+    };
+    StyledLine::new(text, green)
 }
 
 const BOOT: &[&str] = &[

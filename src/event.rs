@@ -4,6 +4,10 @@ use crate::chat::{ChatEvent, PaneId};
 use crate::flash::FlashEvent;
 use crate::serial::SerialEvent;
 
+/// What an actor reports: the console (bytes decoded into lines, the board's address, its LED,
+/// a lost port), a chat pane (connection state, lines from the server), the flasher (progress,
+/// the result). All actors of a session share one bounded channel of these; each face gives
+/// every event to the session core first (`Session::event`), then shows it.
 #[derive(Debug)]
 pub enum Event {
     Serial(SerialEvent),

@@ -22,6 +22,8 @@ use crate::serial::decode::{ConsoleDecoder, ConsoleOutput};
 
 /// Lines kept while disconnected.
 pub const QUEUE_LINES: usize = 256;
+/// How the chat server turns a client away when all its places are taken (docs/contract.md §3).
+const SERVER_FULL: &str = "server full";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -173,6 +175,9 @@ struct Pane {
 enum End {
     /// Lost or refused; try again.
     Retry(String),
+    /// The server said it has no place for this client: as a failed connect, the wait before
+    /// the next try grows.
+    Refused(String),
     /// Go to the new address now.
     Retarget,
     /// Done (closed on request, or the front end is gone).
@@ -201,13 +206,15 @@ impl Pane {
             }
             let end = match self.connect(&addr, &mut commands).await {
                 Ok(Some(stream)) => {
-                    failures = 0;
                     self.set_connected(true);
                     if !self.emit(ChatEvent::Connected { addr: addr.clone() }).await {
                         return;
                     }
                     let end = self.serve(stream, &mut commands).await;
                     self.set_connected(false);
+                    if !matches!(end, End::Refused(_)) {
+                        failures = 0;
+                    }
                     end
                 }
                 Ok(None) => End::Retarget,
@@ -217,6 +224,7 @@ impl Pane {
                 End::Stop => break,
                 End::Retarget => continue,
                 End::Retry(reason) => reason,
+                End::Refused(reason) => format!("refused: {reason}"),
             };
             if !self.emit(ChatEvent::Disconnected { reason }).await {
                 return;
@@ -382,6 +390,9 @@ impl Pane {
         let mut buf = vec![0u8; 16 * 1024];
         // Bytes of the queue's first line already written.
         let mut written = 0;
+        // Until the server's first line, what was sent may go to a server that turns this
+        // client away (`server full`): such lines go back to the queue.
+        let mut greeting = Greeting::Awaited(Vec::new());
         let mut half_closed = false;
         let grace = tokio::time::sleep(Duration::MAX);
         tokio::pin!(grace);
@@ -405,10 +416,14 @@ impl Pane {
                     match stream.try_read(&mut buf) {
                         Ok(0) => {
                             let end = self.lost(&mut decoder, "the server closed the connection".into()).await;
+                            if let Greeting::Refused(reason, sent) = greeting {
+                                self.requeue(sent);
+                                return End::Refused(reason);
+                            }
                             return if self.closing && !pending { End::Stop } else { end };
                         }
                         Ok(n) => {
-                            if !self.output(&mut decoder, &buf[..n]).await {
+                            if !self.output(&mut decoder, &buf[..n], &mut greeting).await {
                                 return End::Stop;
                             }
                         }
@@ -420,7 +435,7 @@ impl Pane {
                     if let Err(error) = ready {
                         return self.lost(&mut decoder, describe(&error)).await;
                     }
-                    match write_queue(&stream, &mut self.queue, &mut written) {
+                    match write_queue(&stream, &mut self.queue, &mut written, &mut greeting) {
                         Ok(()) => {}
                         Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                         // A partly written line stays queued and goes again whole on the next
@@ -453,10 +468,34 @@ impl Pane {
         End::Retry(reason)
     }
 
-    async fn output(&self, decoder: &mut ConsoleDecoder, bytes: &[u8]) -> bool {
+    /// Lines sent to a server that refused this client go first again, in their order.
+    fn requeue(&mut self, sent: Vec<String>) {
+        for line in sent.into_iter().rev() {
+            self.queue.push_front(line);
+        }
+        while self.queue.len() > QUEUE_LINES {
+            self.queue.pop_back();
+        }
+    }
+
+    async fn output(
+        &self,
+        decoder: &mut ConsoleDecoder,
+        bytes: &[u8],
+        greeting: &mut Greeting,
+    ) -> bool {
         let mut outputs = Vec::new();
         decoder.feed(bytes, &mut |output| outputs.push(output));
         for output in outputs {
+            if let (ConsoleOutput::Line(line), Greeting::Awaited(sent)) = (&output, &mut *greeting)
+            {
+                let text = line.plain();
+                *greeting = if text.starts_with(SERVER_FULL) {
+                    Greeting::Refused(text, std::mem::take(sent))
+                } else {
+                    Greeting::Heard
+                };
+            }
             if !self.emit(ChatEvent::Output(output)).await {
                 return false;
             }
@@ -478,10 +517,12 @@ impl Pane {
 }
 
 /// Writes queued lines (each with `\n`, as `nc` sends them) until done or the socket is full.
+/// Lines written before the server's greeting are kept in it.
 fn write_queue(
     stream: &TcpStream,
     queue: &mut VecDeque<String>,
     written: &mut usize,
+    greeting: &mut Greeting,
 ) -> io::Result<()> {
     while let Some(line) = queue.front() {
         let mut bytes = Vec::with_capacity(line.len() + 1);
@@ -490,10 +531,26 @@ fn write_queue(
         while *written < bytes.len() {
             *written += stream.try_write(&bytes[*written..])?;
         }
-        queue.pop_front();
+        if let (Some(line), Greeting::Awaited(sent)) = (queue.pop_front(), &mut *greeting) {
+            sent.push(line);
+            // A server that never speaks first: stop keeping copies.
+            if sent.len() >= QUEUE_LINES {
+                *greeting = Greeting::Heard;
+            }
+        }
         *written = 0;
     }
     Ok(())
+}
+
+/// The server's first words on a connection.
+enum Greeting {
+    /// Nothing yet; the lines sent so far.
+    Awaited(Vec<String>),
+    /// It turned this client away, saying why; the lines sent before that.
+    Refused(String, Vec<String>),
+    /// Anything else: this client is in.
+    Heard,
 }
 
 fn shutdown_write(stream: &TcpStream) -> io::Result<()> {

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{BoardProcess, DEADLINE, HeadlessProcess};
+use support::{BoardProcess, ChatClient, DEADLINE, HeadlessProcess};
 
 #[test]
 fn monitor_reports_the_boards_ip_and_port() {
@@ -307,4 +307,32 @@ fn connect_delivers_every_line_when_input_ends_at_once() {
             assert!(out.contains(echo), "run {run}: no {echo:?} in:\n{out}");
         }
     }
+}
+
+/// A full server refuses the pane: the line waits (it is not lost), the pane backs off as for
+/// any failure and says why, and the line goes out once a place is free.
+#[test]
+fn a_line_for_a_full_server_waits_for_a_free_place() {
+    let board = BoardProcess::start(&[]);
+    let mut others: Vec<ChatClient> = (0..8).map(|_| ChatClient::join(board.port).0).collect();
+    let server = format!("127.0.0.1:{}", board.port);
+    let mut chat = HeadlessProcess::start(&["connect", "--headless", &server]);
+    chat.send("@1 hello once there is room");
+    chat.wait_for("chat1! disconnected: refused: server full (8 clients)");
+    // Backing off: the waits grow instead of knocking every 0.25 s.
+    let waits: Vec<f64> = (0..3)
+        .map(|_| {
+            let line = chat.wait_for("chat1! reconnecting in ");
+            line.trim_start_matches("chat1! reconnecting in ")
+                .trim_end_matches(" s")
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(waits[2] > waits[0], "{waits:?}");
+    // Client 1 leaves: the pane takes its place and the line goes out.
+    drop(others.remove(0));
+    chat.wait_for("chat1| Client 1: hello once there is room");
+    chat.end_input();
+    assert!(chat.wait_exit().success());
 }

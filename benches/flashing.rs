@@ -34,6 +34,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use espchat::board::image;
+use support::table::{Align, Table, fmt_ratio, verdict};
 use support::{find_on_path, load_average};
 
 const BAUDS: [u32; 3] = [115_200, 921_600, 2_000_000];
@@ -766,75 +767,52 @@ fn print_progress(mode: Mode, baud: u32, run: &Run, image_len: usize) {
 
 fn print_table(rows: &[Row], image: &[u8], compressed: usize, all_rows: bool) {
     let image_len = image.len();
-    const WIDTHS: [usize; 10] = [7, 7, 23, 6, 4, 7, 7, 7, 8, 6];
-    let line = |cells: [String; 10]| {
-        let mut text = String::new();
-        for (i, (cell, width)) in cells.iter().zip(WIDTHS).enumerate() {
-            if i > 0 {
-                text.push(' ');
-            }
-            // Text columns left, numbers right.
-            if matches!(i, 1..=4) {
-                let _ = write!(text, "{cell:<width$}");
-            } else {
-                let _ = write!(text, "{cell:>width$}");
-            }
-        }
-        println!("{}", text.trim_end());
-    };
-    println!();
-    line(
-        [
-            "baud", "tool", "options", "loader", "data", "wall s", "write s", "setup s", "bytes/s",
-            "x line",
-        ]
-        .map(str::to_owned),
-    );
-    println!("{}", support::table_rule(&WIDTHS));
+    // Text columns left, numbers right.
+    let mut table = Table::new([
+        "baud", "tool", "options", "loader", "data", "wall s", "write s", "setup s", "bytes/s",
+        "x line",
+    ])
+    .align(0..1, Align::Right)
+    .align(1..5, Align::Left);
     let mut failures = Vec::new();
     let mut previous_baud = None;
     for row in rows {
         if previous_baud.is_some_and(|baud| baud != row.baud) {
-            println!();
+            table.gap();
         }
         previous_baud = Some(row.baud);
         let mode = row.mode;
-        let mut cells = [
+        let mut cells = vec![
             row.baud.to_string(),
             mode.tool_name().to_owned(),
             mode.flags().to_owned(),
             mode.loader().to_owned(),
             mode.data().to_owned(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
         ];
         match &row.result {
-            Err(Skip::NoEsptool) => cells[5] = "skipped: no esptool".to_owned(),
-            Err(Skip::Slow) => cells[5] = "skipped (see below)".to_owned(),
+            Err(Skip::NoEsptool) => table.row_with_remark(cells, "skipped: no esptool"),
+            Err(Skip::Slow) => table.row_with_remark(cells, "skipped (see below)"),
             Ok(run) => {
                 let wall = run.wall.as_secs_f64();
-                cells[5] = format!("{wall:.2}");
-                cells[6] = run.tool_write.map_or("-".to_owned(), |s| format!("{s:.2}"));
-                cells[7] = run
-                    .tool_write
-                    .map_or("-".to_owned(), |s| format!("{:.2}", wall - s));
+                cells.push(format!("{wall:.2}"));
+                cells.push(run.tool_write.map_or("-".to_owned(), |s| format!("{s:.2}")));
+                cells.push(
+                    run.tool_write
+                        .map_or("-".to_owned(), |s| format!("{:.2}", wall - s)),
+                );
                 if run.ok() {
                     let rate = image_len as f64 / wall;
-                    cells[8] = format!("{rate:.0}");
-                    cells[9] = format!("{:.2}x", rate / (f64::from(row.baud) / 10.0));
+                    cells.push(format!("{rate:.0}"));
+                    cells.push(format!("{:.2}x", rate / (f64::from(row.baud) / 10.0)));
                 } else {
-                    cells[8] = "FAILED".to_owned();
-                    cells[9] = "-".to_owned();
+                    cells.extend(["FAILED".to_owned(), "-".to_owned()]);
                     failures.push(row);
                 }
+                table.row(cells);
             }
         }
-        line(cells);
     }
-    println!();
+    table.print();
 
     print_ratios(rows);
     print_goals(rows, image_len);
@@ -983,20 +961,16 @@ const COMPARISONS: [(Mode, Mode, &str); 3] = [
 ];
 
 fn print_ratios(rows: &[Row]) {
-    let mut header = format!("{:<38}", "time ratio (below 1x: espchat faster)");
-    for baud in BAUDS {
-        let _ = write!(header, " {baud:>9}");
-    }
-    println!("{header}");
-    println!("{}", "-".repeat(38 + 10 * BAUDS.len()));
+    let mut table = Table::new(
+        std::iter::once("time ratio (below 1x: espchat faster)".to_owned())
+            .chain(BAUDS.map(|baud| baud.to_string())),
+    );
     for (espchat, esptool, name) in COMPARISONS {
-        let mut line = format!("{name:<38}");
-        for baud in BAUDS {
-            let cell = support::fmt_ratio(wall(rows, baud, espchat), wall(rows, baud, esptool));
-            let _ = write!(line, " {cell:>9}");
-        }
-        println!("{line}");
+        table.row(std::iter::once(name.to_owned()).chain(
+            BAUDS.map(|baud| fmt_ratio(wall(rows, baud, espchat), wall(rows, baud, esptool))),
+        ));
     }
+    table.print();
     println!();
 }
 
@@ -1075,7 +1049,7 @@ fn print_goals(rows: &[Row], image_len: usize) {
             }
         }
     }
-    let verdict = if slower.is_empty() && missing.is_empty() {
+    let outcome = if slower.is_empty() && missing.is_empty() {
         "met".to_owned()
     } else if slower.is_empty() {
         format!("no slower pair, but not measured: {}", missing.join(", "))
@@ -1086,7 +1060,7 @@ fn print_goals(rows: &[Row], image_len: usize) {
         }
         text
     };
-    println!("goal 1, espchat at or below esptool's time in every comparable row: {verdict}");
+    println!("goal 1, espchat at or below esptool's time in every comparable row: {outcome}");
 
     // Goal 2: uncompressed ROM writes within 10% of the line rate, i.e. at least 0.9x.
     let espchat_rom = MODES[1];
@@ -1117,7 +1091,7 @@ fn print_goals(rows: &[Row], image_len: usize) {
     println!(
         "goal 2, uncompressed ROM writes (espchat --no-stub) within 10% of the line rate \
          (>= 0.90x): {}: {}",
-        if met { "met" } else { "NOT met" },
+        verdict(met),
         cells.join(", ")
     );
     println!();

@@ -34,6 +34,7 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 
+use support::table::{Table, fmt_mib, fmt_ratio, verdict};
 use support::{KillOnDrop, find_on_path, load_average, peak_rss_kib, proc_field};
 
 /// The amount each consumer gets, unless the slowest would take too long for it.
@@ -586,10 +587,7 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
     let cat = find("cat");
     let tio = find("tio");
 
-    const WIDTHS: [usize; 11] = [8, 6, 11, 6, 8, 11, 9, 7, 8, 8, 7];
-    let row = |cells: [String; 11]| println!("{}", support::table_row(&cells, &WIDTHS));
-    println!();
-    row([
+    let mut table = Table::new([
         "consumer",
         "MB/s",
         "MB/s range",
@@ -601,13 +599,11 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
         "MB/s/cat",
         "MB/s/tio",
         "CPU/tio",
-    ]
-    .map(str::to_owned));
-    println!("{}", support::table_rule(&WIDTHS));
-    let ratio = |a: f64, b: Option<f64>| support::fmt_ratio(Some(a), b);
+    ]);
+    let ratio = |a: f64, b: Option<f64>| fmt_ratio(Some(a), b);
     for summary in &summaries {
         let rate = summary.rate.median;
-        row([
+        table.row([
             summary.name.to_owned(),
             format!("{:.1}", rate / MB),
             format!("{:.1}-{:.1}", summary.rate.min / MB, summary.rate.max / MB),
@@ -618,9 +614,7 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
                 summary.cpu_per_mb.min * 1e3,
                 summary.cpu_per_mb.max * 1e3
             ),
-            summary.peak_rss_kib.map_or("-".to_owned(), |kib| {
-                format!("{:.1} MiB", kib as f64 / 1024.0)
-            }),
+            summary.peak_rss_kib.map_or("-".to_owned(), fmt_mib),
             format!("{:.0}x", rate / LINK_BYTES_PER_SEC),
             ratio(rate, cat.map(|cat| cat.rate.median)),
             ratio(rate, tio.map(|tio| tio.rate.median)),
@@ -630,6 +624,7 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
             ),
         ]);
     }
+    table.print();
     println!();
 
     if let Some(espchat) = find("espchat") {
@@ -639,7 +634,7 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
             "goal 1, at least {LINK_GOAL:.0}x the fastest real link (3 Mbaud = {:.0} KB/s): \
              espchat does {link:.0}x: {}",
             LINK_BYTES_PER_SEC / 1e3,
-            if link >= LINK_GOAL { "met" } else { "NOT met" }
+            verdict(link >= LINK_GOAL)
         );
         match tio {
             Some(tio) => {
@@ -650,7 +645,7 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
                     mine * 1e3,
                     theirs * 1e3,
                     ratio(mine, Some(theirs)),
-                    if mine <= theirs { "met" } else { "NOT met" }
+                    verdict(mine <= theirs)
                 );
             }
             None => println!("goal 2, CPU per MB no worse than tio's: tio did not run"),

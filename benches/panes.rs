@@ -31,10 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use support::{
-    Accepting, KillOnDrop, find_on_path, fmt_latency, fmt_ratio, load_average, nanos, percentile,
-    proc_field,
-};
+use support::table::{Table, fmt_latency, fmt_mib, fmt_ratio, verdict};
+use support::{Accepting, KillOnDrop, find_on_path, load_average, nanos, percentile, proc_field};
 
 const PANES: usize = 64;
 /// Broadcast lines in the latency phase, all from the first client...
@@ -910,10 +908,7 @@ fn print_context() {
 }
 
 fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
-    const WIDTHS: [usize; 10] = [18, 8, 9, 9, 9, 9, 10, 10, 9, 7];
-    let row = |cells: [String; 10]| println!("{}", support::table_row(&cells, &WIDTHS));
-    println!();
-    row([
+    let mut table = Table::new([
         "clients",
         "ready",
         "done",
@@ -924,15 +919,13 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
         "total PSS",
         "peak RSS",
         "CPU s",
-    ]
-    .map(str::to_owned));
-    println!("{}", support::table_rule(&WIDTHS));
+    ]);
     for report in reports {
         let mib = |kib: u64| {
             let mark = if report.memory.complete { "" } else { "?" };
-            format!("{:.1} MiB{mark}", kib as f64 / 1024.0)
+            format!("{}{mark}", fmt_mib(kib))
         };
-        row([
+        table.row([
             report.label.to_owned(),
             report
                 .ready_after
@@ -958,7 +951,7 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
         let p = |report: &Report, p: f64| percentile(&report.latencies, p).map(|ns| ns as f64);
         let max = |report: &Report| report.latencies.last().map(|&ns| ns as f64);
         let kib = |value: u64| Some(value as f64);
-        row([
+        table.row([
             "espchat / nc".to_owned(),
             String::new(),
             String::new(),
@@ -973,28 +966,30 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
                 nc.cpu.map(|cpu| cpu.as_secs_f64()),
             ),
         ]);
+    }
+    table.print();
+    if let (Some(espchat), Some(nc)) = (espchat, nc) {
+        let kib = |value: u64| Some(value as f64);
         println!();
         let (mine, theirs) = (espchat.memory.rss_kib, nc.memory.rss_kib);
         println!(
-            "goal, espchat uses less total memory than the {PANES} nc processes: RSS {:.1} MiB \
-             against {:.1} MiB ({}): {}",
-            mine as f64 / 1024.0,
-            theirs as f64 / 1024.0,
+            "goal, espchat uses less total memory than the {PANES} nc processes: RSS {} \
+             against {} ({}): {}",
+            fmt_mib(mine),
+            fmt_mib(theirs),
             fmt_ratio(kib(mine), kib(theirs)),
             if !espchat.memory.complete || !nc.memory.complete {
                 "cannot tell (a process was gone)"
-            } else if mine < theirs {
-                "met"
             } else {
-                "NOT met"
+                verdict(mine < theirs)
             }
         );
         if nc.memory.complete && espchat.memory.complete {
             println!(
-                "  by PSS (shared pages split among the processes sharing them): {:.1} MiB \
-                 against {:.1} MiB ({})",
-                espchat.memory.pss_kib as f64 / 1024.0,
-                nc.memory.pss_kib as f64 / 1024.0,
+                "  by PSS (shared pages split among the processes sharing them): {} against {} \
+                 ({})",
+                fmt_mib(espchat.memory.pss_kib),
+                fmt_mib(nc.memory.pss_kib),
                 fmt_ratio(kib(espchat.memory.pss_kib), kib(nc.memory.pss_kib))
             );
         }
@@ -1002,10 +997,9 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
     if let Some(espchat) = espchat {
         match one_pane_rss_kib {
             Some(one) => println!(
-                "espchat per pane: RSS with 1 pane {:.1} MiB, with {PANES} {:.1} MiB: {:.0} KiB \
-                 per extra pane",
-                one as f64 / 1024.0,
-                espchat.memory.rss_kib as f64 / 1024.0,
+                "espchat per pane: RSS with 1 pane {}, with {PANES} {}: {:.0} KiB per extra pane",
+                fmt_mib(one),
+                fmt_mib(espchat.memory.rss_kib),
                 espchat.memory.rss_kib.saturating_sub(one) as f64 / (PANES - 1) as f64
             ),
             None => println!("espchat per pane: the 1-pane run failed, no figure"),
@@ -1021,8 +1015,8 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
     for report in reports {
         if let Some(rss) = report.broker_rss_kib {
             println!(
-                "ncat --broker itself (not counted): {:.1} MiB RSS after the {} run",
-                rss as f64 / 1024.0,
+                "ncat --broker itself (not counted): {} RSS after the {} run",
+                fmt_mib(rss),
                 report.name
             );
         }

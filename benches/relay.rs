@@ -29,9 +29,8 @@ use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use support::{
-    Accepting, KillOnDrop, find_on_path, fmt_latency, fmt_ratio, nanos, peak_rss_kib, percentile,
-};
+use support::table::{Table, fmt_latency, fmt_mib, fmt_ratio};
+use support::{Accepting, KillOnDrop, find_on_path, nanos, peak_rss_kib, percentile};
 
 const CLIENTS: usize = 8;
 /// Every line is this long, `\n` included. ncat relays the chunks it reads, not lines; with a
@@ -1035,7 +1034,7 @@ fn print_phase_progress(
 }
 
 fn print_table(reports: &[ServerReport]) {
-    const HEADER: [&str; 9] = [
+    let mut table = Table::new([
         "server",
         "deliveries/s",
         "flood done",
@@ -1045,24 +1044,7 @@ fn print_table(reports: &[ServerReport]) {
         "paced p50",
         "paced p99",
         "peak RSS",
-    ];
-    let row = |cells: [String; 9]| {
-        println!(
-            "{:<8} {:>12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
-            cells[0],
-            cells[1],
-            cells[2],
-            cells[3],
-            cells[4],
-            cells[5],
-            cells[6],
-            cells[7],
-            cells[8]
-        );
-    };
-    println!();
-    row(HEADER.map(str::to_owned));
-    println!("{}", "-".repeat(98));
+    ]);
     let partial = reports.iter().any(|report| {
         [&report.flood, &report.paced]
             .into_iter()
@@ -1078,7 +1060,7 @@ fn print_table(reports: &[ServerReport]) {
             let mark = if phase.all_complete() { "" } else { "*" };
             format!("{}{mark}", fmt_latency(phase.percentile(p)))
         };
-        let cells = [
+        table.row([
             report.name.to_owned(),
             flood.map_or("-".to_owned(), |flood| {
                 let mark = if flood.all_complete() { "" } else { "*" };
@@ -1090,11 +1072,8 @@ fn print_table(reports: &[ServerReport]) {
             fmt_done(paced),
             latency(paced, 50.0),
             latency(paced, 99.0),
-            report.peak_rss_kib.map_or("-".to_owned(), |kib| {
-                format!("{:.1} MiB", kib as f64 / 1024.0)
-            }),
-        ];
-        row(cells);
+            report.peak_rss_kib.map_or("-".to_owned(), fmt_mib),
+        ]);
     }
     if let [espchat, ncat] = reports
         && espchat.name == "espchat"
@@ -1112,11 +1091,8 @@ fn print_table(reports: &[ServerReport]) {
         };
         let p50 = |phase: &PhaseResult| phase.percentile(50.0).map(|ns| ns as f64);
         let p99 = |phase: &PhaseResult| phase.percentile(99.0).map(|ns| ns as f64);
-        let rss = match (espchat.peak_rss_kib, ncat.peak_rss_kib) {
-            (Some(a), Some(b)) if b > 0 => format!("{:.2}x", a as f64 / b as f64),
-            _ => "-".to_owned(),
-        };
-        row([
+        let rss = |report: &ServerReport| report.peak_rss_kib.map(|kib| kib as f64);
+        table.row([
             "esp/ncat".to_owned(),
             ratio(flood, |phase| Some(phase.deliveries_per_sec())),
             String::new(),
@@ -1125,12 +1101,13 @@ fn print_table(reports: &[ServerReport]) {
             String::new(),
             ratio(paced, p50),
             ratio(paced, p99),
-            rss,
+            fmt_ratio(rss(espchat), rss(ncat)),
         ]);
-        println!(
-            "(esp/ncat: espchat's value / ncat's; above 1x = more deliveries/s, or higher latency)"
+        table.note(
+            "(esp/ncat: espchat's value / ncat's; above 1x = more deliveries/s, or higher latency)",
         );
     }
+    table.print();
     println!();
     for report in reports {
         let receivers = if report.echoes_sender {

@@ -45,7 +45,8 @@ use espchat::event::Event;
 use espchat::serial::decode::{Span, Style};
 use espchat::serial::{ConsoleDecoder, ConsoleOutput, SerialEvent, StyledLine};
 
-use support::{fmt_latency, load_average, nanos, percentile};
+use support::table::{Table, fmt_latency, fmt_ratio, verdict};
+use support::{load_average, nanos, percentile};
 
 const WIDTH: u16 = 200;
 const HEIGHT: u16 = 60;
@@ -880,20 +881,14 @@ fn print_table(
     first: Option<&FirstFrame>,
     demo: Option<&Demo>,
 ) {
-    const WIDTHS: [usize; 5] = [34, 10, 10, 10, 10];
-    let row = |cells: [String; 5]| println!("{}", support::table_row(&cells, &WIDTHS));
     let ms = |d: Duration| fmt_latency(Some(nanos(d)));
     let dash = || "-".to_owned();
-    let met = |ok: bool| if ok { "met" } else { "NOT met" }.to_owned();
+    let met = |ok: bool| verdict(ok).to_owned();
 
-    println!();
-    const FRAME_WIDTHS: [usize; 6] = [23, 10, 10, 10, 10, 10];
-    let frame_row = |cells: [String; 6]| println!("{}", support::table_row(&cells, &FRAME_WIDTHS));
-    frame_row(["frame", "p50", "p99", "max", "CPU p99", "goal"].map(str::to_owned));
-    println!("{}", support::table_rule(&FRAME_WIDTHS));
+    let mut table = Table::new(["frame", "p50", "p99", "max", "CPU p99", "goal"]);
     let goal_ns = nanos(FRAME_P99_GOAL);
     for frame in frames {
-        frame_row([
+        table.row([
             frame.name.to_owned(),
             fmt_latency(frame.p(50.0)),
             fmt_latency(frame.p(99.0)),
@@ -902,63 +897,55 @@ fn print_table(
             met(frame.p(99.0).is_some_and(|p99| p99 < goal_ns)),
         ]);
     }
-    println!();
-    row(["measure", "value", "tmux", "ratio", "goal"].map(str::to_owned));
-    println!("{}", support::table_rule(&WIDTHS));
+    table.print();
+
+    let mut table = Table::new(["measure", "value", "tmux", "ratio", "goal"]);
     let pct = |value: Option<f64>, digits: usize| {
         value.map_or("-".to_owned(), |v| format!("{v:.digits$}%"))
     };
     match idle {
-        Some(idle) => row([
+        Some(idle) => table.row([
             "idle CPU (% of a core)".to_owned(),
             pct(Some(idle.tui), 2),
             pct(idle.tmux, 2),
             dash(),
             met(idle.tui < IDLE_CPU_GOAL),
         ]),
-        None => row([
-            "idle CPU (% of a core)".to_owned(),
-            dash(),
-            dash(),
-            dash(),
-            dash(),
-        ]),
+        None => table.row(["idle CPU (% of a core)", "-", "-", "-", "-"]),
     }
     match stream {
         Some(stream) => {
             let mb = stream.written as f64 / 1e6;
-            row([
+            table.row([
                 "1 MB/s console CPU (% of a core)".to_owned(),
                 pct(Some(stream.cpu.tui), 1),
                 pct(stream.cpu.tmux, 1),
                 idle.map_or(dash(), |idle| {
-                    support::fmt_ratio(Some(stream.cpu.tui), Some(idle.tui))
+                    fmt_ratio(Some(stream.cpu.tui), Some(idle.tui))
                 }),
                 dash(),
             ]);
-            row([
+            table.row([
                 "1 MB/s: written MB/s".to_owned(),
                 format!("{:.2}", mb / stream.window.as_secs_f64()),
                 dash(),
                 format!("{:.2}x", mb / stream.window.as_secs_f64()),
                 dash(),
             ]);
-            row([
-                "1 MB/s: CPU ms per MB".to_owned(),
+            let per_mb = |cpu: f64| {
                 format!(
                     "{:.1}",
-                    stream.cpu.tui * 10.0 * stream.window.as_secs_f64() / mb.max(1e-9)
-                ),
-                stream.cpu.tmux.map_or(dash(), |tmux| {
-                    format!(
-                        "{:.1}",
-                        tmux * 10.0 * stream.window.as_secs_f64() / mb.max(1e-9)
-                    )
-                }),
+                    cpu * 10.0 * stream.window.as_secs_f64() / mb.max(1e-9)
+                )
+            };
+            table.row([
+                "1 MB/s: CPU ms per MB".to_owned(),
+                per_mb(stream.cpu.tui),
+                stream.cpu.tmux.map_or(dash(), per_mb),
                 dash(),
                 dash(),
             ]);
-            row([
+            table.row([
                 "1 MB/s: last line on screen after".to_owned(),
                 match &stream.marker {
                     Ok(after) => ms(*after),
@@ -972,55 +959,43 @@ fn print_table(
                     .is_ok_and(|after| *after < Duration::from_secs(1))),
             ]);
         }
-        None => row([
-            "1 MB/s console CPU".to_owned(),
-            dash(),
-            dash(),
-            dash(),
-            dash(),
-        ]),
+        None => table.row(["1 MB/s console CPU", "-", "-", "-", "-"]),
     }
     match first {
         Some(first) => {
             let tui = median(&first.tui);
             let floor = median(&first.floor);
-            row([
+            table.row([
                 "first frame, median".to_owned(),
                 ms(tui),
                 ms(floor),
-                support::fmt_ratio(Some(tui.as_secs_f64()), Some(floor.as_secs_f64())),
+                fmt_ratio(Some(tui.as_secs_f64()), Some(floor.as_secs_f64())),
                 met(tui < FIRST_FRAME_GOAL),
             ]);
-            row([
+            let range =
+                |runs: &[Duration]| format!("{}-{}", fmt_ms(runs[0]), fmt_ms(runs[runs.len() - 1]));
+            table.row([
                 "first frame, range".to_owned(),
-                format!(
-                    "{}-{}",
-                    fmt_ms(first.tui[0]),
-                    fmt_ms(first.tui[first.tui.len() - 1])
-                ),
-                format!(
-                    "{}-{}",
-                    fmt_ms(first.floor[0]),
-                    fmt_ms(first.floor[first.floor.len() - 1])
-                ),
+                range(&first.tui),
+                range(&first.floor),
                 dash(),
                 dash(),
             ]);
         }
-        None => row(["first frame".to_owned(), dash(), dash(), dash(), dash()]),
+        None => table.row(["first frame", "-", "-", "-", "-"]),
     }
     match demo {
         Some(demo) => {
             let connected = median(&demo.connected);
             let floor = demo_floor(demo.compressed);
-            row([
+            table.row([
                 "demo: start to 2 panes, median".to_owned(),
                 format!("{:.2} s", connected.as_secs_f64()),
                 dash(),
                 format!("{:.2}x", connected.as_secs_f64() / floor),
                 dash(),
             ]);
-            row([
+            table.row([
                 "demo: line-rate floor".to_owned(),
                 format!("{floor:.2} s"),
                 dash(),
@@ -1028,8 +1003,9 @@ fn print_table(
                 dash(),
             ]);
         }
-        None => row(["demo".to_owned(), dash(), dash(), dash(), dash()]),
+        None => table.row(["demo", "-", "-", "-", "-"]),
     }
+    table.print();
     println!();
 
     let worst = frames.iter().filter_map(|frame| frame.p(99.0)).max();
@@ -1037,11 +1013,7 @@ fn print_table(
         "goal 1, p99 frame < {}: worst row's p99 {}: {}",
         fmt_latency(Some(goal_ns)),
         fmt_latency(worst),
-        if worst.is_some_and(|worst| worst < goal_ns) {
-            "met"
-        } else {
-            "NOT met"
-        }
+        verdict(worst.is_some_and(|worst| worst < goal_ns))
     );
     match idle {
         Some(idle) => println!(

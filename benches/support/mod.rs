@@ -1,8 +1,10 @@
-//! What the benchmark binaries (relay, ingest, panes, flashing) have in common: the machine
-//! context, /proc readers, finding programs, child processes, line readers, and the
-//! formatting of their tables.
+//! What the benchmark binaries (relay, ingest, panes, flashing, tui) have in common: the
+//! machine context, /proc readers, finding programs, child processes, line readers, and their
+//! result tables (`table`).
 
 #![allow(dead_code)]
+
+pub mod table;
 
 use std::io::{BufRead as _, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -203,7 +205,7 @@ pub fn wait_accepting(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Numbers and tables
+// Numbers
 
 pub fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
@@ -216,37 +218,6 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-pub fn fmt_latency(ns: Option<u64>) -> String {
-    match ns {
-        None => "-".to_owned(),
-        Some(ns) if ns < 1_000_000 => format!("{:.1} us", ns as f64 / 1e3),
-        Some(ns) if ns < 1_000_000_000 => format!("{:.2} ms", ns as f64 / 1e6),
-        Some(ns) => format!("{:.2} s", ns as f64 / 1e9),
-    }
-}
-
-/// `a / b` as `1.23x`, or `-` without both or with `b` not above 0.
-pub fn fmt_ratio(a: Option<f64>, b: Option<f64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-        _ => "-".to_owned(),
-    }
-}
-
-/// A table row: the first cell left-aligned, the others right-aligned, one space apart.
-pub fn table_row(cells: &[String], widths: &[usize]) -> String {
-    let mut line = format!("{:<w$}", cells[0], w = widths[0]);
-    for (cell, width) in cells.iter().zip(widths.iter().copied()).skip(1) {
-        line.push_str(&format!(" {cell:>width$}"));
-    }
-    line
-}
-
-/// The dashes under a table's header, as wide as its columns and the spaces between them.
-pub fn table_rule(widths: &[usize]) -> String {
-    "-".repeat(widths.iter().sum::<usize>() + widths.len() - 1)
 }
 
 /// ESP-IDF style console output: coloured `I`/`W`/`E` log lines from the usual components

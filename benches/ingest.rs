@@ -31,11 +31,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 
 use support::table::{Table, fmt_mib, fmt_ratio, verdict};
-use support::{KillOnDrop, find_on_path, load_average, peak_rss_kib, proc_field};
+use support::{KillOnDrop, Pty, find_on_path, load_average, peak_rss_kib, proc_field, queued};
 
 /// The amount each consumer gets, unless the slowest would take too long for it.
 const TOTAL_BYTES: u64 = 100_000_000;
@@ -316,16 +314,11 @@ fn run_consumer(
     total: u64,
     deadline: Duration,
 ) -> Result<Run, String> {
-    let pty = nix::pty::openpty(None, None).map_err(|error| format!("openpty: {error}"))?;
-    let mut termios = tcgetattr(&pty.slave).map_err(|error| format!("tcgetattr: {error}"))?;
-    cfmakeraw(&mut termios);
-    tcsetattr(&pty.slave, SetArg::TCSANOW, &termios)
-        .map_err(|error| format!("tcsetattr: {error}"))?;
-    let port = nix::unistd::ttyname(&pty.slave).map_err(|error| format!("ttyname: {error}"))?;
-    let slave = pty.slave;
-    let master = pty.master;
-    fcntl(&master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
-        .map_err(|error| format!("O_NONBLOCK on the master: {error}"))?;
+    let Pty {
+        master,
+        slave,
+        path: port,
+    } = Pty::open()?;
 
     let mut process = spawn(consumer, &port)?;
     let pid = process.pid();
@@ -508,17 +501,6 @@ fn push(
         }
     }
     (master, Ok(sent))
-}
-
-/// Bytes in the slave's input queue, read by nobody yet.
-fn queued(slave: &OwnedFd) -> Result<i32, Errno> {
-    let mut count: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid for the call.
-    let result = unsafe { libc::ioctl(slave.as_raw_fd(), libc::FIONREAD, &mut count) };
-    if result < 0 {
-        return Err(Errno::last());
-    }
-    Ok(count)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,16 +22,14 @@
 //! on panic); the espchat processes are killed by pid if a hang-up did not end them.
 
 mod support;
+#[path = "../tests/support/tmux.rs"]
+mod tmux;
 
-use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -46,7 +44,8 @@ use espchat::serial::decode::{Span, Style};
 use espchat::serial::{ConsoleDecoder, ConsoleOutput, SerialEvent, StyledLine};
 
 use support::table::{Table, fmt_latency, fmt_ratio, verdict};
-use support::{load_average, nanos, percentile};
+use support::{Pty, load_average, nanos, percentile};
+use tmux::{Session, Tmux};
 
 const WIDTH: u16 = 200;
 const HEIGHT: u16 = 60;
@@ -97,7 +96,10 @@ fn main() {
     let frames_only = std::env::var_os("TUI_BENCH_FRAMES_ONLY").is_some_and(|value| value == "1");
     let tmux = match support::find_on_path("tmux") {
         _ if frames_only => None,
-        Some(_) => Some(Tmux::new()),
+        Some(_) => Some(Tmux::new(format!(
+            "espchat-tui-bench-{}",
+            std::process::id()
+        ))),
         None => {
             println!("tmux: not on PATH, the process measurements are skipped (apt install tmux)");
             None
@@ -375,206 +377,23 @@ fn chat_lines(count: usize) -> Vec<StyledLine> {
 // ---------------------------------------------------------------------------------------------
 // tmux and ptys
 
-/// A tmux server of the bench's own (its own socket, no config file), killed when dropped.
-struct Tmux {
-    socket: String,
-    /// The socket file, known once the server runs: tmux 3.3 leaves it behind when the server
-    /// ends (the last session closed, or kill-server).
-    socket_path: std::cell::OnceCell<PathBuf>,
-}
-
-impl Tmux {
-    fn new() -> Tmux {
-        Tmux {
-            socket: format!("espchat-tui-bench-{}", std::process::id()),
-            socket_path: std::cell::OnceCell::new(),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Result<Output, String> {
-        let output = Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|error| format!("tmux: {error}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "tmux {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
-        Ok(output)
-    }
-
-    /// A detached session at 200x60 running `command` in place of a shell.
-    fn start(&self, name: &str, command: &str) -> Result<Session<'_>, String> {
-        let (w, h) = (WIDTH.to_string(), HEIGHT.to_string());
-        self.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-x",
-            &w,
-            "-y",
-            &h,
-            &format!("exec {command}"),
-        ])?;
-        if self.socket_path.get().is_none()
-            && let Ok(output) = self.run(&["display-message", "-p", "#{socket_path}"])
-        {
-            let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-            if !path.is_empty() {
-                let _ = self.socket_path.set(PathBuf::from(path));
-            }
-        }
-        // Keep the pane (and its screen) if the program exits, to see why.
-        let _ = self.run(&["set-option", "-t", name, "remain-on-exit", "on"]);
-        let pid = String::from_utf8_lossy(
-            &self
-                .run(&["list-panes", "-t", name, "-F", "#{pane_pid}"])?
-                .stdout,
-        )
+/// The tmux server's process id.
+fn server_pid(tmux: &Tmux) -> Option<u32> {
+    String::from_utf8_lossy(&tmux.run(&["display-message", "-p", "#{pid}"]).ok()?.stdout)
         .trim()
         .parse()
-        .map_err(|error| format!("pane pid: {error}"))?;
-        Ok(Session {
-            tmux: self,
-            name: name.to_owned(),
-            pid,
-        })
-    }
-
-    fn server_pid(&self) -> Option<u32> {
-        String::from_utf8_lossy(&self.run(&["display-message", "-p", "#{pid}"]).ok()?.stdout)
-            .trim()
-            .parse()
-            .ok()
-    }
+        .ok()
 }
 
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-        if let Some(socket) = self.socket_path.get() {
-            let _ = std::fs::remove_file(socket);
-        }
-    }
+/// Whether the session's program still runs.
+fn alive(session: &Session) -> bool {
+    support::cpu_time(session.pid).is_some() && !session.dead_in_tmux()
 }
 
-/// A tmux session running one program; killed when dropped (the program by pid too, should
-/// the hang-up not end it).
-struct Session<'a> {
-    tmux: &'a Tmux,
-    name: String,
-    pid: u32,
-}
-
-impl Session<'_> {
-    fn screen(&self) -> String {
-        self.tmux
-            .run(&["capture-pane", "-p", "-t", &self.name])
-            .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
-            .unwrap_or_default()
-    }
-
-    fn alive(&self) -> bool {
-        support::cpu_time(self.pid).is_some() && !self.dead_in_tmux()
-    }
-
-    fn dead_in_tmux(&self) -> bool {
-        self.tmux
-            .run(&["list-panes", "-t", &self.name, "-F", "#{pane_dead}"])
-            .is_ok_and(|output| output.stdout.starts_with(b"1"))
-    }
-
-    /// Polls the screen until `found` says yes; the time since `start` when it did.
-    fn wait_for(
-        &self,
-        start: Instant,
-        deadline: Duration,
-        pause: Duration,
-        found: impl Fn(&str) -> bool,
-    ) -> Result<Duration, String> {
-        loop {
-            let screen = self.screen();
-            if found(&screen) {
-                return Ok(start.elapsed());
-            }
-            if self.dead_in_tmux() {
-                return Err(format!(
-                    "the program exited; its screen:\n{}",
-                    screen.trim_end()
-                ));
-            }
-            if start.elapsed() > deadline {
-                return Err(format!(
-                    "not within {deadline:?}; the screen:\n{}",
-                    screen.trim_end()
-                ));
-            }
-            thread::sleep(pause);
-        }
-    }
-}
-
-impl Drop for Session<'_> {
-    fn drop(&mut self) {
-        let _ = self.tmux.run(&["kill-session", "-t", &self.name]);
-        let gone_by = Instant::now() + Duration::from_secs(3);
-        while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < gone_by {
-            thread::sleep(Duration::from_millis(10));
-        }
-        if let Ok(pid) = i32::try_from(self.pid)
-            && Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
-/// A pty pair: the master non-blocking, the slave raw and kept open (never read).
-struct Pty {
-    master: OwnedFd,
-    slave: OwnedFd,
-    path: PathBuf,
-}
-
-fn open_pty() -> Result<Pty, String> {
-    let pty = nix::pty::openpty(None, None).map_err(|error| format!("openpty: {error}"))?;
-    let mut termios = tcgetattr(&pty.slave).map_err(|error| format!("tcgetattr: {error}"))?;
-    cfmakeraw(&mut termios);
-    tcsetattr(&pty.slave, SetArg::TCSANOW, &termios)
-        .map_err(|error| format!("tcsetattr: {error}"))?;
-    let path = nix::unistd::ttyname(&pty.slave).map_err(|error| format!("ttyname: {error}"))?;
-    fcntl(&pty.master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
-        .map_err(|error| format!("O_NONBLOCK on the master: {error}"))?;
-    Ok(Pty {
-        master: pty.master,
-        slave: pty.slave,
-        path,
-    })
-}
-
-impl Pty {
-    /// Bytes in the slave's input queue, read by nobody yet.
-    fn queued(&self) -> Option<i32> {
-        let mut count: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one c_int through the pointer, which is valid for the call.
-        let result = unsafe { libc::ioctl(self.slave.as_raw_fd(), libc::FIONREAD, &mut count) };
-        (result >= 0).then_some(count)
-    }
-
-    /// Whatever the program wrote to the port, thrown away, so that it never blocks.
-    fn drain(&self) {
-        let mut scratch = [0u8; 4096];
-        while matches!(nix::unistd::read(&self.master, &mut scratch), Ok(n) if n > 0) {}
-    }
+/// Whatever the program wrote to the port, thrown away, so that it never blocks.
+fn drain(pty: &Pty) {
+    let mut scratch = [0u8; 4096];
+    while matches!(nix::unistd::read(&pty.master, &mut scratch), Ok(n) if n > 0) {}
 }
 
 /// `espchat tui -p PTY` in a new session, after its first frame.
@@ -587,9 +406,10 @@ fn start_tui<'a>(
     let start = Instant::now();
     let session = tmux.start(
         name,
+        (WIDTH, HEIGHT),
         &format!("'{}' tui -p '{}'", binary.display(), pty.path.display()),
     )?;
-    let first = session.wait_for(start, Duration::from_secs(10), POLL, status_shown)?;
+    let (first, _) = session.wait_for(start, Duration::from_secs(10), POLL, status_shown)?;
     Ok((session, first))
 }
 
@@ -607,7 +427,7 @@ struct CpuWindow {
 }
 
 fn cpu_window(session: &Session, work: impl FnOnce()) -> Result<CpuWindow, String> {
-    let server = session.tmux.server_pid();
+    let server = server_pid(session.tmux);
     let tui_before = support::cpu_time(session.pid).ok_or("cannot read /proc/PID/stat")?;
     let tmux_before = server.and_then(support::cpu_time);
     let start = Instant::now();
@@ -628,17 +448,17 @@ fn cpu_window(session: &Session, work: impl FnOnce()) -> Result<CpuWindow, Strin
 // 2. Idle
 
 fn bench_idle(tmux: &Tmux, binary: &Path) -> Result<CpuWindow, String> {
-    let pty = open_pty()?;
+    let pty = Pty::open()?;
     let (session, _) = start_tui(tmux, binary, &pty, "idle")?;
     thread::sleep(SETTLE);
     let window = cpu_window(&session, || {
         let end = Instant::now() + CPU_WINDOW;
         while Instant::now() < end {
-            pty.drain();
+            drain(&pty);
             thread::sleep(Duration::from_millis(100));
         }
     })?;
-    if !session.alive() {
+    if !alive(&session) {
         return Err("the TUI exited".to_owned());
     }
     println!(
@@ -667,7 +487,7 @@ struct Stream {
 
 fn bench_stream(tmux: &Tmux, binary: &Path) -> Result<Stream, String> {
     let text = support::esp_log_text(STREAM_RATE * CPU_WINDOW.as_secs() as usize * 12 / 10, false);
-    let pty = open_pty()?;
+    let pty = Pty::open()?;
     let (session, _) = start_tui(tmux, binary, &pty, "stream")?;
     thread::sleep(SETTLE);
     let slice_bytes = STREAM_RATE * SLICE.as_millis() as usize / 1000;
@@ -688,7 +508,7 @@ fn bench_stream(tmux: &Tmux, binary: &Path) -> Result<Stream, String> {
                     Err(Errno::EINTR) => {}
                     Err(Errno::EAGAIN) => {
                         was_full = true;
-                        pty.drain();
+                        drain(&pty);
                         if Instant::now() >= slice_end {
                             break;
                         }
@@ -726,10 +546,12 @@ fn bench_stream(tmux: &Tmux, binary: &Path) -> Result<Stream, String> {
         }
     }
     let stopped = Instant::now();
-    let marker = session.wait_for(stopped, Duration::from_secs(10), POLL, |screen| {
-        screen.contains(MARKER)
-    });
-    let queued_after = pty.queued();
+    let marker = session
+        .wait_for(stopped, Duration::from_secs(10), POLL, |screen| {
+            screen.contains(MARKER)
+        })
+        .map(|(after, _)| after);
+    let queued_after = support::queued(&pty.slave).ok();
     println!(
         "1 MB/s: wrote {:.2} MB in {:.2} s ({} of {slices} slices found the pty full), TUI \
          {:.1}% CPU, tmux server {}, marker on screen {}",
@@ -770,13 +592,14 @@ fn bench_first_frame(tmux: &Tmux, binary: &Path) -> Result<FirstFrame, String> {
         let start = Instant::now();
         let session = tmux.start(
             &format!("floor{run}"),
+            (WIDTH, HEIGHT),
             "sh -c 'printf \" espchat\"; sleep 30'",
         )?;
-        let shown = session.wait_for(start, Duration::from_secs(10), POLL, status_shown)?;
+        let (shown, _) = session.wait_for(start, Duration::from_secs(10), POLL, status_shown)?;
         drop(session);
         floor.push(shown);
 
-        let pty = open_pty()?;
+        let pty = Pty::open()?;
         let (session, first) = start_tui(tmux, binary, &pty, &format!("first{run}"))?;
         drop(session);
         drop(pty);
@@ -816,6 +639,7 @@ fn bench_demo(tmux: &Tmux, binary: &Path) -> Result<Demo, String> {
         let start = Instant::now();
         let session = tmux.start(
             &format!("demo{run}"),
+            (WIDTH, HEIGHT),
             &format!("'{}' demo", binary.display()),
         )?;
         // One loop for both marks: the flash-done note scrolls out of the console pane as

@@ -9,11 +9,16 @@ pub mod table;
 use std::io::{BufRead as _, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::ops::{Deref, DerefMut};
+use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 
 // ---------------------------------------------------------------------------------------------
 // The machine
@@ -162,6 +167,47 @@ pub fn on_each_line(
             }
         }
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ptys
+
+/// A pty pair standing in for a serial port: the master non-blocking (the bench writes the
+/// device's side into it), the slave raw and held open by the bench (never read) so that the
+/// program under test can open it by `path`, and the bench can see its input queue.
+pub struct Pty {
+    pub master: OwnedFd,
+    pub slave: OwnedFd,
+    pub path: PathBuf,
+}
+
+impl Pty {
+    pub fn open() -> Result<Pty, String> {
+        let pty = nix::pty::openpty(None, None).map_err(|error| format!("openpty: {error}"))?;
+        let mut termios = tcgetattr(&pty.slave).map_err(|error| format!("tcgetattr: {error}"))?;
+        cfmakeraw(&mut termios);
+        tcsetattr(&pty.slave, SetArg::TCSANOW, &termios)
+            .map_err(|error| format!("tcsetattr: {error}"))?;
+        let path = nix::unistd::ttyname(&pty.slave).map_err(|error| format!("ttyname: {error}"))?;
+        fcntl(&pty.master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+            .map_err(|error| format!("O_NONBLOCK on the master: {error}"))?;
+        Ok(Pty {
+            master: pty.master,
+            slave: pty.slave,
+            path,
+        })
+    }
+}
+
+/// Bytes in a pty slave's input queue, read by nobody yet.
+pub fn queued(slave: &OwnedFd) -> Result<i32, Errno> {
+    let mut count: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid for the call.
+    let result = unsafe { libc::ioctl(slave.as_raw_fd(), libc::FIONREAD, &mut count) };
+    if result < 0 {
+        return Err(Errno::last());
+    }
+    Ok(count)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@
 mod support;
 
 use std::io::{BufRead as _, BufReader, Read, Write as _};
-use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -32,7 +31,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use support::table::{Table, fmt_latency, fmt_mib, fmt_ratio, verdict};
-use support::{Accepting, KillOnDrop, find_on_path, load_average, nanos, percentile, proc_field};
+use support::{KillOnDrop, find_on_path, load_average, nanos, percentile, proc_field};
 
 const PANES: usize = 64;
 /// Broadcast lines in the latency phase, all from the first client...
@@ -171,22 +170,13 @@ struct Broker {
 
 impl Broker {
     fn start(ncat: &Path) -> Result<Broker, String> {
-        let port = support::free_port()?;
-        let mut process = Process::spawn(
-            Command::new(ncat).args(["--broker", "--listen", "127.0.0.1", &port.to_string()]),
-            Stdio::null(),
-        )?;
-        let deadline = Instant::now() + START_DEADLINE;
-        let addr = (Ipv4Addr::LOCALHOST, port).into();
-        match support::wait_accepting(addr, deadline, || process.exit_status()) {
-            Accepting::Yes => Ok(Broker { process, port }),
-            Accepting::Exited(status) => {
-                Err(format!("it exited ({status}) before accepting connections"))
-            }
-            Accepting::TimedOut => Err(format!(
-                "not accepting on port {port} within {START_DEADLINE:?}"
-            )),
-        }
+        let (mut child, addr) = support::ncat_broker(ncat, Stdio::piped(), START_DEADLINE)?;
+        let stdin = child.stdin.take();
+        let process = Process { child, stdin };
+        Ok(Broker {
+            process,
+            port: addr.port(),
+        })
     }
 }
 

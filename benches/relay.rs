@@ -30,7 +30,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use support::table::{Table, fmt_latency, fmt_mib, fmt_ratio};
-use support::{Accepting, KillOnDrop, find_on_path, nanos, peak_rss_kib, percentile};
+use support::{KillOnDrop, find_on_path, nanos, peak_rss_kib, percentile};
 
 const CLIENTS: usize = 8;
 /// Every line is this long, `\n` included. ncat relays the chunks it reads, not lines; with a
@@ -235,28 +235,8 @@ struct NcatBroker {
 
 impl NcatBroker {
     fn start(ncat: &Path) -> Result<NcatBroker, String> {
-        let port = support::free_port()?;
-        let child = Command::new(ncat)
-            .args(["--broker", "--listen", "127.0.0.1", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|error| format!("cannot run {}: {error}", ncat.display()))?;
-        let mut process = KillOnDrop(child);
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let deadline = Instant::now() + START_DEADLINE;
-        let exited = || Some(process.0.try_wait().ok()??.to_string());
-        match support::wait_accepting(addr, deadline, exited) {
-            // That probe connection is closed again right away; ncat drops it.
-            Accepting::Yes => Ok(NcatBroker { process, addr }),
-            Accepting::Exited(status) => {
-                Err(format!("it exited ({status}) before accepting connections"))
-            }
-            Accepting::TimedOut => {
-                Err(format!("not accepting on {addr} within {START_DEADLINE:?}"))
-            }
-        }
+        let (process, addr) = support::ncat_broker(ncat, Stdio::null(), START_DEADLINE)?;
+        Ok(NcatBroker { process, addr })
     }
 }
 

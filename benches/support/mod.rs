@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::ops::{Deref, DerefMut};
 use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -247,6 +247,34 @@ pub fn wait_accepting(
             return Accepting::TimedOut;
         }
         thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `ncat --broker` listening on a free port of 127.0.0.1, once it accepts connections (or an
+/// error after `within`); `stdin` is what its standard input is.
+pub fn ncat_broker(
+    ncat: &Path,
+    stdin: Stdio,
+    within: Duration,
+) -> Result<(KillOnDrop, SocketAddr), String> {
+    let port = free_port()?;
+    let child = Command::new(ncat)
+        .args(["--broker", "--listen", "127.0.0.1", &port.to_string()])
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|error| format!("cannot run {}: {error}", ncat.display()))?;
+    let mut process = KillOnDrop(child);
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let exited = || Some(process.0.try_wait().ok()??.to_string());
+    match wait_accepting(addr, Instant::now() + within, exited) {
+        // That probe connection is closed again right away; ncat drops it.
+        Accepting::Yes => Ok((process, addr)),
+        Accepting::Exited(status) => {
+            Err(format!("it exited ({status}) before accepting connections"))
+        }
+        Accepting::TimedOut => Err(format!("not accepting on {addr} within {within:?}")),
     }
 }
 

@@ -73,7 +73,7 @@ fn main() {
     print_context();
 
     let mut reports = Vec::new();
-    match EspchatBoard::start() {
+    match Server::espchat() {
         Ok(server) => reports.push(run_server(&server, base)),
         Err(error) => println!("espchat: cannot start the virtual board: {error}"),
     }
@@ -81,7 +81,7 @@ fn main() {
         None => {
             println!("ncat: not on PATH, peer relay skipped (Debian/Ubuntu: apt-get install ncat)")
         }
-        Some(ncat) => match NcatBroker::start(&ncat) {
+        Some(ncat) => match Server::ncat(&ncat) {
             Ok(server) => reports.push(run_server(&server, base)),
             Err(error) => println!("ncat: cannot start the broker, peer skipped: {error}"),
         },
@@ -95,30 +95,25 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 // Servers
 
-trait Relay {
-    fn name(&self) -> &'static str;
-    fn addr(&self) -> SocketAddr;
-    fn pid(&self) -> u32;
-    /// espchat relays a line to its sender too; ncat --broker only to the others.
-    fn echoes_sender(&self) -> bool;
-    /// Bytes of one benchmark line as relayed.
-    fn relayed_line_len(&self) -> usize;
-    /// What the server itself logged about clients it dropped as too slow, so far.
-    fn dropped_log(&self) -> Vec<String> {
-        Vec::new()
-    }
-}
-
-struct EspchatBoard {
+/// A relay under test: its process, where it listens, and how it relays.
+struct Server {
+    name: &'static str,
     process: KillOnDrop,
     addr: SocketAddr,
+    /// espchat relays a line to its sender too; ncat --broker only to the others.
+    echoes_sender: bool,
+    /// Bytes of one benchmark line as relayed.
+    relayed_line_len: usize,
+    /// The server's own account of the clients it dropped as too slow: espchat's board logs
+    /// them on its serial console, ncat keeps none.
+    dropped: Arc<Mutex<Vec<String>>>,
+    /// Reads the board's stdout to its end.
     drain: Option<JoinHandle<()>>,
-    /// The board's own account of the clients it dropped, from its serial console.
-    dropped_log: Arc<Mutex<Vec<String>>>,
 }
 
-impl EspchatBoard {
-    fn start() -> Result<EspchatBoard, String> {
+impl Server {
+    /// `espchat board`, the firmware's chat server on the virtual board.
+    fn espchat() -> Result<Server, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_espchat"))
             .args(["board", "--tcp-port", "0"])
             .stdin(Stdio::null())
@@ -130,11 +125,15 @@ impl EspchatBoard {
         let process = KillOnDrop(child);
         // Reads stdout to its end (the board's exit), passing each line on while anyone listens.
         let (drain, lines_rx) = support::forward_lines(stdout);
-        let mut board = EspchatBoard {
+        let mut board = Server {
+            name: "espchat",
             process,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            echoes_sender: true,
+            // `Client N: ` + the line + `\r` before its `\n`.
+            relayed_line_len: "Client 1: ".len() + LINE_LEN + 1,
+            dropped: Arc::default(),
             drain: Some(drain),
-            dropped_log: Arc::default(),
         };
         let deadline = Instant::now() + START_DEADLINE;
         let mut first = Vec::new();
@@ -162,18 +161,44 @@ impl EspchatBoard {
         }
         board.addr = addr;
         let serial = PathBuf::from(&first[0]["serial: ".len()..]);
-        if let Err(error) = watch_console(&serial, Arc::clone(&board.dropped_log)) {
+        if let Err(error) = watch_console(&serial, Arc::clone(&board.dropped)) {
             println!("espchat: {error}; its own log of dropped clients will be missing");
         }
         Ok(board)
     }
+
+    /// `ncat --broker`, the peer.
+    fn ncat(ncat: &Path) -> Result<Server, String> {
+        let (process, addr) = support::ncat_broker(ncat, Stdio::null(), START_DEADLINE)?;
+        Ok(Server {
+            name: "ncat",
+            process,
+            addr,
+            echoes_sender: false,
+            relayed_line_len: LINE_LEN,
+            dropped: Arc::default(),
+            drain: None,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.process.0.id()
+    }
+
+    /// What the server logged about clients it dropped as too slow, so far.
+    fn dropped_log(&self) -> Vec<String> {
+        self.dropped
+            .lock()
+            .map(|log| log.clone())
+            .unwrap_or_default()
+    }
 }
 
-impl Drop for EspchatBoard {
+impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.process.0.kill();
         let _ = self.process.0.wait();
-        // The board is gone, so its stdout ends and the drain thread returns.
+        // The server is gone, so the board's stdout ends and the drain thread returns.
         if let Some(drain) = self.drain.take() {
             let _ = drain.join();
         }
@@ -203,61 +228,6 @@ fn watch_console(serial: &Path, dropped_log: Arc<Mutex<Vec<String>>>) -> Result<
     Ok(())
 }
 
-impl Relay for EspchatBoard {
-    fn name(&self) -> &'static str {
-        "espchat"
-    }
-    fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-    fn pid(&self) -> u32 {
-        self.process.0.id()
-    }
-    fn echoes_sender(&self) -> bool {
-        true
-    }
-    fn dropped_log(&self) -> Vec<String> {
-        self.dropped_log
-            .lock()
-            .map(|log| log.clone())
-            .unwrap_or_default()
-    }
-    fn relayed_line_len(&self) -> usize {
-        // `Client N: ` + the line + `\r` before its `\n`.
-        "Client 1: ".len() + LINE_LEN + 1
-    }
-}
-
-struct NcatBroker {
-    process: KillOnDrop,
-    addr: SocketAddr,
-}
-
-impl NcatBroker {
-    fn start(ncat: &Path) -> Result<NcatBroker, String> {
-        let (process, addr) = support::ncat_broker(ncat, Stdio::null(), START_DEADLINE)?;
-        Ok(NcatBroker { process, addr })
-    }
-}
-
-impl Relay for NcatBroker {
-    fn name(&self) -> &'static str {
-        "ncat"
-    }
-    fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-    fn pid(&self) -> u32 {
-        self.process.0.id()
-    }
-    fn echoes_sender(&self) -> bool {
-        false
-    }
-    fn relayed_line_len(&self) -> usize {
-        LINE_LEN
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Phases
 
@@ -276,11 +246,11 @@ struct ServerReport {
     peak_rss_kib: Option<u64>,
 }
 
-fn run_server(server: &dyn Relay, base: Instant) -> ServerReport {
+fn run_server(server: &Server, base: Instant) -> ServerReport {
     println!(
         "{}: running on {} (pid {})...",
-        server.name(),
-        server.addr(),
+        server.name,
+        server.addr,
         server.pid()
     );
     let phase = |spec: &PhaseSpec| {
@@ -297,8 +267,8 @@ fn run_server(server: &dyn Relay, base: Instant) -> ServerReport {
     let flood = phase(&FLOOD);
     let paced = phase(&PACED);
     ServerReport {
-        name: server.name(),
-        echoes_sender: server.echoes_sender(),
+        name: server.name,
+        echoes_sender: server.echoes_sender,
         flood,
         paced,
         peak_rss_kib: peak_rss_kib(server.pid()),
@@ -362,7 +332,7 @@ impl PhaseResult {
     }
 }
 
-fn run_phase(server: &dyn Relay, spec: &PhaseSpec, base: Instant) -> Result<PhaseResult, String> {
+fn run_phase(server: &Server, spec: &PhaseSpec, base: Instant) -> Result<PhaseResult, String> {
     let started = Instant::now();
     let shared = Arc::new(Shared {
         base,
@@ -375,7 +345,7 @@ fn run_phase(server: &dyn Relay, spec: &PhaseSpec, base: Instant) -> Result<Phas
         ended: Default::default(),
         senders_done: AtomicUsize::new(0),
     });
-    let echoes = server.echoes_sender();
+    let echoes = server.echoes_sender;
     let receivers_per_line = if echoes { CLIENTS } else { CLIENTS - 1 };
 
     let mut clients: Vec<(TcpStream, JoinHandle<ReceiverStats>)> = Vec::new();
@@ -571,7 +541,7 @@ struct DroppedClient {
 /// and relays to it) once its `hello k` reached client 0; ncat does not relay client 0's own
 /// hello, and for it client 0 counts once client 1's hello reached it.
 fn connect_all(
-    server: &dyn Relay,
+    server: &Server,
     shared: &Arc<Shared>,
     clients: &mut Vec<(TcpStream, JoinHandle<ReceiverStats>)>,
 ) -> Result<(), String> {
@@ -579,8 +549,8 @@ fn connect_all(
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (stream, receiver) = connect_client(server.addr(), index, shared)?;
-            let confirmed_by_first = index > 0 || server.echoes_sender();
+            let (stream, receiver) = connect_client(server.addr, index, shared)?;
+            let confirmed_by_first = index > 0 || server.echoes_sender;
             let deadline = Instant::now() + HANDSHAKE_DEADLINE;
             let outcome = loop {
                 if !confirmed_by_first {
@@ -923,12 +893,8 @@ fn print_context() {
     println!();
 }
 
-fn print_phase_progress(
-    server: &dyn Relay,
-    spec: &PhaseSpec,
-    result: &Result<PhaseResult, String>,
-) {
-    let name = server.name();
+fn print_phase_progress(server: &Server, spec: &PhaseSpec, result: &Result<PhaseResult, String>) {
+    let name = server.name;
     let result = match result {
         Err(error) => {
             println!("  {name} {}: FAILED: {error}", spec.name);
@@ -966,7 +932,7 @@ fn print_phase_progress(
             dropped.received,
             dropped.best_other,
             behind,
-            (behind * server.relayed_line_len() as u64) as f64 / 1024.0,
+            (behind * server.relayed_line_len as u64) as f64 / 1024.0,
             match (dropped.idle, dropped.drained) {
                 // Data arrives in order before the close: after a read that emptied the socket,
                 // a close read next means the server sent nothing in between.

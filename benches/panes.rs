@@ -88,7 +88,7 @@ fn main() {
     let one_pane = espchat_one_pane_rss(broker.port);
     let mut reports = Vec::new();
     let counters = TcpCounters::read();
-    match EspchatSide::start(broker.port, base) {
+    match start_espchat(broker.port, base) {
         Ok(mut side) => reports.push(run_side(&mut side, &broker, base, counters)),
         Err(error) => println!("espchat: FAILED to start: {error}"),
     }
@@ -102,7 +102,7 @@ fn main() {
             let real = std::fs::canonicalize(&nc).unwrap_or_else(|_| nc.clone());
             println!("nc: {} (the binary: {})", nc.display(), real.display());
             let counters = TcpCounters::read();
-            match NcSide::start(&nc, broker.port, base) {
+            match start_nc(&nc, broker.port, base) {
                 Ok(mut side) => reports.push(run_side(&mut side, &broker, base, counters)),
                 Err(error) => println!("nc: FAILED to start: {error}"),
             }
@@ -346,192 +346,151 @@ fn read_lines(
 // ---------------------------------------------------------------------------------------------
 // The two sides
 
-trait Side {
-    fn name(&self) -> &'static str;
-    fn label(&self) -> &'static str;
-    fn receipts(&self) -> &Receipts;
-    fn send(&mut self, from: usize, line: &str) -> Result<(), String>;
-    /// The processes of this side (for memory and CPU).
-    fn pids(&self) -> Vec<u32>;
-    /// Processes that have exited, with their status.
-    fn exited(&mut self) -> Vec<String>;
-}
-
-struct EspchatSide {
-    process: Process,
-    receipts: Arc<Receipts>,
-    reader: Option<JoinHandle<()>>,
-}
-
-impl EspchatSide {
-    fn start(port: u16, base: Instant) -> Result<EspchatSide, String> {
-        let receipts = Arc::new(Receipts::new(base));
-        let mut process = Process::spawn(
-            Command::new(env!("CARGO_BIN_EXE_espchat")).args([
-                "connect",
-                "--headless",
-                "--clients",
-                &PANES.to_string(),
-                &format!("127.0.0.1:{port}"),
-            ]),
-            Stdio::piped(),
-        )?;
-        let stdout = process.child.stdout.take().ok_or("no stdout pipe")?;
-        let reader = read_lines(stdout, Arc::clone(&receipts), |receipts, line, at_ns| {
-            let Some((source, rest)) = line.split_once(['|', '!']) else {
-                receipts.note(format!("unexpected line {line:?}"));
-                return;
-            };
-            let pane = source
-                .strip_prefix("chat")
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|n| (1..=PANES).contains(n));
-            let text = rest.strip_prefix(' ').unwrap_or(rest);
-            match (pane, line.as_bytes()[source.len()]) {
-                (Some(pane), b'|') => receipts.data(pane - 1, text, at_ns),
-                (Some(pane), _) if text.starts_with("connected ") => {
-                    let bit = 1 << (pane - 1);
-                    if receipts.connected.fetch_or(bit, Ordering::SeqCst) & bit != 0 {
-                        // Connected again: it had lost its connection.
-                        receipts.note(format!(
-                            "{:.3} s: {line}",
-                            Duration::from_nanos(at_ns).as_secs_f64()
-                        ));
-                    }
-                }
-                _ => receipts.note(format!(
-                    "{:.3} s: {line}",
-                    Duration::from_nanos(at_ns).as_secs_f64()
-                )),
-            }
-        });
-        let mut side = EspchatSide {
-            process,
-            receipts,
-            reader: Some(reader),
-        };
-        let deadline = Instant::now() + START_DEADLINE;
-        while side.receipts.connected.load(Ordering::SeqCst) != all_panes() {
-            if let Some(status) = side.process.exit_status() {
-                return Err(format!("it exited ({status}) before all panes connected"));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "only {} of {PANES} panes reported `connected` within {START_DEADLINE:?}",
-                    side.receipts.connected.load(Ordering::SeqCst).count_ones()
-                ));
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        Ok(side)
-    }
-}
-
-impl Drop for EspchatSide {
-    fn drop(&mut self) {
-        let _ = self.process.child.kill();
-        let _ = self.process.child.wait();
-        // Its stdout has ended with it.
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-    }
-}
-
-impl Side for EspchatSide {
-    fn name(&self) -> &'static str {
-        "espchat"
-    }
-    fn label(&self) -> &'static str {
-        "espchat, 1 process"
-    }
-    fn receipts(&self) -> &Receipts {
-        &self.receipts
-    }
-    fn send(&mut self, from: usize, line: &str) -> Result<(), String> {
-        self.process.write_line(&format!("@{} {line}", from + 1))
-    }
-    fn pids(&self) -> Vec<u32> {
-        vec![self.process.pid()]
-    }
-    fn exited(&mut self) -> Vec<String> {
-        self.process
-            .exit_status()
-            .map(|status| format!("espchat exited: {status}"))
-            .into_iter()
-            .collect()
-    }
-}
-
-struct NcSide {
+/// One side of the comparison: its processes, the threads reading their stdout, and what
+/// those saw.
+struct Side {
+    name: &'static str,
+    label: &'static str,
+    /// espchat: one process for all panes, which takes `@N text` on its stdin; nc: one
+    /// process per client, in client order.
     processes: Vec<Process>,
     receipts: Arc<Receipts>,
     readers: Vec<JoinHandle<()>>,
 }
 
-impl NcSide {
-    fn start(nc: &Path, port: u16, base: Instant) -> Result<NcSide, String> {
-        let receipts = Arc::new(Receipts::new(base));
-        let mut side = NcSide {
-            processes: Vec::new(),
-            receipts,
-            readers: Vec::new(),
-        };
-        for client in 0..PANES {
-            let mut process = Process::spawn(
-                Command::new(nc).args(["127.0.0.1", &port.to_string()]),
-                Stdio::piped(),
-            )?;
-            let stdout = process.child.stdout.take().ok_or("no stdout pipe")?;
-            side.readers.push(read_lines(
-                stdout,
-                Arc::clone(&side.receipts),
-                move |receipts, line, at_ns| receipts.data(client, line, at_ns),
-            ));
-            side.processes.push(process);
+impl Side {
+    fn send(&mut self, from: usize, line: &str) -> Result<(), String> {
+        match self.processes.as_mut_slice() {
+            [espchat] => espchat.write_line(&format!("@{} {line}", from + 1)),
+            clients => clients[from].write_line(line),
         }
-        Ok(side)
+    }
+
+    /// The processes of this side (for memory and CPU).
+    fn pids(&self) -> Vec<u32> {
+        self.processes.iter().map(Process::pid).collect()
+    }
+
+    /// Processes that have exited, with their status.
+    fn exited(&mut self) -> Vec<String> {
+        let one = self.processes.len() == 1;
+        self.processes
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(client, process)| {
+                let status = process.exit_status()?;
+                Some(if one {
+                    format!("{} exited: {status}", self.name)
+                } else {
+                    format!("{} {} exited: {status}", self.name, client + 1)
+                })
+            })
+            .collect()
     }
 }
 
-impl Drop for NcSide {
+impl Drop for Side {
     fn drop(&mut self) {
         for process in &mut self.processes {
             let _ = process.child.kill();
             let _ = process.child.wait();
         }
+        // Their stdout has ended with them.
         for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
     }
 }
 
-impl Side for NcSide {
-    fn name(&self) -> &'static str {
-        "nc"
+/// `espchat connect --headless` with a pane for each client.
+fn start_espchat(port: u16, base: Instant) -> Result<Side, String> {
+    let receipts = Arc::new(Receipts::new(base));
+    let mut process = Process::spawn(
+        Command::new(env!("CARGO_BIN_EXE_espchat")).args([
+            "connect",
+            "--headless",
+            "--clients",
+            &PANES.to_string(),
+            &format!("127.0.0.1:{port}"),
+        ]),
+        Stdio::piped(),
+    )?;
+    let stdout = process.child.stdout.take().ok_or("no stdout pipe")?;
+    let reader = read_lines(stdout, Arc::clone(&receipts), |receipts, line, at_ns| {
+        let Some((source, rest)) = line.split_once(['|', '!']) else {
+            receipts.note(format!("unexpected line {line:?}"));
+            return;
+        };
+        let pane = source
+            .strip_prefix("chat")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=PANES).contains(n));
+        let text = rest.strip_prefix(' ').unwrap_or(rest);
+        match (pane, line.as_bytes()[source.len()]) {
+            (Some(pane), b'|') => receipts.data(pane - 1, text, at_ns),
+            (Some(pane), _) if text.starts_with("connected ") => {
+                let bit = 1 << (pane - 1);
+                if receipts.connected.fetch_or(bit, Ordering::SeqCst) & bit != 0 {
+                    // Connected again: it had lost its connection.
+                    receipts.note(format!(
+                        "{:.3} s: {line}",
+                        Duration::from_nanos(at_ns).as_secs_f64()
+                    ));
+                }
+            }
+            _ => receipts.note(format!(
+                "{:.3} s: {line}",
+                Duration::from_nanos(at_ns).as_secs_f64()
+            )),
+        }
+    });
+    let mut side = Side {
+        name: "espchat",
+        label: "espchat, 1 process",
+        processes: vec![process],
+        receipts,
+        readers: vec![reader],
+    };
+    let deadline = Instant::now() + START_DEADLINE;
+    while side.receipts.connected.load(Ordering::SeqCst) != all_panes() {
+        if let Some(status) = side.processes[0].exit_status() {
+            return Err(format!("it exited ({status}) before all panes connected"));
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "only {} of {PANES} panes reported `connected` within {START_DEADLINE:?}",
+                side.receipts.connected.load(Ordering::SeqCst).count_ones()
+            ));
+        }
+        thread::sleep(Duration::from_millis(10));
     }
-    fn label(&self) -> &'static str {
-        "nc, 64 processes"
+    Ok(side)
+}
+
+/// One `nc` process per client.
+fn start_nc(nc: &Path, port: u16, base: Instant) -> Result<Side, String> {
+    let receipts = Arc::new(Receipts::new(base));
+    let mut side = Side {
+        name: "nc",
+        label: "nc, 64 processes",
+        processes: Vec::new(),
+        receipts,
+        readers: Vec::new(),
+    };
+    for client in 0..PANES {
+        let mut process = Process::spawn(
+            Command::new(nc).args(["127.0.0.1", &port.to_string()]),
+            Stdio::piped(),
+        )?;
+        let stdout = process.child.stdout.take().ok_or("no stdout pipe")?;
+        side.readers.push(read_lines(
+            stdout,
+            Arc::clone(&side.receipts),
+            move |receipts, line, at_ns| receipts.data(client, line, at_ns),
+        ));
+        side.processes.push(process);
     }
-    fn receipts(&self) -> &Receipts {
-        &self.receipts
-    }
-    fn send(&mut self, from: usize, line: &str) -> Result<(), String> {
-        self.processes[from].write_line(line)
-    }
-    fn pids(&self) -> Vec<u32> {
-        self.processes.iter().map(Process::pid).collect()
-    }
-    fn exited(&mut self) -> Vec<String> {
-        self.processes
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(client, process)| {
-                let status = process.exit_status()?;
-                Some(format!("nc {} exited: {status}", client + 1))
-            })
-            .collect()
-    }
+    Ok(side)
 }
 
 fn all_panes() -> u64 {
@@ -583,12 +542,12 @@ struct Memory {
 
 /// `counters`: the TCP counters from before the side's processes started.
 fn run_side(
-    side: &mut dyn Side,
+    side: &mut Side,
     broker: &Broker,
     base: Instant,
     counters: Option<TcpCounters>,
 ) -> Report {
-    println!("{}: {} clients up, probing...", side.name(), PANES);
+    println!("{}: {} clients up, probing...", side.name, PANES);
     let ready_after = ready(side);
     let tcp = counters
         .zip(TcpCounters::read())
@@ -596,7 +555,7 @@ fn run_side(
     match &ready_after {
         Ok(ready) => println!(
             "  {}: every client relays both ways after {:.2} s{}",
-            side.name(),
+            side.name,
             ready.after.as_secs_f64(),
             if ready.deaf.is_empty() {
                 String::new()
@@ -604,7 +563,7 @@ fn run_side(
                 format!(" ({} deaf receivers had to send first)", ready.deaf.len())
             }
         ),
-        Err(error) => println!("  {}: FAILED: {error}", side.name()),
+        Err(error) => println!("  {}: FAILED: {error}", side.name),
     }
 
     let mut sent = 0;
@@ -619,18 +578,18 @@ fn run_side(
             }
             let line = format!("m{seq} {}", nanos(base.elapsed()));
             if let Err(error) = side.send(SENDER, &line) {
-                println!("  {}: sending message {seq} failed: {error}", side.name());
+                println!("  {}: sending message {seq} failed: {error}", side.name);
                 break;
             }
             sent += 1;
         }
         // Until everything arrived, or nothing more for a while, or the deadline.
         let drain_deadline = Instant::now() + DRAIN_DEADLINE;
-        let mut last_count = side.receipts().count();
+        let mut last_count = side.receipts.count();
         let mut last_change = Instant::now();
-        while !side.receipts().all_received() && Instant::now() < drain_deadline {
+        while !side.receipts.all_received() && Instant::now() < drain_deadline {
             thread::sleep(Duration::from_millis(20));
-            let count = side.receipts().count();
+            let count = side.receipts.count();
             if count != last_count {
                 last_count = count;
                 last_change = Instant::now();
@@ -643,13 +602,13 @@ fn run_side(
             .map(|(before, after)| after.saturating_sub(before));
         println!(
             "  {}: sent {sent} lines in {:.2} s",
-            side.name(),
+            side.name,
             start.elapsed().as_secs_f64()
         );
     }
 
     let memory = memory_of(&side.pids());
-    let receipts = side.receipts();
+    let receipts = &side.receipts;
     let events = receipts
         .other
         .lock()
@@ -659,8 +618,8 @@ fn run_side(
     let deliveries = receipts.latencies(WARMUP..LINES);
     let warmup = receipts.latencies(0..WARMUP);
     Report {
-        name: side.name(),
-        label: side.label(),
+        name: side.name,
+        label: side.label,
         ready_after,
         tcp,
         sent,
@@ -692,7 +651,7 @@ struct Readiness {
 /// client reached the sender. Receivers that get nothing for `DEAF_AFTER` send one line
 /// each (`w<client>`, `WAKE_GAP` apart): a connection the server's kernel never finished
 /// accepting is completed by the first data the client sends.
-fn ready(side: &mut dyn Side) -> Result<Readiness, String> {
+fn ready(side: &mut Side) -> Result<Readiness, String> {
     let start = Instant::now();
     let receivers = all_panes() & !(1 << SENDER);
     let mut probe = 0;
@@ -700,7 +659,7 @@ fn ready(side: &mut dyn Side) -> Result<Readiness, String> {
     let mut deaf = Vec::new();
     let mut woken_after = None;
     // Sends probe after probe from `from` until one reaches all of `wanted` or `until`.
-    let mut probe_until = |side: &mut dyn Side,
+    let mut probe_until = |side: &mut Side,
                            from: usize,
                            wanted: u64,
                            until: Instant,
@@ -710,7 +669,7 @@ fn ready(side: &mut dyn Side) -> Result<Readiness, String> {
             side.send(from, &format!("p{probe}"))?;
             let deadline = Instant::now() + PROBE_WAIT;
             loop {
-                let seen = side.receipts().probes[probe].load(Ordering::SeqCst);
+                let seen = side.receipts.probes[probe].load(Ordering::SeqCst);
                 *heard |= seen;
                 if seen & wanted == wanted {
                     probe += 1;
@@ -744,7 +703,7 @@ fn ready(side: &mut dyn Side) -> Result<Readiness, String> {
     let deaf: Vec<usize> = deaf.into_iter().map(|r| r + 1).collect();
     if !back {
         let last = probe.saturating_sub(1).min(PROBES - 1);
-        let seen = side.receipts().probes[last].load(Ordering::SeqCst);
+        let seen = side.receipts.probes[last].load(Ordering::SeqCst);
         return Err(format!(
             "not ready within {READY_DEADLINE:?}: {} of {} receivers ever got a probe from              client 1, the last probe reached {} of them{}; {} were deaf after {DEAF_AFTER:?}{}",
             (heard & receivers).count_ones(),

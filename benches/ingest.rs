@@ -412,16 +412,15 @@ fn wait_until_reading(
 ) -> Result<(), String> {
     let pid = process.pid();
     let deadline = Instant::now() + START_DEADLINE;
+    let name = port.display();
+    // An error once the consumer has exited, or the deadline has passed before it `did`.
+    let give_up = |process: &mut Process, stage: &str, did: &str| match process.exited() {
+        Some(exit) => Err(format!("{stage} opening {name}: {exit}")),
+        None if Instant::now() > deadline => Err(format!("it {did} within {START_DEADLINE:?}")),
+        None => Ok(()),
+    };
     while !holds_open(pid, port) {
-        if let Some(exit) = process.exited() {
-            return Err(format!("before opening {}: {exit}", port.display()));
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "it did not open {} within {START_DEADLINE:?}",
-                port.display()
-            ));
-        }
+        give_up(process, "before", &format!("did not open {name}"))?;
         thread::sleep(Duration::from_millis(5));
     }
     let probe = b"I (0) bench: probe\r\n";
@@ -439,15 +438,7 @@ fn wait_until_reading(
             }
             thread::sleep(Duration::from_millis(2));
         }
-        if let Some(exit) = process.exited() {
-            return Err(format!("after opening {}: {exit}", port.display()));
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "it opened {} but read nothing within {START_DEADLINE:?}",
-                port.display()
-            ));
-        }
+        give_up(process, "after", &format!("opened {name} but read nothing"))?;
     }
 }
 

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use espchat::board::image;
 use support::table::{Align, Table, fmt_ratio, verdict};
-use support::{find_on_path, load_average};
+use support::{Bench, find_on_path};
 
 const BAUDS: [u32; 3] = [115_200, 921_600, 2_000_000];
 /// The image is this long, or a few bytes less (its segments are padded to 4 bytes).
@@ -64,7 +64,9 @@ const SKIP_REASON: &str = "at 115200 it takes as long as the ROM's uncompressed 
 const BOARD_DEADLINE: Duration = Duration::from_secs(10);
 
 fn main() {
-    let started = Instant::now();
+    let bench = Bench::start(
+        "flashing benchmark: a 1 MiB ESP32-C3 app image to the virtual board, paced like a UART",
+    );
     let image = app_image();
     let compressed = miniz_oxide::deflate::compress_to_vec_zlib(&image, 9).len();
     let esptool = find_esptool();
@@ -124,12 +126,7 @@ fn main() {
     rows.sort_by_key(|row| row.baud);
 
     print_table(&rows, &image, compressed, all_rows);
-    println!();
-    println!(
-        "bench took {:.1} s; load average (1, 5, 15 min) at the end: {}",
-        started.elapsed().as_secs_f64(),
-        load_average()
-    );
+    bench.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -703,14 +700,6 @@ fn esptool_write_report(stdout: &str) -> (Option<f64>, Option<u64>) {
 // Output
 
 fn print_context(image: &[u8], compressed: usize, esptool: Option<&Esptool>) {
-    println!(
-        "flashing benchmark: a 1 MiB ESP32-C3 app image to the virtual board, paced like a UART"
-    );
-    println!("{}", support::machine());
-    println!(
-        "load average (1, 5, 15 min) at the start: {}",
-        load_average()
-    );
     let real = espchat::bundled::ESP32C3;
     let real_compressed = miniz_oxide::deflate::compress_to_vec_zlib(real, 9).len();
     println!(

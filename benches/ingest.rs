@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use support::table::{Table, fmt_mib, fmt_ratio, verdict};
-use support::{KillOnDrop, Pty, find_on_path, load_average, peak_rss_kib, proc_field, queued};
+use support::{Bench, KillOnDrop, Pty, find_on_path, peak_rss_kib, proc_field, queued};
 
 /// The amount each consumer gets, unless the slowest would take too long for it.
 const TOTAL_BYTES: u64 = 100_000_000;
@@ -65,7 +65,9 @@ const DRAIN_POLL: Duration = Duration::from_millis(1);
 const MB: f64 = 1e6;
 
 fn main() {
-    let started = Instant::now();
+    let bench = Bench::start(
+        "ingest benchmark: serial console text through a pty, as fast as the consumer reads",
+    );
     let pattern = support::esp_log_text(PATTERN_BYTES, true);
     print_context(&pattern);
 
@@ -150,12 +152,7 @@ fn main() {
     }
 
     print_table(&results, total, shrunk);
-    println!();
-    println!(
-        "bench took {:.1} s; load average (1, 5, 15 min) at the end: {}",
-        started.elapsed().as_secs_f64(),
-        load_average()
-    );
+    bench.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -515,16 +512,10 @@ fn read_chars(pid: u32) -> Option<u64> {
 fn print_context(pattern: &[u8]) {
     let lines = pattern.iter().filter(|&&byte| byte == b'\n').count().max(1);
     let coloured = pattern.windows(2).filter(|pair| pair == b"\x1b[").count() / 2;
-    println!("ingest benchmark: serial console text through a pty, as fast as the consumer reads");
-    println!("{}", support::machine());
     println!(
         "text: ESP-IDF style log, {:.1} bytes/line, {:.0}% of lines coloured (SGR), \\r\\n ends",
         pattern.len() as f64 / lines as f64,
         100.0 * coloured as f64 / lines as f64
-    );
-    println!(
-        "load average (1, 5, 15 min) at the start: {}",
-        load_average()
     );
     println!("note: the writer thread (the bench) shares the CPUs with the consumer");
     println!();

@@ -31,7 +31,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use support::table::{Table, fmt_latency, fmt_mib, fmt_ratio, verdict};
-use support::{KillOnDrop, find_on_path, load_average, nanos, percentile, proc_field};
+use support::{Bench, KillOnDrop, find_on_path, nanos, percentile, proc_field};
 
 const PANES: usize = 64;
 /// Broadcast lines in the latency phase, all from the first client...
@@ -64,7 +64,9 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 const KEPT_NOTES: usize = 20;
 
 fn main() {
-    let started = Instant::now();
+    let bench = Bench::start(&format!(
+        "panes benchmark: {PANES} chat clients on 127.0.0.1 through ncat --broker"
+    ));
     let base = Instant::now();
     print_context();
 
@@ -110,12 +112,7 @@ fn main() {
     }
 
     print_table(&reports, one_pane);
-    println!();
-    println!(
-        "bench took {:.1} s; load average (1, 5, 15 min) at the end: {}",
-        started.elapsed().as_secs_f64(),
-        load_average()
-    );
+    bench.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -841,12 +838,6 @@ fn espchat_one_pane_rss(port: u16) -> Option<u64> {
 // Output
 
 fn print_context() {
-    println!("panes benchmark: {PANES} chat clients on 127.0.0.1 through ncat --broker");
-    println!("{}", support::machine());
-    println!(
-        "load average (1, 5, 15 min) at the start: {}",
-        load_average()
-    );
     println!(
         "load: client 1 sends {WARMUP} + {MESSAGES} lines, one per {PACE:?}; the {} others \
          receive each; the first {WARMUP} are not measured",

@@ -30,7 +30,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use support::table::{Table, fmt_latency, fmt_mib, fmt_ratio};
-use support::{KillOnDrop, find_on_path, nanos, peak_rss_kib, percentile};
+use support::{Bench, KillOnDrop, find_on_path, nanos, peak_rss_kib, percentile};
 
 const CLIENTS: usize = 8;
 /// Every line is this long, `\n` included. ncat relays the chunks it reads, not lines; with a
@@ -68,7 +68,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const RECEIVE_BUFFER: usize = 64 * 1024;
 
 fn main() {
-    let started = Instant::now();
+    let bench = Bench::start(&format!(
+        "relay benchmark: {CLIENTS} clients on 127.0.0.1, {LINE_LEN}-byte lines"
+    ));
     let base = Instant::now();
     print_context();
 
@@ -88,8 +90,7 @@ fn main() {
     }
 
     print_table(&reports);
-    println!();
-    println!("bench took {:.1} s", started.elapsed().as_secs_f64());
+    bench.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -879,8 +880,6 @@ fn parse_data(payload: &[u8], lines: usize) -> Option<(usize, usize)> {
 // Output
 
 fn print_context() {
-    println!("relay benchmark: {CLIENTS} clients on 127.0.0.1, {LINE_LEN}-byte lines");
-    println!("{}", support::machine());
     println!(
         "load: flood {} lines/client as fast as possible, then paced {} lines/client, one per {:?}",
         FLOOD.lines,

@@ -44,7 +44,7 @@ use espchat::serial::decode::{Span, Style};
 use espchat::serial::{ConsoleDecoder, ConsoleOutput, SerialEvent, StyledLine};
 
 use support::table::{Table, fmt_latency, fmt_ratio, verdict};
-use support::{Pty, load_average, nanos, percentile};
+use support::{Bench, Pty, nanos, percentile};
 use tmux::{Session, Tmux};
 
 const WIDTH: u16 = 200;
@@ -80,12 +80,8 @@ const FLASH_BAUD: f64 = 921_600.0;
 const STUB_BYTES: usize = 5_880 + 204;
 
 fn main() {
-    let started = Instant::now();
-    println!("tui benchmark: frames in-process; idle, streaming, first frame and demo in tmux");
-    println!("{}", support::machine());
-    println!(
-        "load average (1, 5, 15 min) at the start: {}",
-        load_average()
+    let bench = Bench::start(
+        "tui benchmark: frames in-process; idle, streaming, first frame and demo in tmux",
     );
     println!();
 
@@ -124,12 +120,7 @@ fn main() {
         first.as_ref(),
         demo.as_ref(),
     );
-    println!();
-    println!(
-        "bench took {:.1} s; load average (1, 5, 15 min) at the end: {}",
-        started.elapsed().as_secs_f64(),
-        load_average()
-    );
+    bench.finish();
 }
 
 fn report<T>(what: &str, result: Result<T, String>) -> Option<T> {

@@ -48,6 +48,34 @@ pub fn load_average() -> String {
     )
 }
 
+/// One run of a bench, framing its report: the title, the machine and its load at the start;
+/// at the end, how long the run took and the load then (the machine is shared).
+pub struct Bench {
+    started: Instant,
+}
+
+impl Bench {
+    pub fn start(title: &str) -> Bench {
+        let started = Instant::now();
+        println!("{title}");
+        println!("{}", machine());
+        println!(
+            "load average (1, 5, 15 min) at the start: {}",
+            load_average()
+        );
+        Bench { started }
+    }
+
+    pub fn finish(self) {
+        println!();
+        println!(
+            "bench took {:.1} s; load average (1, 5, 15 min) at the end: {}",
+            self.started.elapsed().as_secs_f64(),
+            load_average()
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // /proc
 

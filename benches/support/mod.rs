@@ -157,23 +157,14 @@ impl Drop for KillOnDrop {
 }
 
 /// Reads `stdout` (of `espchat board`, say) to its end, passing each line on, trailing
-/// whitespace trimmed, while anyone listens. The thread ends with the stream.
+/// whitespace trimmed (invalid UTF-8 replaced), while anyone listens. The thread ends with the
+/// stream.
 pub fn forward_lines(
     stdout: impl Read + Send + 'static,
 ) -> (JoinHandle<()>, mpsc::Receiver<String>) {
     let (lines_tx, lines_rx) = mpsc::channel();
-    let drain = thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    let _ = lines_tx.send(line.trim_end().to_owned());
-                }
-            }
-        }
+    let drain = on_each_line(stdout, move |line| {
+        let _ = lines_tx.send(String::from_utf8_lossy(line).trim_end().to_owned());
     });
     (drain, lines_rx)
 }

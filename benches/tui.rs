@@ -853,75 +853,59 @@ fn print_table(
     println!();
 
     println!(
-        "* frames: an App with {PANES} chat panes x {LINES} lines (connected, plain chat text)"
+        "\
+* frames: an App with {PANES} chat panes x {LINES} lines (connected, plain chat text)
+  and {LINES} serial lines (ESP-IDF log text through the console's decoder, coloured),
+  rendered at {WIDTH}x{HEIGHT} {FRAMES} times per row after {WARMUP_FRAMES} warm-up frames,
+  each frame timed with Instant; nearest-rank percentiles. render: `&App` into a
+  reset Buffer. 1 line: one new line (console and panes in turn) through
+  handle_event, then the render, timed together. {BURST_LINES} lines: 1 MB/s of 80-byte
+  lines at the TUI's 30 frames a second, all to the console. draw: through
+  Terminal<TestBackend>::draw, which adds ratatui's diff against the last frame.
+  CPU p99: the bench thread's CPU time (CLOCK_THREAD_CPUTIME_ID) over the same
+  spans: wall p99 well above it means the thread was preempted, not working.
+* CPU: utime+stime of the espchat process (all threads, /proc/PID/stat, 10 ms ticks,
+  so +-0.1% over 10 s) over {window} s, {settle} s after its first frame, in percent of one core.
+  tmux: the tmux server's CPU over the same window (it parses what the TUI draws).
+  `espchat tui -p PTY` runs in tmux at {WIDTH}x{HEIGHT}; the pty is the bench's,
+  its slave raw and held open by the bench, which never reads it.",
+        window = CPU_WINDOW.as_secs(),
+        settle = SETTLE.as_secs()
     );
-    println!(
-        "  and {LINES} serial lines (ESP-IDF log text through the console's decoder, coloured),"
-    );
-    println!(
-        "  rendered at {WIDTH}x{HEIGHT} {FRAMES} times per row after {WARMUP_FRAMES} warm-up frames,"
-    );
-    println!("  each frame timed with Instant; nearest-rank percentiles. render: `&App` into a");
-    println!("  reset Buffer. 1 line: one new line (console and panes in turn) through");
-    println!(
-        "  handle_event, then the render, timed together. {BURST_LINES} lines: 1 MB/s of 80-byte"
-    );
-    println!("  lines at the TUI's 30 frames a second, all to the console. draw: through");
-    println!("  Terminal<TestBackend>::draw, which adds ratatui's diff against the last frame.");
-    println!("  CPU p99: the bench thread's CPU time (CLOCK_THREAD_CPUTIME_ID) over the same");
-    println!("  spans: wall p99 well above it means the thread was preempted, not working.");
-    println!(
-        "* CPU: utime+stime of the espchat process (all threads, /proc/PID/stat, 10 ms ticks,"
-    );
-    println!(
-        "  so +-0.1% over 10 s) over {} s, {} s after its first frame, in percent of one core.",
-        CPU_WINDOW.as_secs(),
-        SETTLE.as_secs()
-    );
-    println!("  tmux: the tmux server's CPU over the same window (it parses what the TUI draws).");
-    println!("  `espchat tui -p PTY` runs in tmux at {WIDTH}x{HEIGHT}; the pty is the bench's,");
-    println!("  its slave raw and held open by the bench, which never reads it.");
     if let Some(stream) = stream {
         println!(
-            "* 1 MB/s: ESP-IDF style log lines (~80 bytes, 70% coloured, \\r\\n, no IP address)"
-        );
-        println!(
-            "  written into the master in {} ms slices of {} bytes for {} s, behind-schedule",
-            SLICE.as_millis(),
-            STREAM_RATE * SLICE.as_millis() as usize / 1000,
-            CPU_WINDOW.as_secs()
-        );
-        println!(
-            "  bytes carried over; {} slices found the pty full. Then a marker line; `last line`",
-            stream.full_slices
-        );
-        println!(
-            "  is from its write until capture-pane shows it; {} bytes were still queued then.",
-            stream
+            "\
+* 1 MB/s: ESP-IDF style log lines (~80 bytes, 70% coloured, \\r\\n, no IP address)
+  written into the master in {slice} ms slices of {slice_bytes} bytes for {window} s, behind-schedule
+  bytes carried over; {full} slices found the pty full. Then a marker line; `last line`
+  is from its write until capture-pane shows it; {queued} bytes were still queued then.
+  ratio: the 1 MB/s CPU / the idle CPU; written MB/s ratio: / 1 MB/s.",
+            slice = SLICE.as_millis(),
+            slice_bytes = STREAM_RATE * SLICE.as_millis() as usize / 1000,
+            window = CPU_WINDOW.as_secs(),
+            full = stream.full_slices,
+            queued = stream
                 .queued_after
                 .map_or("?".to_owned(), |queued| queued.to_string())
         );
-        println!("  ratio: the 1 MB/s CPU / the idle CPU; written MB/s ratio: / 1 MB/s.");
     }
     println!(
-        "* first frame: {FIRST_FRAME_RUNS} runs, each a new pty and tmux session; the time runs from"
+        "\
+* first frame: {FIRST_FRAME_RUNS} runs, each a new pty and tmux session; the time runs from
+  spawning `tmux new-session` until capture-pane shows the status line (first
+  screen line starting `espchat`). Polled every {poll} ms plus a capture-pane run
+  (a process spawn, a few ms): the granularity is a capture, not the sleep.
+  tmux column: the floor, a session running `printf ' espchat'` (tmux, the pane
+  start and polling alone); ratio = espchat / floor.",
+        poll = POLL.as_millis()
     );
-    println!("  spawning `tmux new-session` until capture-pane shows the status line (first");
-    println!(
-        "  screen line starting `espchat`). Polled every {} ms plus a capture-pane run",
-        POLL.as_millis()
-    );
-    println!("  (a process spawn, a few ms): the granularity is a capture, not the sleep.");
-    println!("  tmux column: the floor, a session running `printf ' espchat'` (tmux, the pane");
-    println!("  start and polling alone); ratio = espchat / floor.");
     if let Some(demo) = demo {
         println!(
-            "* demo: `espchat demo` in tmux, {DEMO_RUNS} runs, the screen polled every 10 ms: flash"
+            "\
+* demo: `espchat demo` in tmux, {DEMO_RUNS} runs, the screen polled every 10 ms: flash
+  done = `flash: done` or, if that scrolled by unseen, the bootloader's `Loaded app`
+  line; 2 panes = `Client 2 connected` shown (pane 2 connects once pane 1 is)."
         );
-        println!(
-            "  done = `flash: done` or, if that scrolled by unseen, the bootloader's `Loaded app`"
-        );
-        println!("  line; 2 panes = `Client 2 connected` shown (pane 2 connects once pane 1 is).");
         let apart = demo
             .flashed
             .iter()
@@ -930,9 +914,11 @@ fn print_table(
             .max()
             .unwrap_or_default();
         if apart < Duration::from_millis(10) {
-            println!("  flash done and `Client 2 connected` showed on the same screen capture in");
-            println!("  every run: boot, IP and both connections take under a frame (33 ms) after");
-            println!("  the flash; the demo's time is the flash.");
+            println!(
+                "  flash done and `Client 2 connected` showed on the same screen capture in
+  every run: boot, IP and both connections take under a frame (33 ms) after
+  the flash; the demo's time is the flash."
+            );
         } else {
             println!(
                 "  flash done to 2 panes: at most {} in any run (flash done at {} s per run).",
@@ -947,24 +933,20 @@ fn print_table(
         if let Some(note) = &demo.note {
             println!("  espchat's own report (last run): {note}");
         }
+        let image = espchat::bundled::ESP32C3.len();
         println!(
-            "  floor = compressed x 10 / 921600 + stub x 10 / 115200 = {} x 10 / 921600 +",
-            demo.compressed
+            "  floor = compressed x 10 / 921600 + stub x 10 / 115200 = {compressed} x 10 / 921600 +
+  {STUB_BYTES} x 10 / 115200 = {image_s:.2} s + {stub_s:.2} s = {floor:.2} s; compressed: the bundled
+  ESP32-C3 image ({image} bytes) zlib level 9 with miniz_oxide ({share:.1}%); stub: espflash
+  4.7's ESP32-C3 stub, text + data. 8N1 = 10 bits a byte; no framing, no
+  commands, no reset or boot: the floor is the bytes on the wire alone.
+  ratio = time / floor.",
+            compressed = demo.compressed,
+            image_s = demo.compressed as f64 * 10.0 / FLASH_BAUD,
+            stub_s = STUB_BYTES as f64 * 10.0 / ROM_BAUD,
+            floor = demo_floor(demo.compressed),
+            share = 100.0 * demo.compressed as f64 / image as f64
         );
-        println!(
-            "  {STUB_BYTES} x 10 / 115200 = {:.2} s + {:.2} s = {:.2} s; compressed: the bundled",
-            demo.compressed as f64 * 10.0 / FLASH_BAUD,
-            STUB_BYTES as f64 * 10.0 / ROM_BAUD,
-            demo_floor(demo.compressed)
-        );
-        println!(
-            "  ESP32-C3 image ({} bytes) zlib level 9 with miniz_oxide ({:.1}%); stub: espflash",
-            espchat::bundled::ESP32C3.len(),
-            100.0 * demo.compressed as f64 / espchat::bundled::ESP32C3.len() as f64
-        );
-        println!("  4.7's ESP32-C3 stub, text + data. 8N1 = 10 bits a byte; no framing, no");
-        println!("  commands, no reset or boot: the floor is the bytes on the wire alone.");
-        println!("  ratio = time / floor.");
     }
     println!("* the machine is shared: CPU percentages and times move with other load.");
 }

@@ -808,81 +808,37 @@ fn print_table(rows: &[Row], image: &[u8], compressed: usize, all_rows: bool) {
     print_turnaround(rows, image);
 
     println!(
-        "* bytes/s: the image's {image_len} bytes / wall s; x line: that / (baud/10), the most a \
-         UART"
+        "\
+* bytes/s: the image's {image_len} bytes / wall s; x line: that / (baud/10), the most a UART
+  moves (8N1: 10 bits a byte). Compressed rows send {compressed} bytes (zlib, 9) plus framing,
+  so they can pass 1x; uncompressed ones cannot.
+* wall s: from the tool's start to its exit: connect (SYNC at 115200), chip detection,
+  the stub upload (at 115200: both tools switch baud after it), the baud change, the write,
+  the MD5 check, and the process's own start (esptool: Python).
+* write s: the time the tool itself reports. espchat: FLASH_BEGIN to FLASH_END, its MD5 checks
+  included (espflash's skip-unchanged MD5 before, its verify MD5 after). esptool: the data
+  blocks (and the stub's FLASH_END), not FLASH_BEGIN nor the MD5 check after; one decimal.
+  setup s: wall s - write s, the rest: startup, connecting, stub, baud change.
+* the board paces every byte either way on one clock (a half-duplex model of the UART)
+  and does not model the chip's erase, write and MD5 times: real chips add those, mostly
+  to the ROM loader's FLASH_BEGIN (it erases the whole region before the first block).
+  It waits on tokio's 1 ms timer, for a request and again for its reply: every exchange
+  costs up to a tick or two beyond its bytes (so does a USB-UART bridge's latency). The
+  ROM loader's 1 KiB blocks are stop-and-wait, so they pay that per block: the ROM, raw
+  line above shows what the board and the tool together add per block.
+* every row: a fresh `espchat board --blank --flash-file F`; after the tool exits the
+  board is stopped (SIGTERM, it saves F) and F must hold the image at 0x10000 and 0xFF
+  everywhere else; otherwise the row is FAILED and left out of rates and ratios.
+* espchat: `espchat flash app.bin -p PTY -b BAUD [--no-stub]` (stdout not a terminal:
+  `flash! …` lines). esptool: `esptool --chip esp32c3 -p PTY --before no-reset --after
+  no-reset -b BAUD [--no-stub] write-flash --compress|--no-compress 0x10000 app.bin`.
+* espflash 4.7 (espchat) in ROM mode, --no-stub, never compresses: SPI_ATTACH, an
+  SPI_FLASH_MD5 of the region (skip it if unchanged), FLASH_BEGIN (size rounded up to
+  4 KiB sectors, 1 KiB blocks), one FLASH_DATA per 1 KiB (the last padded with 0xFF),
+  each waiting for its reply, SPI_FLASH_MD5 to verify, FLASH_END with reboot. With its
+  stub: FLASH_DEFL_* with zlib level 9 in 16 KiB blocks (raw if deflate does not shrink
+  the data). esptool: 1 KiB blocks in ROM mode, 16 KiB with its stub, compressed or not."
     );
-    println!(
-        "  moves (8N1: 10 bits a byte). Compressed rows send {compressed} bytes (zlib, 9) plus \
-         framing,"
-    );
-    println!("  so they can pass 1x; uncompressed ones cannot.");
-    println!(
-        "* wall s: from the tool's start to its exit: connect (SYNC at 115200), chip detection,"
-    );
-    println!(
-        "  the stub upload (at 115200: both tools switch baud after it), the baud change, the \
-         write,"
-    );
-    println!("  the MD5 check, and the process's own start (esptool: Python).");
-    println!(
-        "* write s: the time the tool itself reports. espchat: FLASH_BEGIN to FLASH_END, its MD5 \
-         checks"
-    );
-    println!(
-        "  included (espflash's skip-unchanged MD5 before, its verify MD5 after). esptool: the \
-         data"
-    );
-    println!(
-        "  blocks (and the stub's FLASH_END), not FLASH_BEGIN nor the MD5 check after; one \
-         decimal."
-    );
-    println!("  setup s: wall s - write s, the rest: startup, connecting, stub, baud change.");
-    println!(
-        "* the board paces every byte either way on one clock (a half-duplex model of the UART)"
-    );
-    println!(
-        "  and does not model the chip's erase, write and MD5 times: real chips add those, mostly"
-    );
-    println!(
-        "  to the ROM loader's FLASH_BEGIN (it erases the whole region before the first block)."
-    );
-    println!(
-        "  It waits on tokio's 1 ms timer, for a request and again for its reply: every \
-         exchange"
-    );
-    println!(
-        "  costs up to a tick or two beyond its bytes (so does a USB-UART bridge's latency). The"
-    );
-    println!(
-        "  ROM loader's 1 KiB blocks are stop-and-wait, so they pay that per block: the ROM, raw"
-    );
-    println!("  line above shows what the board and the tool together add per block.");
-    println!(
-        "* every row: a fresh `espchat board --blank --flash-file F`; after the tool exits the"
-    );
-    println!(
-        "  board is stopped (SIGTERM, it saves F) and F must hold the image at 0x10000 and 0xFF"
-    );
-    println!("  everywhere else; otherwise the row is FAILED and left out of rates and ratios.");
-    println!(
-        "* espchat: `espchat flash app.bin -p PTY -b BAUD [--no-stub]` (stdout not a terminal:"
-    );
-    println!(
-        "  `flash! …` lines). esptool: `esptool --chip esp32c3 -p PTY --before no-reset --after"
-    );
-    println!(
-        "  no-reset -b BAUD [--no-stub] write-flash --compress|--no-compress 0x10000 app.bin`."
-    );
-    for text in [
-        "* espflash 4.7 (espchat) in ROM mode, --no-stub, never compresses: SPI_ATTACH, an",
-        "  SPI_FLASH_MD5 of the region (skip it if unchanged), FLASH_BEGIN (size rounded up to",
-        "  4 KiB sectors, 1 KiB blocks), one FLASH_DATA per 1 KiB (the last padded with 0xFF),",
-        "  each waiting for its reply, SPI_FLASH_MD5 to verify, FLASH_END with reboot. With its",
-        "  stub: FLASH_DEFL_* with zlib level 9 in 16 KiB blocks (raw if deflate does not shrink",
-        "  the data). esptool: 1 KiB blocks in ROM mode, 16 KiB with its stub, compressed or not.",
-    ] {
-        println!("{text}");
-    }
     let skipped: Vec<&Row> = rows
         .iter()
         .filter(|row| matches!(row.result, Err(Skip::Slow)))

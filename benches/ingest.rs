@@ -635,25 +635,24 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
             );
         }
     }
-    println!("* MB/s: MB / (first byte pushed until the slave's input queue stayed empty,");
-    println!("  FIONREAD on the bench's own slave fd).");
-    println!("* CPU s: the consumer's utime+stime over that window (/proc/PID/stat, all threads,");
-    println!("  10 ms clock ticks); CPU ms/MB: that CPU time per MB pushed.");
-    println!("* peak RSS: the consumer's VmHWM at the end of a run, the largest over the rounds.");
     println!(
-        "* x link: MB/s / 0.3 MB/s (3 Mbaud 8N1). Ratios are the row's value / cat's or tio's"
+        "\
+* MB/s: MB / (first byte pushed until the slave's input queue stayed empty,
+  FIONREAD on the bench's own slave fd).
+* CPU s: the consumer's utime+stime over that window (/proc/PID/stat, all threads,
+  10 ms clock ticks); CPU ms/MB: that CPU time per MB pushed.
+* peak RSS: the consumer's VmHWM at the end of a run, the largest over the rounds.
+* x link: MB/s / 0.3 MB/s (3 Mbaud 8N1). Ratios are the row's value / cat's or tio's
+  (MB/s: above 1x = faster; CPU/tio: below 1x = less CPU per MB than tio).
+* the machine is shared: MB/s moves with other load (see the load averages); CPU per
+  MB moves less.
+* every consumer runs with stdout to /dev/null and stdin a pipe kept open:
+  espchat `monitor --headless -p PTY`, `cat PTY`, `tio -b 115200 PTY` and
+  `picocom --quiet --noreset --nolock -b 115200 PTY`. tio and picocom need no
+  terminal: with stdin a pipe they read the port and forward stdin, no wrapper.
+  espchat decodes every line (UTF-8, escapes, the IP watcher) and prints plain
+  lines; cat, tio and picocom copy the bytes to stdout."
     );
-    println!("  (MB/s: above 1x = faster; CPU/tio: below 1x = less CPU per MB than tio).");
-    println!(
-        "* the machine is shared: MB/s moves with other load (see the load averages); CPU per"
-    );
-    println!("  MB moves less.");
-    println!("* every consumer runs with stdout to /dev/null and stdin a pipe kept open:");
-    println!("  espchat `monitor --headless -p PTY`, `cat PTY`, `tio -b 115200 PTY` and");
-    println!("  `picocom --quiet --noreset --nolock -b 115200 PTY`. tio and picocom need no");
-    println!("  terminal: with stdin a pipe they read the port and forward stdin, no wrapper.");
-    println!("  espchat decodes every line (UTF-8, escapes, the IP watcher) and prints plain");
-    println!("  lines; cat, tio and picocom copy the bytes to stdout.");
 }
 
 /// Median and range of one measure over the rounds.

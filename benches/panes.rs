@@ -966,27 +966,25 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
     for report in reports {
         print_problems(report);
     }
-    let notes = [
-        "* ready: from the first probe until a line from client 1 reached all 63 others and one",
-        "  from client 2 reached client 1 (espchat: counted once all 64 panes said `connected`).",
-        "  A receiver still deaf after the first probes sends one line itself (see `!` above).",
-        "* done: measured lines that reached all 63 receivers. Latency: from just before the",
-        "  bench writes the line to the sender's stdin (`@1 text` for espchat) until the bench",
-        "  has read it from the last receiver's stdout (espchat: its `chatN| text` line on the",
-        "  one stdout; nc: the line on that nc's stdout), over the lines that reached all 63.",
-        "  The warm-up lines before them are left out: a fresh connection's first lines can",
-        "  wait for a delayed ACK (Nagle's algorithm, on a socket without TCP_NODELAY, holds a",
-        "  small write until the one before it is acknowledged).",
-        "* total RSS / PSS: sums of VmRSS and of Pss (smaps_rollup) over the side's processes",
-        "  after the latency phase, connections open; peak RSS: the largest VmHWM among them.",
-        "  RSS counts shared pages (libc, the binary) once per process; PSS divides them.",
-        "* CPU s: time on a CPU of the side's processes, all threads, over the latency phase,",
-        "  warm-up included (/proc/PID/task/*/schedstat).",
-        "* espchat / nc: espchat's value / nc's (below 1x = lower latency, less memory/CPU).",
-    ];
-    for note in notes {
-        println!("{note}");
-    }
+    println!(
+        "\
+* ready: from the first probe until a line from client 1 reached all 63 others and one
+  from client 2 reached client 1 (espchat: counted once all 64 panes said `connected`).
+  A receiver still deaf after the first probes sends one line itself (see `!` above).
+* done: measured lines that reached all 63 receivers. Latency: from just before the
+  bench writes the line to the sender's stdin (`@1 text` for espchat) until the bench
+  has read it from the last receiver's stdout (espchat: its `chatN| text` line on the
+  one stdout; nc: the line on that nc's stdout), over the lines that reached all 63.
+  The warm-up lines before them are left out: a fresh connection's first lines can
+  wait for a delayed ACK (Nagle's algorithm, on a socket without TCP_NODELAY, holds a
+  small write until the one before it is acknowledged).
+* total RSS / PSS: sums of VmRSS and of Pss (smaps_rollup) over the side's processes
+  after the latency phase, connections open; peak RSS: the largest VmHWM among them.
+  RSS counts shared pages (libc, the binary) once per process; PSS divides them.
+* CPU s: time on a CPU of the side's processes, all threads, over the latency phase,
+  warm-up included (/proc/PID/task/*/schedstat).
+* espchat / nc: espchat's value / nc's (below 1x = lower latency, less memory/CPU)."
+    );
 }
 
 fn print_problems(report: &Report) {

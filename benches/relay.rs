@@ -1065,16 +1065,18 @@ fn print_table(reports: &[ServerReport]) {
         };
         println!("* {} relays each line to {receivers}.", report.name);
     }
-    println!("  The receivers parse both formats; deliveries count lines received, per receiver.");
-    println!("* deliveries/s: benchmark lines received by all clients together / time from the");
-    println!("  flood's first send to its last receipt.");
-    println!("* done: share of the phase's lines that reached every one of their receivers.");
-    println!("* latency: from a line's send until the last of its receivers got it.");
+    println!(
+        "  The receivers parse both formats; deliveries count lines received, per receiver.
+* deliveries/s: benchmark lines received by all clients together / time from the
+  flood's first send to its last receipt.
+* done: share of the phase's lines that reached every one of their receivers.
+* latency: from a line's send until the last of its receivers got it."
+    );
     if partial {
         println!(
-            "  *: the phase lost lines (the `!` lines above say how): deliveries/s counts what"
+            "  *: the phase lost lines (the `!` lines above say how): deliveries/s counts what
+  arrived, the latencies cover only the lines that reached all their receivers."
         );
-        println!("  arrived, the latencies cover only the lines that reached all their receivers.");
     }
     println!("* peak RSS: VmHWM of the server process after both phases.");
 }

@@ -130,12 +130,11 @@ impl Table {
         remark: Option<&str>,
     ) -> fmt::Result {
         let mut line = String::new();
-        for (column, &width) in widths.iter().enumerate().take(cells.len()) {
+        for (column, (cell, &column_width)) in cells.iter().zip(widths).enumerate() {
             if column > 0 {
                 line.push_str(&" ".repeat(GAP));
             }
-            let cell = &cells[column];
-            let pad = " ".repeat(width.saturating_sub(self::width(cell)));
+            let pad = " ".repeat(column_width.saturating_sub(width(cell)));
             match self.aligns[column] {
                 Align::Left => {
                     line.push_str(cell);

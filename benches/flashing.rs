@@ -34,7 +34,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use espchat::board::image;
-use support::{find_on_path, load_average};
+use support::table::{Align, Table, fmt_ratio, verdict};
+use support::{Bench, find_on_path};
 
 const BAUDS: [u32; 3] = [115_200, 921_600, 2_000_000];
 /// The image is this long, or a few bytes less (its segments are padded to 4 bytes).
@@ -63,7 +64,9 @@ const SKIP_REASON: &str = "at 115200 it takes as long as the ROM's uncompressed 
 const BOARD_DEADLINE: Duration = Duration::from_secs(10);
 
 fn main() {
-    let started = Instant::now();
+    let bench = Bench::start(
+        "flashing benchmark: a 1 MiB ESP32-C3 app image to the virtual board, paced like a UART",
+    );
     let image = app_image();
     let compressed = miniz_oxide::deflate::compress_to_vec_zlib(&image, 9).len();
     let esptool = find_esptool();
@@ -123,12 +126,7 @@ fn main() {
     rows.sort_by_key(|row| row.baud);
 
     print_table(&rows, &image, compressed, all_rows);
-    println!();
-    println!(
-        "bench took {:.1} s; load average (1, 5, 15 min) at the end: {}",
-        started.elapsed().as_secs_f64(),
-        load_average()
-    );
+    bench.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -702,14 +700,6 @@ fn esptool_write_report(stdout: &str) -> (Option<f64>, Option<u64>) {
 // Output
 
 fn print_context(image: &[u8], compressed: usize, esptool: Option<&Esptool>) {
-    println!(
-        "flashing benchmark: a 1 MiB ESP32-C3 app image to the virtual board, paced like a UART"
-    );
-    println!("{}", support::machine());
-    println!(
-        "load average (1, 5, 15 min) at the start: {}",
-        load_average()
-    );
     let real = espchat::bundled::ESP32C3;
     let real_compressed = miniz_oxide::deflate::compress_to_vec_zlib(real, 9).len();
     println!(
@@ -766,156 +756,89 @@ fn print_progress(mode: Mode, baud: u32, run: &Run, image_len: usize) {
 
 fn print_table(rows: &[Row], image: &[u8], compressed: usize, all_rows: bool) {
     let image_len = image.len();
-    const WIDTHS: [usize; 10] = [7, 7, 23, 6, 4, 7, 7, 7, 8, 6];
-    let line = |cells: [String; 10]| {
-        let mut text = String::new();
-        for (i, (cell, width)) in cells.iter().zip(WIDTHS).enumerate() {
-            if i > 0 {
-                text.push(' ');
-            }
-            // Text columns left, numbers right.
-            if matches!(i, 1..=4) {
-                let _ = write!(text, "{cell:<width$}");
-            } else {
-                let _ = write!(text, "{cell:>width$}");
-            }
-        }
-        println!("{}", text.trim_end());
-    };
-    println!();
-    line(
-        [
-            "baud", "tool", "options", "loader", "data", "wall s", "write s", "setup s", "bytes/s",
-            "x line",
-        ]
-        .map(str::to_owned),
-    );
-    println!("{}", support::table_rule(&WIDTHS));
+    // Text columns left, numbers right.
+    let mut table = Table::new([
+        "baud", "tool", "options", "loader", "data", "wall s", "write s", "setup s", "bytes/s",
+        "x line",
+    ])
+    .align(0..1, Align::Right)
+    .align(1..5, Align::Left);
     let mut failures = Vec::new();
     let mut previous_baud = None;
     for row in rows {
         if previous_baud.is_some_and(|baud| baud != row.baud) {
-            println!();
+            table.gap();
         }
         previous_baud = Some(row.baud);
         let mode = row.mode;
-        let mut cells = [
+        let mut cells = vec![
             row.baud.to_string(),
             mode.tool_name().to_owned(),
             mode.flags().to_owned(),
             mode.loader().to_owned(),
             mode.data().to_owned(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
         ];
         match &row.result {
-            Err(Skip::NoEsptool) => cells[5] = "skipped: no esptool".to_owned(),
-            Err(Skip::Slow) => cells[5] = "skipped (see below)".to_owned(),
+            Err(Skip::NoEsptool) => table.row_with_remark(cells, "skipped: no esptool"),
+            Err(Skip::Slow) => table.row_with_remark(cells, "skipped (see below)"),
             Ok(run) => {
                 let wall = run.wall.as_secs_f64();
-                cells[5] = format!("{wall:.2}");
-                cells[6] = run.tool_write.map_or("-".to_owned(), |s| format!("{s:.2}"));
-                cells[7] = run
-                    .tool_write
-                    .map_or("-".to_owned(), |s| format!("{:.2}", wall - s));
+                cells.push(format!("{wall:.2}"));
+                cells.push(run.tool_write.map_or("-".to_owned(), |s| format!("{s:.2}")));
+                cells.push(
+                    run.tool_write
+                        .map_or("-".to_owned(), |s| format!("{:.2}", wall - s)),
+                );
                 if run.ok() {
                     let rate = image_len as f64 / wall;
-                    cells[8] = format!("{rate:.0}");
-                    cells[9] = format!("{:.2}x", rate / (f64::from(row.baud) / 10.0));
+                    cells.push(format!("{rate:.0}"));
+                    cells.push(format!("{:.2}x", rate / (f64::from(row.baud) / 10.0)));
                 } else {
-                    cells[8] = "FAILED".to_owned();
-                    cells[9] = "-".to_owned();
+                    cells.extend(["FAILED".to_owned(), "-".to_owned()]);
                     failures.push(row);
                 }
+                table.row(cells);
             }
         }
-        line(cells);
     }
-    println!();
+    table.print();
 
     print_ratios(rows);
     print_goals(rows, image_len);
     print_turnaround(rows, image);
 
     println!(
-        "* bytes/s: the image's {image_len} bytes / wall s; x line: that / (baud/10), the most a \
-         UART"
+        "\
+* bytes/s: the image's {image_len} bytes / wall s; x line: that / (baud/10), the most a UART
+  moves (8N1: 10 bits a byte). Compressed rows send {compressed} bytes (zlib, 9) plus framing,
+  so they can pass 1x; uncompressed ones cannot.
+* wall s: from the tool's start to its exit: connect (SYNC at 115200), chip detection,
+  the stub upload (at 115200: both tools switch baud after it), the baud change, the write,
+  the MD5 check, and the process's own start (esptool: Python).
+* write s: the time the tool itself reports. espchat: FLASH_BEGIN to FLASH_END, its MD5 checks
+  included (espflash's skip-unchanged MD5 before, its verify MD5 after). esptool: the data
+  blocks (and the stub's FLASH_END), not FLASH_BEGIN nor the MD5 check after; one decimal.
+  setup s: wall s - write s, the rest: startup, connecting, stub, baud change.
+* the board paces every byte either way on one clock (a half-duplex model of the UART)
+  and does not model the chip's erase, write and MD5 times: real chips add those, mostly
+  to the ROM loader's FLASH_BEGIN (it erases the whole region before the first block).
+  It waits on tokio's 1 ms timer, for a request and again for its reply: every exchange
+  costs up to a tick or two beyond its bytes (so does a USB-UART bridge's latency). The
+  ROM loader's 1 KiB blocks are stop-and-wait, so they pay that per block: the ROM, raw
+  line above shows what the board and the tool together add per block.
+* every row: a fresh `espchat board --blank --flash-file F`; after the tool exits the
+  board is stopped (SIGTERM, it saves F) and F must hold the image at 0x10000 and 0xFF
+  everywhere else; otherwise the row is FAILED and left out of rates and ratios.
+* espchat: `espchat flash app.bin -p PTY -b BAUD [--no-stub]` (stdout not a terminal:
+  `flash! …` lines). esptool: `esptool --chip esp32c3 -p PTY --before no-reset --after
+  no-reset -b BAUD [--no-stub] write-flash --compress|--no-compress 0x10000 app.bin`.
+* espflash 4.7 (espchat) in ROM mode, --no-stub, never compresses: SPI_ATTACH, an
+  SPI_FLASH_MD5 of the region (skip it if unchanged), FLASH_BEGIN (size rounded up to
+  4 KiB sectors, 1 KiB blocks), one FLASH_DATA per 1 KiB (the last padded with 0xFF),
+  each waiting for its reply, SPI_FLASH_MD5 to verify, FLASH_END with reboot. With its
+  stub: FLASH_DEFL_* with zlib level 9 in 16 KiB blocks (raw if deflate does not shrink
+  the data). esptool: 1 KiB blocks in ROM mode, 16 KiB with its stub, compressed or not."
     );
-    println!(
-        "  moves (8N1: 10 bits a byte). Compressed rows send {compressed} bytes (zlib, 9) plus \
-         framing,"
-    );
-    println!("  so they can pass 1x; uncompressed ones cannot.");
-    println!(
-        "* wall s: from the tool's start to its exit: connect (SYNC at 115200), chip detection,"
-    );
-    println!(
-        "  the stub upload (at 115200: both tools switch baud after it), the baud change, the \
-         write,"
-    );
-    println!("  the MD5 check, and the process's own start (esptool: Python).");
-    println!(
-        "* write s: the time the tool itself reports. espchat: FLASH_BEGIN to FLASH_END, its MD5 \
-         checks"
-    );
-    println!(
-        "  included (espflash's skip-unchanged MD5 before, its verify MD5 after). esptool: the \
-         data"
-    );
-    println!(
-        "  blocks (and the stub's FLASH_END), not FLASH_BEGIN nor the MD5 check after; one \
-         decimal."
-    );
-    println!("  setup s: wall s - write s, the rest: startup, connecting, stub, baud change.");
-    println!(
-        "* the board paces every byte either way on one clock (a half-duplex model of the UART)"
-    );
-    println!(
-        "  and does not model the chip's erase, write and MD5 times: real chips add those, mostly"
-    );
-    println!(
-        "  to the ROM loader's FLASH_BEGIN (it erases the whole region before the first block)."
-    );
-    println!(
-        "  It waits on tokio's 1 ms timer, for a request and again for its reply: every \
-         exchange"
-    );
-    println!(
-        "  costs up to a tick or two beyond its bytes (so does a USB-UART bridge's latency). The"
-    );
-    println!(
-        "  ROM loader's 1 KiB blocks are stop-and-wait, so they pay that per block: the ROM, raw"
-    );
-    println!("  line above shows what the board and the tool together add per block.");
-    println!(
-        "* every row: a fresh `espchat board --blank --flash-file F`; after the tool exits the"
-    );
-    println!(
-        "  board is stopped (SIGTERM, it saves F) and F must hold the image at 0x10000 and 0xFF"
-    );
-    println!("  everywhere else; otherwise the row is FAILED and left out of rates and ratios.");
-    println!(
-        "* espchat: `espchat flash app.bin -p PTY -b BAUD [--no-stub]` (stdout not a terminal:"
-    );
-    println!(
-        "  `flash! …` lines). esptool: `esptool --chip esp32c3 -p PTY --before no-reset --after"
-    );
-    println!(
-        "  no-reset -b BAUD [--no-stub] write-flash --compress|--no-compress 0x10000 app.bin`."
-    );
-    for text in [
-        "* espflash 4.7 (espchat) in ROM mode, --no-stub, never compresses: SPI_ATTACH, an",
-        "  SPI_FLASH_MD5 of the region (skip it if unchanged), FLASH_BEGIN (size rounded up to",
-        "  4 KiB sectors, 1 KiB blocks), one FLASH_DATA per 1 KiB (the last padded with 0xFF),",
-        "  each waiting for its reply, SPI_FLASH_MD5 to verify, FLASH_END with reboot. With its",
-        "  stub: FLASH_DEFL_* with zlib level 9 in 16 KiB blocks (raw if deflate does not shrink",
-        "  the data). esptool: 1 KiB blocks in ROM mode, 16 KiB with its stub, compressed or not.",
-    ] {
-        println!("{text}");
-    }
     let skipped: Vec<&Row> = rows
         .iter()
         .filter(|row| matches!(row.result, Err(Skip::Slow)))
@@ -983,20 +906,16 @@ const COMPARISONS: [(Mode, Mode, &str); 3] = [
 ];
 
 fn print_ratios(rows: &[Row]) {
-    let mut header = format!("{:<38}", "time ratio (below 1x: espchat faster)");
-    for baud in BAUDS {
-        let _ = write!(header, " {baud:>9}");
-    }
-    println!("{header}");
-    println!("{}", "-".repeat(38 + 10 * BAUDS.len()));
+    let mut table = Table::new(
+        std::iter::once("time ratio (below 1x: espchat faster)".to_owned())
+            .chain(BAUDS.map(|baud| baud.to_string())),
+    );
     for (espchat, esptool, name) in COMPARISONS {
-        let mut line = format!("{name:<38}");
-        for baud in BAUDS {
-            let cell = support::fmt_ratio(wall(rows, baud, espchat), wall(rows, baud, esptool));
-            let _ = write!(line, " {cell:>9}");
-        }
-        println!("{line}");
+        table.row(std::iter::once(name.to_owned()).chain(
+            BAUDS.map(|baud| fmt_ratio(wall(rows, baud, espchat), wall(rows, baud, esptool))),
+        ));
     }
+    table.print();
     println!();
 }
 
@@ -1075,7 +994,7 @@ fn print_goals(rows: &[Row], image_len: usize) {
             }
         }
     }
-    let verdict = if slower.is_empty() && missing.is_empty() {
+    let outcome = if slower.is_empty() && missing.is_empty() {
         "met".to_owned()
     } else if slower.is_empty() {
         format!("no slower pair, but not measured: {}", missing.join(", "))
@@ -1086,7 +1005,7 @@ fn print_goals(rows: &[Row], image_len: usize) {
         }
         text
     };
-    println!("goal 1, espchat at or below esptool's time in every comparable row: {verdict}");
+    println!("goal 1, espchat at or below esptool's time in every comparable row: {outcome}");
 
     // Goal 2: uncompressed ROM writes within 10% of the line rate, i.e. at least 0.9x.
     let espchat_rom = MODES[1];
@@ -1117,7 +1036,7 @@ fn print_goals(rows: &[Row], image_len: usize) {
     println!(
         "goal 2, uncompressed ROM writes (espchat --no-stub) within 10% of the line rate \
          (>= 0.90x): {}: {}",
-        if met { "met" } else { "NOT met" },
+        verdict(met),
         cells.join(", ")
     );
     println!();

@@ -31,10 +31,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 
-use support::{KillOnDrop, find_on_path, load_average, peak_rss_kib, proc_field};
+use support::table::{Table, fmt_mib, fmt_ratio, verdict};
+use support::{Bench, KillOnDrop, Pty, find_on_path, peak_rss_kib, proc_field, queued};
 
 /// The amount each consumer gets, unless the slowest would take too long for it.
 const TOTAL_BYTES: u64 = 100_000_000;
@@ -66,7 +65,9 @@ const DRAIN_POLL: Duration = Duration::from_millis(1);
 const MB: f64 = 1e6;
 
 fn main() {
-    let started = Instant::now();
+    let bench = Bench::start(
+        "ingest benchmark: serial console text through a pty, as fast as the consumer reads",
+    );
     let pattern = support::esp_log_text(PATTERN_BYTES, true);
     print_context(&pattern);
 
@@ -151,12 +152,7 @@ fn main() {
     }
 
     print_table(&results, total, shrunk);
-    println!();
-    println!(
-        "bench took {:.1} s; load average (1, 5, 15 min) at the end: {}",
-        started.elapsed().as_secs_f64(),
-        load_average()
-    );
+    bench.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -315,16 +311,11 @@ fn run_consumer(
     total: u64,
     deadline: Duration,
 ) -> Result<Run, String> {
-    let pty = nix::pty::openpty(None, None).map_err(|error| format!("openpty: {error}"))?;
-    let mut termios = tcgetattr(&pty.slave).map_err(|error| format!("tcgetattr: {error}"))?;
-    cfmakeraw(&mut termios);
-    tcsetattr(&pty.slave, SetArg::TCSANOW, &termios)
-        .map_err(|error| format!("tcsetattr: {error}"))?;
-    let port = nix::unistd::ttyname(&pty.slave).map_err(|error| format!("ttyname: {error}"))?;
-    let slave = pty.slave;
-    let master = pty.master;
-    fcntl(&master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
-        .map_err(|error| format!("O_NONBLOCK on the master: {error}"))?;
+    let Pty {
+        master,
+        slave,
+        path: port,
+    } = Pty::open()?;
 
     let mut process = spawn(consumer, &port)?;
     let pid = process.pid();
@@ -418,16 +409,15 @@ fn wait_until_reading(
 ) -> Result<(), String> {
     let pid = process.pid();
     let deadline = Instant::now() + START_DEADLINE;
+    let name = port.display();
+    // An error once the consumer has exited, or the deadline has passed before it `did`.
+    let give_up = |process: &mut Process, stage: &str, did: &str| match process.exited() {
+        Some(exit) => Err(format!("{stage} opening {name}: {exit}")),
+        None if Instant::now() > deadline => Err(format!("it {did} within {START_DEADLINE:?}")),
+        None => Ok(()),
+    };
     while !holds_open(pid, port) {
-        if let Some(exit) = process.exited() {
-            return Err(format!("before opening {}: {exit}", port.display()));
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "it did not open {} within {START_DEADLINE:?}",
-                port.display()
-            ));
-        }
+        give_up(process, "before", &format!("did not open {name}"))?;
         thread::sleep(Duration::from_millis(5));
     }
     let probe = b"I (0) bench: probe\r\n";
@@ -445,15 +435,7 @@ fn wait_until_reading(
             }
             thread::sleep(Duration::from_millis(2));
         }
-        if let Some(exit) = process.exited() {
-            return Err(format!("after opening {}: {exit}", port.display()));
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "it opened {} but read nothing within {START_DEADLINE:?}",
-                port.display()
-            ));
-        }
+        give_up(process, "after", &format!("opened {name} but read nothing"))?;
     }
 }
 
@@ -509,17 +491,6 @@ fn push(
     (master, Ok(sent))
 }
 
-/// Bytes in the slave's input queue, read by nobody yet.
-fn queued(slave: &OwnedFd) -> Result<i32, Errno> {
-    let mut count: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid for the call.
-    let result = unsafe { libc::ioctl(slave.as_raw_fd(), libc::FIONREAD, &mut count) };
-    if result < 0 {
-        return Err(Errno::last());
-    }
-    Ok(count)
-}
-
 // ---------------------------------------------------------------------------------------------
 // /proc
 
@@ -541,16 +512,10 @@ fn read_chars(pid: u32) -> Option<u64> {
 fn print_context(pattern: &[u8]) {
     let lines = pattern.iter().filter(|&&byte| byte == b'\n').count().max(1);
     let coloured = pattern.windows(2).filter(|pair| pair == b"\x1b[").count() / 2;
-    println!("ingest benchmark: serial console text through a pty, as fast as the consumer reads");
-    println!("{}", support::machine());
     println!(
         "text: ESP-IDF style log, {:.1} bytes/line, {:.0}% of lines coloured (SGR), \\r\\n ends",
         pattern.len() as f64 / lines as f64,
         100.0 * coloured as f64 / lines as f64
-    );
-    println!(
-        "load average (1, 5, 15 min) at the start: {}",
-        load_average()
     );
     println!("note: the writer thread (the bench) shares the CPUs with the consumer");
     println!();
@@ -586,10 +551,7 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
     let cat = find("cat");
     let tio = find("tio");
 
-    const WIDTHS: [usize; 11] = [8, 6, 11, 6, 8, 11, 9, 7, 8, 8, 7];
-    let row = |cells: [String; 11]| println!("{}", support::table_row(&cells, &WIDTHS));
-    println!();
-    row([
+    let mut table = Table::new([
         "consumer",
         "MB/s",
         "MB/s range",
@@ -601,13 +563,11 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
         "MB/s/cat",
         "MB/s/tio",
         "CPU/tio",
-    ]
-    .map(str::to_owned));
-    println!("{}", support::table_rule(&WIDTHS));
-    let ratio = |a: f64, b: Option<f64>| support::fmt_ratio(Some(a), b);
+    ]);
+    let ratio = |a: f64, b: Option<f64>| fmt_ratio(Some(a), b);
     for summary in &summaries {
         let rate = summary.rate.median;
-        row([
+        table.row([
             summary.name.to_owned(),
             format!("{:.1}", rate / MB),
             format!("{:.1}-{:.1}", summary.rate.min / MB, summary.rate.max / MB),
@@ -618,9 +578,7 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
                 summary.cpu_per_mb.min * 1e3,
                 summary.cpu_per_mb.max * 1e3
             ),
-            summary.peak_rss_kib.map_or("-".to_owned(), |kib| {
-                format!("{:.1} MiB", kib as f64 / 1024.0)
-            }),
+            summary.peak_rss_kib.map_or("-".to_owned(), fmt_mib),
             format!("{:.0}x", rate / LINK_BYTES_PER_SEC),
             ratio(rate, cat.map(|cat| cat.rate.median)),
             ratio(rate, tio.map(|tio| tio.rate.median)),
@@ -630,6 +588,7 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
             ),
         ]);
     }
+    table.print();
     println!();
 
     if let Some(espchat) = find("espchat") {
@@ -639,7 +598,7 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
             "goal 1, at least {LINK_GOAL:.0}x the fastest real link (3 Mbaud = {:.0} KB/s): \
              espchat does {link:.0}x: {}",
             LINK_BYTES_PER_SEC / 1e3,
-            if link >= LINK_GOAL { "met" } else { "NOT met" }
+            verdict(link >= LINK_GOAL)
         );
         match tio {
             Some(tio) => {
@@ -650,7 +609,7 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
                     mine * 1e3,
                     theirs * 1e3,
                     ratio(mine, Some(theirs)),
-                    if mine <= theirs { "met" } else { "NOT met" }
+                    verdict(mine <= theirs)
                 );
             }
             None => println!("goal 2, CPU per MB no worse than tio's: tio did not run"),
@@ -676,25 +635,24 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
             );
         }
     }
-    println!("* MB/s: MB / (first byte pushed until the slave's input queue stayed empty,");
-    println!("  FIONREAD on the bench's own slave fd).");
-    println!("* CPU s: the consumer's utime+stime over that window (/proc/PID/stat, all threads,");
-    println!("  10 ms clock ticks); CPU ms/MB: that CPU time per MB pushed.");
-    println!("* peak RSS: the consumer's VmHWM at the end of a run, the largest over the rounds.");
     println!(
-        "* x link: MB/s / 0.3 MB/s (3 Mbaud 8N1). Ratios are the row's value / cat's or tio's"
+        "\
+* MB/s: MB / (first byte pushed until the slave's input queue stayed empty,
+  FIONREAD on the bench's own slave fd).
+* CPU s: the consumer's utime+stime over that window (/proc/PID/stat, all threads,
+  10 ms clock ticks); CPU ms/MB: that CPU time per MB pushed.
+* peak RSS: the consumer's VmHWM at the end of a run, the largest over the rounds.
+* x link: MB/s / 0.3 MB/s (3 Mbaud 8N1). Ratios are the row's value / cat's or tio's
+  (MB/s: above 1x = faster; CPU/tio: below 1x = less CPU per MB than tio).
+* the machine is shared: MB/s moves with other load (see the load averages); CPU per
+  MB moves less.
+* every consumer runs with stdout to /dev/null and stdin a pipe kept open:
+  espchat `monitor --headless -p PTY`, `cat PTY`, `tio -b 115200 PTY` and
+  `picocom --quiet --noreset --nolock -b 115200 PTY`. tio and picocom need no
+  terminal: with stdin a pipe they read the port and forward stdin, no wrapper.
+  espchat decodes every line (UTF-8, escapes, the IP watcher) and prints plain
+  lines; cat, tio and picocom copy the bytes to stdout."
     );
-    println!("  (MB/s: above 1x = faster; CPU/tio: below 1x = less CPU per MB than tio).");
-    println!(
-        "* the machine is shared: MB/s moves with other load (see the load averages); CPU per"
-    );
-    println!("  MB moves less.");
-    println!("* every consumer runs with stdout to /dev/null and stdin a pipe kept open:");
-    println!("  espchat `monitor --headless -p PTY`, `cat PTY`, `tio -b 115200 PTY` and");
-    println!("  `picocom --quiet --noreset --nolock -b 115200 PTY`. tio and picocom need no");
-    println!("  terminal: with stdin a pipe they read the port and forward stdin, no wrapper.");
-    println!("  espchat decodes every line (UTF-8, escapes, the IP watcher) and prints plain");
-    println!("  lines; cat, tio and picocom copy the bytes to stdout.");
 }
 
 /// Median and range of one measure over the rounds.

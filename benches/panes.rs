@@ -23,7 +23,6 @@
 mod support;
 
 use std::io::{BufRead as _, BufReader, Read, Write as _};
-use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -31,10 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use support::{
-    Accepting, KillOnDrop, find_on_path, fmt_latency, fmt_ratio, load_average, nanos, percentile,
-    proc_field,
-};
+use support::table::{Table, fmt_latency, fmt_mib, fmt_ratio, verdict};
+use support::{Bench, KillOnDrop, find_on_path, nanos, percentile, proc_field};
 
 const PANES: usize = 64;
 /// Broadcast lines in the latency phase, all from the first client...
@@ -67,7 +64,9 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 const KEPT_NOTES: usize = 20;
 
 fn main() {
-    let started = Instant::now();
+    let bench = Bench::start(&format!(
+        "panes benchmark: {PANES} chat clients on 127.0.0.1 through ncat --broker"
+    ));
     let base = Instant::now();
     print_context();
 
@@ -91,7 +90,7 @@ fn main() {
     let one_pane = espchat_one_pane_rss(broker.port);
     let mut reports = Vec::new();
     let counters = TcpCounters::read();
-    match EspchatSide::start(broker.port, base) {
+    match start_espchat(broker.port, base) {
         Ok(mut side) => reports.push(run_side(&mut side, &broker, base, counters)),
         Err(error) => println!("espchat: FAILED to start: {error}"),
     }
@@ -105,7 +104,7 @@ fn main() {
             let real = std::fs::canonicalize(&nc).unwrap_or_else(|_| nc.clone());
             println!("nc: {} (the binary: {})", nc.display(), real.display());
             let counters = TcpCounters::read();
-            match NcSide::start(&nc, broker.port, base) {
+            match start_nc(&nc, broker.port, base) {
                 Ok(mut side) => reports.push(run_side(&mut side, &broker, base, counters)),
                 Err(error) => println!("nc: FAILED to start: {error}"),
             }
@@ -113,12 +112,7 @@ fn main() {
     }
 
     print_table(&reports, one_pane);
-    println!();
-    println!(
-        "bench took {:.1} s; load average (1, 5, 15 min) at the end: {}",
-        started.elapsed().as_secs_f64(),
-        load_average()
-    );
+    bench.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,22 +167,13 @@ struct Broker {
 
 impl Broker {
     fn start(ncat: &Path) -> Result<Broker, String> {
-        let port = support::free_port()?;
-        let mut process = Process::spawn(
-            Command::new(ncat).args(["--broker", "--listen", "127.0.0.1", &port.to_string()]),
-            Stdio::null(),
-        )?;
-        let deadline = Instant::now() + START_DEADLINE;
-        let addr = (Ipv4Addr::LOCALHOST, port).into();
-        match support::wait_accepting(addr, deadline, || process.exit_status()) {
-            Accepting::Yes => Ok(Broker { process, port }),
-            Accepting::Exited(status) => {
-                Err(format!("it exited ({status}) before accepting connections"))
-            }
-            Accepting::TimedOut => Err(format!(
-                "not accepting on port {port} within {START_DEADLINE:?}"
-            )),
-        }
+        let (mut child, addr) = support::ncat_broker(ncat, Stdio::piped(), START_DEADLINE)?;
+        let stdin = child.stdin.take();
+        let process = Process { child, stdin };
+        Ok(Broker {
+            process,
+            port: addr.port(),
+        })
     }
 }
 
@@ -358,192 +343,151 @@ fn read_lines(
 // ---------------------------------------------------------------------------------------------
 // The two sides
 
-trait Side {
-    fn name(&self) -> &'static str;
-    fn label(&self) -> &'static str;
-    fn receipts(&self) -> &Receipts;
-    fn send(&mut self, from: usize, line: &str) -> Result<(), String>;
-    /// The processes of this side (for memory and CPU).
-    fn pids(&self) -> Vec<u32>;
-    /// Processes that have exited, with their status.
-    fn exited(&mut self) -> Vec<String>;
-}
-
-struct EspchatSide {
-    process: Process,
-    receipts: Arc<Receipts>,
-    reader: Option<JoinHandle<()>>,
-}
-
-impl EspchatSide {
-    fn start(port: u16, base: Instant) -> Result<EspchatSide, String> {
-        let receipts = Arc::new(Receipts::new(base));
-        let mut process = Process::spawn(
-            Command::new(env!("CARGO_BIN_EXE_espchat")).args([
-                "connect",
-                "--headless",
-                "--clients",
-                &PANES.to_string(),
-                &format!("127.0.0.1:{port}"),
-            ]),
-            Stdio::piped(),
-        )?;
-        let stdout = process.child.stdout.take().ok_or("no stdout pipe")?;
-        let reader = read_lines(stdout, Arc::clone(&receipts), |receipts, line, at_ns| {
-            let Some((source, rest)) = line.split_once(['|', '!']) else {
-                receipts.note(format!("unexpected line {line:?}"));
-                return;
-            };
-            let pane = source
-                .strip_prefix("chat")
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|n| (1..=PANES).contains(n));
-            let text = rest.strip_prefix(' ').unwrap_or(rest);
-            match (pane, line.as_bytes()[source.len()]) {
-                (Some(pane), b'|') => receipts.data(pane - 1, text, at_ns),
-                (Some(pane), _) if text.starts_with("connected ") => {
-                    let bit = 1 << (pane - 1);
-                    if receipts.connected.fetch_or(bit, Ordering::SeqCst) & bit != 0 {
-                        // Connected again: it had lost its connection.
-                        receipts.note(format!(
-                            "{:.3} s: {line}",
-                            Duration::from_nanos(at_ns).as_secs_f64()
-                        ));
-                    }
-                }
-                _ => receipts.note(format!(
-                    "{:.3} s: {line}",
-                    Duration::from_nanos(at_ns).as_secs_f64()
-                )),
-            }
-        });
-        let mut side = EspchatSide {
-            process,
-            receipts,
-            reader: Some(reader),
-        };
-        let deadline = Instant::now() + START_DEADLINE;
-        while side.receipts.connected.load(Ordering::SeqCst) != all_panes() {
-            if let Some(status) = side.process.exit_status() {
-                return Err(format!("it exited ({status}) before all panes connected"));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "only {} of {PANES} panes reported `connected` within {START_DEADLINE:?}",
-                    side.receipts.connected.load(Ordering::SeqCst).count_ones()
-                ));
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        Ok(side)
-    }
-}
-
-impl Drop for EspchatSide {
-    fn drop(&mut self) {
-        let _ = self.process.child.kill();
-        let _ = self.process.child.wait();
-        // Its stdout has ended with it.
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-    }
-}
-
-impl Side for EspchatSide {
-    fn name(&self) -> &'static str {
-        "espchat"
-    }
-    fn label(&self) -> &'static str {
-        "espchat, 1 process"
-    }
-    fn receipts(&self) -> &Receipts {
-        &self.receipts
-    }
-    fn send(&mut self, from: usize, line: &str) -> Result<(), String> {
-        self.process.write_line(&format!("@{} {line}", from + 1))
-    }
-    fn pids(&self) -> Vec<u32> {
-        vec![self.process.pid()]
-    }
-    fn exited(&mut self) -> Vec<String> {
-        self.process
-            .exit_status()
-            .map(|status| format!("espchat exited: {status}"))
-            .into_iter()
-            .collect()
-    }
-}
-
-struct NcSide {
+/// One side of the comparison: its processes, the threads reading their stdout, and what
+/// those saw.
+struct Side {
+    name: &'static str,
+    label: &'static str,
+    /// espchat: one process for all panes, which takes `@N text` on its stdin; nc: one
+    /// process per client, in client order.
     processes: Vec<Process>,
     receipts: Arc<Receipts>,
     readers: Vec<JoinHandle<()>>,
 }
 
-impl NcSide {
-    fn start(nc: &Path, port: u16, base: Instant) -> Result<NcSide, String> {
-        let receipts = Arc::new(Receipts::new(base));
-        let mut side = NcSide {
-            processes: Vec::new(),
-            receipts,
-            readers: Vec::new(),
-        };
-        for client in 0..PANES {
-            let mut process = Process::spawn(
-                Command::new(nc).args(["127.0.0.1", &port.to_string()]),
-                Stdio::piped(),
-            )?;
-            let stdout = process.child.stdout.take().ok_or("no stdout pipe")?;
-            side.readers.push(read_lines(
-                stdout,
-                Arc::clone(&side.receipts),
-                move |receipts, line, at_ns| receipts.data(client, line, at_ns),
-            ));
-            side.processes.push(process);
+impl Side {
+    fn send(&mut self, from: usize, line: &str) -> Result<(), String> {
+        match self.processes.as_mut_slice() {
+            [espchat] => espchat.write_line(&format!("@{} {line}", from + 1)),
+            clients => clients[from].write_line(line),
         }
-        Ok(side)
+    }
+
+    /// The processes of this side (for memory and CPU).
+    fn pids(&self) -> Vec<u32> {
+        self.processes.iter().map(Process::pid).collect()
+    }
+
+    /// Processes that have exited, with their status.
+    fn exited(&mut self) -> Vec<String> {
+        let one = self.processes.len() == 1;
+        self.processes
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(client, process)| {
+                let status = process.exit_status()?;
+                Some(if one {
+                    format!("{} exited: {status}", self.name)
+                } else {
+                    format!("{} {} exited: {status}", self.name, client + 1)
+                })
+            })
+            .collect()
     }
 }
 
-impl Drop for NcSide {
+impl Drop for Side {
     fn drop(&mut self) {
         for process in &mut self.processes {
             let _ = process.child.kill();
             let _ = process.child.wait();
         }
+        // Their stdout has ended with them.
         for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
     }
 }
 
-impl Side for NcSide {
-    fn name(&self) -> &'static str {
-        "nc"
+/// `espchat connect --headless` with a pane for each client.
+fn start_espchat(port: u16, base: Instant) -> Result<Side, String> {
+    let receipts = Arc::new(Receipts::new(base));
+    let mut process = Process::spawn(
+        Command::new(env!("CARGO_BIN_EXE_espchat")).args([
+            "connect",
+            "--headless",
+            "--clients",
+            &PANES.to_string(),
+            &format!("127.0.0.1:{port}"),
+        ]),
+        Stdio::piped(),
+    )?;
+    let stdout = process.child.stdout.take().ok_or("no stdout pipe")?;
+    let reader = read_lines(stdout, Arc::clone(&receipts), |receipts, line, at_ns| {
+        let Some((source, rest)) = line.split_once(['|', '!']) else {
+            receipts.note(format!("unexpected line {line:?}"));
+            return;
+        };
+        let pane = source
+            .strip_prefix("chat")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=PANES).contains(n));
+        let text = rest.strip_prefix(' ').unwrap_or(rest);
+        match (pane, line.as_bytes()[source.len()]) {
+            (Some(pane), b'|') => receipts.data(pane - 1, text, at_ns),
+            (Some(pane), _) if text.starts_with("connected ") => {
+                let bit = 1 << (pane - 1);
+                if receipts.connected.fetch_or(bit, Ordering::SeqCst) & bit != 0 {
+                    // Connected again: it had lost its connection.
+                    receipts.note(format!(
+                        "{:.3} s: {line}",
+                        Duration::from_nanos(at_ns).as_secs_f64()
+                    ));
+                }
+            }
+            _ => receipts.note(format!(
+                "{:.3} s: {line}",
+                Duration::from_nanos(at_ns).as_secs_f64()
+            )),
+        }
+    });
+    let mut side = Side {
+        name: "espchat",
+        label: "espchat, 1 process",
+        processes: vec![process],
+        receipts,
+        readers: vec![reader],
+    };
+    let deadline = Instant::now() + START_DEADLINE;
+    while side.receipts.connected.load(Ordering::SeqCst) != all_panes() {
+        if let Some(status) = side.processes[0].exit_status() {
+            return Err(format!("it exited ({status}) before all panes connected"));
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "only {} of {PANES} panes reported `connected` within {START_DEADLINE:?}",
+                side.receipts.connected.load(Ordering::SeqCst).count_ones()
+            ));
+        }
+        thread::sleep(Duration::from_millis(10));
     }
-    fn label(&self) -> &'static str {
-        "nc, 64 processes"
+    Ok(side)
+}
+
+/// One `nc` process per client.
+fn start_nc(nc: &Path, port: u16, base: Instant) -> Result<Side, String> {
+    let receipts = Arc::new(Receipts::new(base));
+    let mut side = Side {
+        name: "nc",
+        label: "nc, 64 processes",
+        processes: Vec::new(),
+        receipts,
+        readers: Vec::new(),
+    };
+    for client in 0..PANES {
+        let mut process = Process::spawn(
+            Command::new(nc).args(["127.0.0.1", &port.to_string()]),
+            Stdio::piped(),
+        )?;
+        let stdout = process.child.stdout.take().ok_or("no stdout pipe")?;
+        side.readers.push(read_lines(
+            stdout,
+            Arc::clone(&side.receipts),
+            move |receipts, line, at_ns| receipts.data(client, line, at_ns),
+        ));
+        side.processes.push(process);
     }
-    fn receipts(&self) -> &Receipts {
-        &self.receipts
-    }
-    fn send(&mut self, from: usize, line: &str) -> Result<(), String> {
-        self.processes[from].write_line(line)
-    }
-    fn pids(&self) -> Vec<u32> {
-        self.processes.iter().map(Process::pid).collect()
-    }
-    fn exited(&mut self) -> Vec<String> {
-        self.processes
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(client, process)| {
-                let status = process.exit_status()?;
-                Some(format!("nc {} exited: {status}", client + 1))
-            })
-            .collect()
-    }
+    Ok(side)
 }
 
 fn all_panes() -> u64 {
@@ -595,12 +539,12 @@ struct Memory {
 
 /// `counters`: the TCP counters from before the side's processes started.
 fn run_side(
-    side: &mut dyn Side,
+    side: &mut Side,
     broker: &Broker,
     base: Instant,
     counters: Option<TcpCounters>,
 ) -> Report {
-    println!("{}: {} clients up, probing...", side.name(), PANES);
+    println!("{}: {} clients up, probing...", side.name, PANES);
     let ready_after = ready(side);
     let tcp = counters
         .zip(TcpCounters::read())
@@ -608,7 +552,7 @@ fn run_side(
     match &ready_after {
         Ok(ready) => println!(
             "  {}: every client relays both ways after {:.2} s{}",
-            side.name(),
+            side.name,
             ready.after.as_secs_f64(),
             if ready.deaf.is_empty() {
                 String::new()
@@ -616,7 +560,7 @@ fn run_side(
                 format!(" ({} deaf receivers had to send first)", ready.deaf.len())
             }
         ),
-        Err(error) => println!("  {}: FAILED: {error}", side.name()),
+        Err(error) => println!("  {}: FAILED: {error}", side.name),
     }
 
     let mut sent = 0;
@@ -631,18 +575,18 @@ fn run_side(
             }
             let line = format!("m{seq} {}", nanos(base.elapsed()));
             if let Err(error) = side.send(SENDER, &line) {
-                println!("  {}: sending message {seq} failed: {error}", side.name());
+                println!("  {}: sending message {seq} failed: {error}", side.name);
                 break;
             }
             sent += 1;
         }
         // Until everything arrived, or nothing more for a while, or the deadline.
         let drain_deadline = Instant::now() + DRAIN_DEADLINE;
-        let mut last_count = side.receipts().count();
+        let mut last_count = side.receipts.count();
         let mut last_change = Instant::now();
-        while !side.receipts().all_received() && Instant::now() < drain_deadline {
+        while !side.receipts.all_received() && Instant::now() < drain_deadline {
             thread::sleep(Duration::from_millis(20));
-            let count = side.receipts().count();
+            let count = side.receipts.count();
             if count != last_count {
                 last_count = count;
                 last_change = Instant::now();
@@ -655,13 +599,13 @@ fn run_side(
             .map(|(before, after)| after.saturating_sub(before));
         println!(
             "  {}: sent {sent} lines in {:.2} s",
-            side.name(),
+            side.name,
             start.elapsed().as_secs_f64()
         );
     }
 
     let memory = memory_of(&side.pids());
-    let receipts = side.receipts();
+    let receipts = &side.receipts;
     let events = receipts
         .other
         .lock()
@@ -671,8 +615,8 @@ fn run_side(
     let deliveries = receipts.latencies(WARMUP..LINES);
     let warmup = receipts.latencies(0..WARMUP);
     Report {
-        name: side.name(),
-        label: side.label(),
+        name: side.name,
+        label: side.label,
         ready_after,
         tcp,
         sent,
@@ -704,7 +648,7 @@ struct Readiness {
 /// client reached the sender. Receivers that get nothing for `DEAF_AFTER` send one line
 /// each (`w<client>`, `WAKE_GAP` apart): a connection the server's kernel never finished
 /// accepting is completed by the first data the client sends.
-fn ready(side: &mut dyn Side) -> Result<Readiness, String> {
+fn ready(side: &mut Side) -> Result<Readiness, String> {
     let start = Instant::now();
     let receivers = all_panes() & !(1 << SENDER);
     let mut probe = 0;
@@ -712,7 +656,7 @@ fn ready(side: &mut dyn Side) -> Result<Readiness, String> {
     let mut deaf = Vec::new();
     let mut woken_after = None;
     // Sends probe after probe from `from` until one reaches all of `wanted` or `until`.
-    let mut probe_until = |side: &mut dyn Side,
+    let mut probe_until = |side: &mut Side,
                            from: usize,
                            wanted: u64,
                            until: Instant,
@@ -722,7 +666,7 @@ fn ready(side: &mut dyn Side) -> Result<Readiness, String> {
             side.send(from, &format!("p{probe}"))?;
             let deadline = Instant::now() + PROBE_WAIT;
             loop {
-                let seen = side.receipts().probes[probe].load(Ordering::SeqCst);
+                let seen = side.receipts.probes[probe].load(Ordering::SeqCst);
                 *heard |= seen;
                 if seen & wanted == wanted {
                     probe += 1;
@@ -756,7 +700,7 @@ fn ready(side: &mut dyn Side) -> Result<Readiness, String> {
     let deaf: Vec<usize> = deaf.into_iter().map(|r| r + 1).collect();
     if !back {
         let last = probe.saturating_sub(1).min(PROBES - 1);
-        let seen = side.receipts().probes[last].load(Ordering::SeqCst);
+        let seen = side.receipts.probes[last].load(Ordering::SeqCst);
         return Err(format!(
             "not ready within {READY_DEADLINE:?}: {} of {} receivers ever got a probe from              client 1, the last probe reached {} of them{}; {} were deaf after {DEAF_AFTER:?}{}",
             (heard & receivers).count_ones(),
@@ -894,12 +838,6 @@ fn espchat_one_pane_rss(port: u16) -> Option<u64> {
 // Output
 
 fn print_context() {
-    println!("panes benchmark: {PANES} chat clients on 127.0.0.1 through ncat --broker");
-    println!("{}", support::machine());
-    println!(
-        "load average (1, 5, 15 min) at the start: {}",
-        load_average()
-    );
     println!(
         "load: client 1 sends {WARMUP} + {MESSAGES} lines, one per {PACE:?}; the {} others \
          receive each; the first {WARMUP} are not measured",
@@ -910,10 +848,7 @@ fn print_context() {
 }
 
 fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
-    const WIDTHS: [usize; 10] = [18, 8, 9, 9, 9, 9, 10, 10, 9, 7];
-    let row = |cells: [String; 10]| println!("{}", support::table_row(&cells, &WIDTHS));
-    println!();
-    row([
+    let mut table = Table::new([
         "clients",
         "ready",
         "done",
@@ -924,15 +859,13 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
         "total PSS",
         "peak RSS",
         "CPU s",
-    ]
-    .map(str::to_owned));
-    println!("{}", support::table_rule(&WIDTHS));
+    ]);
     for report in reports {
         let mib = |kib: u64| {
             let mark = if report.memory.complete { "" } else { "?" };
-            format!("{:.1} MiB{mark}", kib as f64 / 1024.0)
+            format!("{}{mark}", fmt_mib(kib))
         };
-        row([
+        table.row([
             report.label.to_owned(),
             report
                 .ready_after
@@ -958,7 +891,7 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
         let p = |report: &Report, p: f64| percentile(&report.latencies, p).map(|ns| ns as f64);
         let max = |report: &Report| report.latencies.last().map(|&ns| ns as f64);
         let kib = |value: u64| Some(value as f64);
-        row([
+        table.row([
             "espchat / nc".to_owned(),
             String::new(),
             String::new(),
@@ -973,28 +906,30 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
                 nc.cpu.map(|cpu| cpu.as_secs_f64()),
             ),
         ]);
+    }
+    table.print();
+    if let (Some(espchat), Some(nc)) = (espchat, nc) {
+        let kib = |value: u64| Some(value as f64);
         println!();
         let (mine, theirs) = (espchat.memory.rss_kib, nc.memory.rss_kib);
         println!(
-            "goal, espchat uses less total memory than the {PANES} nc processes: RSS {:.1} MiB \
-             against {:.1} MiB ({}): {}",
-            mine as f64 / 1024.0,
-            theirs as f64 / 1024.0,
+            "goal, espchat uses less total memory than the {PANES} nc processes: RSS {} \
+             against {} ({}): {}",
+            fmt_mib(mine),
+            fmt_mib(theirs),
             fmt_ratio(kib(mine), kib(theirs)),
             if !espchat.memory.complete || !nc.memory.complete {
                 "cannot tell (a process was gone)"
-            } else if mine < theirs {
-                "met"
             } else {
-                "NOT met"
+                verdict(mine < theirs)
             }
         );
         if nc.memory.complete && espchat.memory.complete {
             println!(
-                "  by PSS (shared pages split among the processes sharing them): {:.1} MiB \
-                 against {:.1} MiB ({})",
-                espchat.memory.pss_kib as f64 / 1024.0,
-                nc.memory.pss_kib as f64 / 1024.0,
+                "  by PSS (shared pages split among the processes sharing them): {} against {} \
+                 ({})",
+                fmt_mib(espchat.memory.pss_kib),
+                fmt_mib(nc.memory.pss_kib),
                 fmt_ratio(kib(espchat.memory.pss_kib), kib(nc.memory.pss_kib))
             );
         }
@@ -1002,10 +937,9 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
     if let Some(espchat) = espchat {
         match one_pane_rss_kib {
             Some(one) => println!(
-                "espchat per pane: RSS with 1 pane {:.1} MiB, with {PANES} {:.1} MiB: {:.0} KiB \
-                 per extra pane",
-                one as f64 / 1024.0,
-                espchat.memory.rss_kib as f64 / 1024.0,
+                "espchat per pane: RSS with 1 pane {}, with {PANES} {}: {:.0} KiB per extra pane",
+                fmt_mib(one),
+                fmt_mib(espchat.memory.rss_kib),
                 espchat.memory.rss_kib.saturating_sub(one) as f64 / (PANES - 1) as f64
             ),
             None => println!("espchat per pane: the 1-pane run failed, no figure"),
@@ -1021,8 +955,8 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
     for report in reports {
         if let Some(rss) = report.broker_rss_kib {
             println!(
-                "ncat --broker itself (not counted): {:.1} MiB RSS after the {} run",
-                rss as f64 / 1024.0,
+                "ncat --broker itself (not counted): {} RSS after the {} run",
+                fmt_mib(rss),
                 report.name
             );
         }
@@ -1032,27 +966,25 @@ fn print_table(reports: &[Report], one_pane_rss_kib: Option<u64>) {
     for report in reports {
         print_problems(report);
     }
-    let notes = [
-        "* ready: from the first probe until a line from client 1 reached all 63 others and one",
-        "  from client 2 reached client 1 (espchat: counted once all 64 panes said `connected`).",
-        "  A receiver still deaf after the first probes sends one line itself (see `!` above).",
-        "* done: measured lines that reached all 63 receivers. Latency: from just before the",
-        "  bench writes the line to the sender's stdin (`@1 text` for espchat) until the bench",
-        "  has read it from the last receiver's stdout (espchat: its `chatN| text` line on the",
-        "  one stdout; nc: the line on that nc's stdout), over the lines that reached all 63.",
-        "  The warm-up lines before them are left out: a fresh connection's first lines can",
-        "  wait for a delayed ACK (Nagle's algorithm, on a socket without TCP_NODELAY, holds a",
-        "  small write until the one before it is acknowledged).",
-        "* total RSS / PSS: sums of VmRSS and of Pss (smaps_rollup) over the side's processes",
-        "  after the latency phase, connections open; peak RSS: the largest VmHWM among them.",
-        "  RSS counts shared pages (libc, the binary) once per process; PSS divides them.",
-        "* CPU s: time on a CPU of the side's processes, all threads, over the latency phase,",
-        "  warm-up included (/proc/PID/task/*/schedstat).",
-        "* espchat / nc: espchat's value / nc's (below 1x = lower latency, less memory/CPU).",
-    ];
-    for note in notes {
-        println!("{note}");
-    }
+    println!(
+        "\
+* ready: from the first probe until a line from client 1 reached all 63 others and one
+  from client 2 reached client 1 (espchat: counted once all 64 panes said `connected`).
+  A receiver still deaf after the first probes sends one line itself (see `!` above).
+* done: measured lines that reached all 63 receivers. Latency: from just before the
+  bench writes the line to the sender's stdin (`@1 text` for espchat) until the bench
+  has read it from the last receiver's stdout (espchat: its `chatN| text` line on the
+  one stdout; nc: the line on that nc's stdout), over the lines that reached all 63.
+  The warm-up lines before them are left out: a fresh connection's first lines can
+  wait for a delayed ACK (Nagle's algorithm, on a socket without TCP_NODELAY, holds a
+  small write until the one before it is acknowledged).
+* total RSS / PSS: sums of VmRSS and of Pss (smaps_rollup) over the side's processes
+  after the latency phase, connections open; peak RSS: the largest VmHWM among them.
+  RSS counts shared pages (libc, the binary) once per process; PSS divides them.
+* CPU s: time on a CPU of the side's processes, all threads, over the latency phase,
+  warm-up included (/proc/PID/task/*/schedstat).
+* espchat / nc: espchat's value / nc's (below 1x = lower latency, less memory/CPU)."
+    );
 }
 
 fn print_problems(report: &Report) {

@@ -29,9 +29,8 @@ use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use support::{
-    Accepting, KillOnDrop, find_on_path, fmt_latency, fmt_ratio, nanos, peak_rss_kib, percentile,
-};
+use support::table::{Table, fmt_latency, fmt_mib, fmt_ratio};
+use support::{Bench, KillOnDrop, find_on_path, nanos, peak_rss_kib, percentile};
 
 const CLIENTS: usize = 8;
 /// Every line is this long, `\n` included. ncat relays the chunks it reads, not lines; with a
@@ -69,12 +68,14 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const RECEIVE_BUFFER: usize = 64 * 1024;
 
 fn main() {
-    let started = Instant::now();
+    let bench = Bench::start(&format!(
+        "relay benchmark: {CLIENTS} clients on 127.0.0.1, {LINE_LEN}-byte lines"
+    ));
     let base = Instant::now();
     print_context();
 
     let mut reports = Vec::new();
-    match EspchatBoard::start() {
+    match Server::espchat() {
         Ok(server) => reports.push(run_server(&server, base)),
         Err(error) => println!("espchat: cannot start the virtual board: {error}"),
     }
@@ -82,44 +83,38 @@ fn main() {
         None => {
             println!("ncat: not on PATH, peer relay skipped (Debian/Ubuntu: apt-get install ncat)")
         }
-        Some(ncat) => match NcatBroker::start(&ncat) {
+        Some(ncat) => match Server::ncat(&ncat) {
             Ok(server) => reports.push(run_server(&server, base)),
             Err(error) => println!("ncat: cannot start the broker, peer skipped: {error}"),
         },
     }
 
     print_table(&reports);
-    println!();
-    println!("bench took {:.1} s", started.elapsed().as_secs_f64());
+    bench.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Servers
 
-trait Relay {
-    fn name(&self) -> &'static str;
-    fn addr(&self) -> SocketAddr;
-    fn pid(&self) -> u32;
-    /// espchat relays a line to its sender too; ncat --broker only to the others.
-    fn echoes_sender(&self) -> bool;
-    /// Bytes of one benchmark line as relayed.
-    fn relayed_line_len(&self) -> usize;
-    /// What the server itself logged about clients it dropped as too slow, so far.
-    fn dropped_log(&self) -> Vec<String> {
-        Vec::new()
-    }
-}
-
-struct EspchatBoard {
+/// A relay under test: its process, where it listens, and how it relays.
+struct Server {
+    name: &'static str,
     process: KillOnDrop,
     addr: SocketAddr,
+    /// espchat relays a line to its sender too; ncat --broker only to the others.
+    echoes_sender: bool,
+    /// Bytes of one benchmark line as relayed.
+    relayed_line_len: usize,
+    /// The server's own account of the clients it dropped as too slow: espchat's board logs
+    /// them on its serial console, ncat keeps none.
+    dropped: Arc<Mutex<Vec<String>>>,
+    /// Reads the board's stdout to its end.
     drain: Option<JoinHandle<()>>,
-    /// The board's own account of the clients it dropped, from its serial console.
-    dropped_log: Arc<Mutex<Vec<String>>>,
 }
 
-impl EspchatBoard {
-    fn start() -> Result<EspchatBoard, String> {
+impl Server {
+    /// `espchat board`, the firmware's chat server on the virtual board.
+    fn espchat() -> Result<Server, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_espchat"))
             .args(["board", "--tcp-port", "0"])
             .stdin(Stdio::null())
@@ -131,11 +126,15 @@ impl EspchatBoard {
         let process = KillOnDrop(child);
         // Reads stdout to its end (the board's exit), passing each line on while anyone listens.
         let (drain, lines_rx) = support::forward_lines(stdout);
-        let mut board = EspchatBoard {
+        let mut board = Server {
+            name: "espchat",
             process,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            echoes_sender: true,
+            // `Client N: ` + the line + `\r` before its `\n`.
+            relayed_line_len: "Client 1: ".len() + LINE_LEN + 1,
+            dropped: Arc::default(),
             drain: Some(drain),
-            dropped_log: Arc::default(),
         };
         let deadline = Instant::now() + START_DEADLINE;
         let mut first = Vec::new();
@@ -163,18 +162,44 @@ impl EspchatBoard {
         }
         board.addr = addr;
         let serial = PathBuf::from(&first[0]["serial: ".len()..]);
-        if let Err(error) = watch_console(&serial, Arc::clone(&board.dropped_log)) {
+        if let Err(error) = watch_console(&serial, Arc::clone(&board.dropped)) {
             println!("espchat: {error}; its own log of dropped clients will be missing");
         }
         Ok(board)
     }
+
+    /// `ncat --broker`, the peer.
+    fn ncat(ncat: &Path) -> Result<Server, String> {
+        let (process, addr) = support::ncat_broker(ncat, Stdio::null(), START_DEADLINE)?;
+        Ok(Server {
+            name: "ncat",
+            process,
+            addr,
+            echoes_sender: false,
+            relayed_line_len: LINE_LEN,
+            dropped: Arc::default(),
+            drain: None,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.process.0.id()
+    }
+
+    /// What the server logged about clients it dropped as too slow, so far.
+    fn dropped_log(&self) -> Vec<String> {
+        self.dropped
+            .lock()
+            .map(|log| log.clone())
+            .unwrap_or_default()
+    }
 }
 
-impl Drop for EspchatBoard {
+impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.process.0.kill();
         let _ = self.process.0.wait();
-        // The board is gone, so its stdout ends and the drain thread returns.
+        // The server is gone, so the board's stdout ends and the drain thread returns.
         if let Some(drain) = self.drain.take() {
             let _ = drain.join();
         }
@@ -204,81 +229,6 @@ fn watch_console(serial: &Path, dropped_log: Arc<Mutex<Vec<String>>>) -> Result<
     Ok(())
 }
 
-impl Relay for EspchatBoard {
-    fn name(&self) -> &'static str {
-        "espchat"
-    }
-    fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-    fn pid(&self) -> u32 {
-        self.process.0.id()
-    }
-    fn echoes_sender(&self) -> bool {
-        true
-    }
-    fn dropped_log(&self) -> Vec<String> {
-        self.dropped_log
-            .lock()
-            .map(|log| log.clone())
-            .unwrap_or_default()
-    }
-    fn relayed_line_len(&self) -> usize {
-        // `Client N: ` + the line + `\r` before its `\n`.
-        "Client 1: ".len() + LINE_LEN + 1
-    }
-}
-
-struct NcatBroker {
-    process: KillOnDrop,
-    addr: SocketAddr,
-}
-
-impl NcatBroker {
-    fn start(ncat: &Path) -> Result<NcatBroker, String> {
-        let port = support::free_port()?;
-        let child = Command::new(ncat)
-            .args(["--broker", "--listen", "127.0.0.1", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|error| format!("cannot run {}: {error}", ncat.display()))?;
-        let mut process = KillOnDrop(child);
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let deadline = Instant::now() + START_DEADLINE;
-        let exited = || Some(process.0.try_wait().ok()??.to_string());
-        match support::wait_accepting(addr, deadline, exited) {
-            // That probe connection is closed again right away; ncat drops it.
-            Accepting::Yes => Ok(NcatBroker { process, addr }),
-            Accepting::Exited(status) => {
-                Err(format!("it exited ({status}) before accepting connections"))
-            }
-            Accepting::TimedOut => {
-                Err(format!("not accepting on {addr} within {START_DEADLINE:?}"))
-            }
-        }
-    }
-}
-
-impl Relay for NcatBroker {
-    fn name(&self) -> &'static str {
-        "ncat"
-    }
-    fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-    fn pid(&self) -> u32 {
-        self.process.0.id()
-    }
-    fn echoes_sender(&self) -> bool {
-        false
-    }
-    fn relayed_line_len(&self) -> usize {
-        LINE_LEN
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Phases
 
@@ -297,11 +247,11 @@ struct ServerReport {
     peak_rss_kib: Option<u64>,
 }
 
-fn run_server(server: &dyn Relay, base: Instant) -> ServerReport {
+fn run_server(server: &Server, base: Instant) -> ServerReport {
     println!(
         "{}: running on {} (pid {})...",
-        server.name(),
-        server.addr(),
+        server.name,
+        server.addr,
         server.pid()
     );
     let phase = |spec: &PhaseSpec| {
@@ -318,8 +268,8 @@ fn run_server(server: &dyn Relay, base: Instant) -> ServerReport {
     let flood = phase(&FLOOD);
     let paced = phase(&PACED);
     ServerReport {
-        name: server.name(),
-        echoes_sender: server.echoes_sender(),
+        name: server.name,
+        echoes_sender: server.echoes_sender,
         flood,
         paced,
         peak_rss_kib: peak_rss_kib(server.pid()),
@@ -383,7 +333,7 @@ impl PhaseResult {
     }
 }
 
-fn run_phase(server: &dyn Relay, spec: &PhaseSpec, base: Instant) -> Result<PhaseResult, String> {
+fn run_phase(server: &Server, spec: &PhaseSpec, base: Instant) -> Result<PhaseResult, String> {
     let started = Instant::now();
     let shared = Arc::new(Shared {
         base,
@@ -396,7 +346,7 @@ fn run_phase(server: &dyn Relay, spec: &PhaseSpec, base: Instant) -> Result<Phas
         ended: Default::default(),
         senders_done: AtomicUsize::new(0),
     });
-    let echoes = server.echoes_sender();
+    let echoes = server.echoes_sender;
     let receivers_per_line = if echoes { CLIENTS } else { CLIENTS - 1 };
 
     let mut clients: Vec<(TcpStream, JoinHandle<ReceiverStats>)> = Vec::new();
@@ -592,7 +542,7 @@ struct DroppedClient {
 /// and relays to it) once its `hello k` reached client 0; ncat does not relay client 0's own
 /// hello, and for it client 0 counts once client 1's hello reached it.
 fn connect_all(
-    server: &dyn Relay,
+    server: &Server,
     shared: &Arc<Shared>,
     clients: &mut Vec<(TcpStream, JoinHandle<ReceiverStats>)>,
 ) -> Result<(), String> {
@@ -600,8 +550,8 @@ fn connect_all(
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (stream, receiver) = connect_client(server.addr(), index, shared)?;
-            let confirmed_by_first = index > 0 || server.echoes_sender();
+            let (stream, receiver) = connect_client(server.addr, index, shared)?;
+            let confirmed_by_first = index > 0 || server.echoes_sender;
             let deadline = Instant::now() + HANDSHAKE_DEADLINE;
             let outcome = loop {
                 if !confirmed_by_first {
@@ -930,8 +880,6 @@ fn parse_data(payload: &[u8], lines: usize) -> Option<(usize, usize)> {
 // Output
 
 fn print_context() {
-    println!("relay benchmark: {CLIENTS} clients on 127.0.0.1, {LINE_LEN}-byte lines");
-    println!("{}", support::machine());
     println!(
         "load: flood {} lines/client as fast as possible, then paced {} lines/client, one per {:?}",
         FLOOD.lines,
@@ -944,12 +892,8 @@ fn print_context() {
     println!();
 }
 
-fn print_phase_progress(
-    server: &dyn Relay,
-    spec: &PhaseSpec,
-    result: &Result<PhaseResult, String>,
-) {
-    let name = server.name();
+fn print_phase_progress(server: &Server, spec: &PhaseSpec, result: &Result<PhaseResult, String>) {
+    let name = server.name;
     let result = match result {
         Err(error) => {
             println!("  {name} {}: FAILED: {error}", spec.name);
@@ -987,7 +931,7 @@ fn print_phase_progress(
             dropped.received,
             dropped.best_other,
             behind,
-            (behind * server.relayed_line_len() as u64) as f64 / 1024.0,
+            (behind * server.relayed_line_len as u64) as f64 / 1024.0,
             match (dropped.idle, dropped.drained) {
                 // Data arrives in order before the close: after a read that emptied the socket,
                 // a close read next means the server sent nothing in between.
@@ -1035,7 +979,7 @@ fn print_phase_progress(
 }
 
 fn print_table(reports: &[ServerReport]) {
-    const HEADER: [&str; 9] = [
+    let mut table = Table::new([
         "server",
         "deliveries/s",
         "flood done",
@@ -1045,24 +989,7 @@ fn print_table(reports: &[ServerReport]) {
         "paced p50",
         "paced p99",
         "peak RSS",
-    ];
-    let row = |cells: [String; 9]| {
-        println!(
-            "{:<8} {:>12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
-            cells[0],
-            cells[1],
-            cells[2],
-            cells[3],
-            cells[4],
-            cells[5],
-            cells[6],
-            cells[7],
-            cells[8]
-        );
-    };
-    println!();
-    row(HEADER.map(str::to_owned));
-    println!("{}", "-".repeat(98));
+    ]);
     let partial = reports.iter().any(|report| {
         [&report.flood, &report.paced]
             .into_iter()
@@ -1078,7 +1005,7 @@ fn print_table(reports: &[ServerReport]) {
             let mark = if phase.all_complete() { "" } else { "*" };
             format!("{}{mark}", fmt_latency(phase.percentile(p)))
         };
-        let cells = [
+        table.row([
             report.name.to_owned(),
             flood.map_or("-".to_owned(), |flood| {
                 let mark = if flood.all_complete() { "" } else { "*" };
@@ -1090,11 +1017,8 @@ fn print_table(reports: &[ServerReport]) {
             fmt_done(paced),
             latency(paced, 50.0),
             latency(paced, 99.0),
-            report.peak_rss_kib.map_or("-".to_owned(), |kib| {
-                format!("{:.1} MiB", kib as f64 / 1024.0)
-            }),
-        ];
-        row(cells);
+            report.peak_rss_kib.map_or("-".to_owned(), fmt_mib),
+        ]);
     }
     if let [espchat, ncat] = reports
         && espchat.name == "espchat"
@@ -1112,11 +1036,8 @@ fn print_table(reports: &[ServerReport]) {
         };
         let p50 = |phase: &PhaseResult| phase.percentile(50.0).map(|ns| ns as f64);
         let p99 = |phase: &PhaseResult| phase.percentile(99.0).map(|ns| ns as f64);
-        let rss = match (espchat.peak_rss_kib, ncat.peak_rss_kib) {
-            (Some(a), Some(b)) if b > 0 => format!("{:.2}x", a as f64 / b as f64),
-            _ => "-".to_owned(),
-        };
-        row([
+        let rss = |report: &ServerReport| report.peak_rss_kib.map(|kib| kib as f64);
+        table.row([
             "esp/ncat".to_owned(),
             ratio(flood, |phase| Some(phase.deliveries_per_sec())),
             String::new(),
@@ -1125,12 +1046,13 @@ fn print_table(reports: &[ServerReport]) {
             String::new(),
             ratio(paced, p50),
             ratio(paced, p99),
-            rss,
+            fmt_ratio(rss(espchat), rss(ncat)),
         ]);
-        println!(
-            "(esp/ncat: espchat's value / ncat's; above 1x = more deliveries/s, or higher latency)"
+        table.note(
+            "(esp/ncat: espchat's value / ncat's; above 1x = more deliveries/s, or higher latency)",
         );
     }
+    table.print();
     println!();
     for report in reports {
         let receivers = if report.echoes_sender {
@@ -1143,16 +1065,18 @@ fn print_table(reports: &[ServerReport]) {
         };
         println!("* {} relays each line to {receivers}.", report.name);
     }
-    println!("  The receivers parse both formats; deliveries count lines received, per receiver.");
-    println!("* deliveries/s: benchmark lines received by all clients together / time from the");
-    println!("  flood's first send to its last receipt.");
-    println!("* done: share of the phase's lines that reached every one of their receivers.");
-    println!("* latency: from a line's send until the last of its receivers got it.");
+    println!(
+        "  The receivers parse both formats; deliveries count lines received, per receiver.
+* deliveries/s: benchmark lines received by all clients together / time from the
+  flood's first send to its last receipt.
+* done: share of the phase's lines that reached every one of their receivers.
+* latency: from a line's send until the last of its receivers got it."
+    );
     if partial {
         println!(
-            "  *: the phase lost lines (the `!` lines above say how): deliveries/s counts what"
+            "  *: the phase lost lines (the `!` lines above say how): deliveries/s counts what
+  arrived, the latencies cover only the lines that reached all their receivers."
         );
-        println!("  arrived, the latencies cover only the lines that reached all their receivers.");
     }
     println!("* peak RSS: VmHWM of the server process after both phases.");
 }

@@ -22,16 +22,14 @@
 //! on panic); the espchat processes are killed by pid if a hang-up did not end them.
 
 mod support;
+#[path = "../tests/support/tmux.rs"]
+mod tmux;
 
-use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -45,7 +43,9 @@ use espchat::event::Event;
 use espchat::serial::decode::{Span, Style};
 use espchat::serial::{ConsoleDecoder, ConsoleOutput, SerialEvent, StyledLine};
 
-use support::{fmt_latency, load_average, nanos, percentile};
+use support::table::{Table, fmt_latency, fmt_ratio, verdict};
+use support::{Bench, Pty, nanos, percentile};
+use tmux::{Session, Tmux};
 
 const WIDTH: u16 = 200;
 const HEIGHT: u16 = 60;
@@ -80,12 +80,8 @@ const FLASH_BAUD: f64 = 921_600.0;
 const STUB_BYTES: usize = 5_880 + 204;
 
 fn main() {
-    let started = Instant::now();
-    println!("tui benchmark: frames in-process; idle, streaming, first frame and demo in tmux");
-    println!("{}", support::machine());
-    println!(
-        "load average (1, 5, 15 min) at the start: {}",
-        load_average()
+    let bench = Bench::start(
+        "tui benchmark: frames in-process; idle, streaming, first frame and demo in tmux",
     );
     println!();
 
@@ -96,7 +92,10 @@ fn main() {
     let frames_only = std::env::var_os("TUI_BENCH_FRAMES_ONLY").is_some_and(|value| value == "1");
     let tmux = match support::find_on_path("tmux") {
         _ if frames_only => None,
-        Some(_) => Some(Tmux::new()),
+        Some(_) => Some(Tmux::new(format!(
+            "espchat-tui-bench-{}",
+            std::process::id()
+        ))),
         None => {
             println!("tmux: not on PATH, the process measurements are skipped (apt install tmux)");
             None
@@ -121,12 +120,7 @@ fn main() {
         first.as_ref(),
         demo.as_ref(),
     );
-    println!();
-    println!(
-        "bench took {:.1} s; load average (1, 5, 15 min) at the end: {}",
-        started.elapsed().as_secs_f64(),
-        load_average()
-    );
+    bench.finish();
 }
 
 fn report<T>(what: &str, result: Result<T, String>) -> Option<T> {
@@ -374,206 +368,23 @@ fn chat_lines(count: usize) -> Vec<StyledLine> {
 // ---------------------------------------------------------------------------------------------
 // tmux and ptys
 
-/// A tmux server of the bench's own (its own socket, no config file), killed when dropped.
-struct Tmux {
-    socket: String,
-    /// The socket file, known once the server runs: tmux 3.3 leaves it behind when the server
-    /// ends (the last session closed, or kill-server).
-    socket_path: std::cell::OnceCell<PathBuf>,
-}
-
-impl Tmux {
-    fn new() -> Tmux {
-        Tmux {
-            socket: format!("espchat-tui-bench-{}", std::process::id()),
-            socket_path: std::cell::OnceCell::new(),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Result<Output, String> {
-        let output = Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|error| format!("tmux: {error}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "tmux {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
-        Ok(output)
-    }
-
-    /// A detached session at 200x60 running `command` in place of a shell.
-    fn start(&self, name: &str, command: &str) -> Result<Session<'_>, String> {
-        let (w, h) = (WIDTH.to_string(), HEIGHT.to_string());
-        self.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-x",
-            &w,
-            "-y",
-            &h,
-            &format!("exec {command}"),
-        ])?;
-        if self.socket_path.get().is_none()
-            && let Ok(output) = self.run(&["display-message", "-p", "#{socket_path}"])
-        {
-            let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-            if !path.is_empty() {
-                let _ = self.socket_path.set(PathBuf::from(path));
-            }
-        }
-        // Keep the pane (and its screen) if the program exits, to see why.
-        let _ = self.run(&["set-option", "-t", name, "remain-on-exit", "on"]);
-        let pid = String::from_utf8_lossy(
-            &self
-                .run(&["list-panes", "-t", name, "-F", "#{pane_pid}"])?
-                .stdout,
-        )
+/// The tmux server's process id.
+fn server_pid(tmux: &Tmux) -> Option<u32> {
+    String::from_utf8_lossy(&tmux.run(&["display-message", "-p", "#{pid}"]).ok()?.stdout)
         .trim()
         .parse()
-        .map_err(|error| format!("pane pid: {error}"))?;
-        Ok(Session {
-            tmux: self,
-            name: name.to_owned(),
-            pid,
-        })
-    }
-
-    fn server_pid(&self) -> Option<u32> {
-        String::from_utf8_lossy(&self.run(&["display-message", "-p", "#{pid}"]).ok()?.stdout)
-            .trim()
-            .parse()
-            .ok()
-    }
+        .ok()
 }
 
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-        if let Some(socket) = self.socket_path.get() {
-            let _ = std::fs::remove_file(socket);
-        }
-    }
+/// Whether the session's program still runs.
+fn alive(session: &Session) -> bool {
+    support::cpu_time(session.pid).is_some() && !session.dead_in_tmux()
 }
 
-/// A tmux session running one program; killed when dropped (the program by pid too, should
-/// the hang-up not end it).
-struct Session<'a> {
-    tmux: &'a Tmux,
-    name: String,
-    pid: u32,
-}
-
-impl Session<'_> {
-    fn screen(&self) -> String {
-        self.tmux
-            .run(&["capture-pane", "-p", "-t", &self.name])
-            .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
-            .unwrap_or_default()
-    }
-
-    fn alive(&self) -> bool {
-        support::cpu_time(self.pid).is_some() && !self.dead_in_tmux()
-    }
-
-    fn dead_in_tmux(&self) -> bool {
-        self.tmux
-            .run(&["list-panes", "-t", &self.name, "-F", "#{pane_dead}"])
-            .is_ok_and(|output| output.stdout.starts_with(b"1"))
-    }
-
-    /// Polls the screen until `found` says yes; the time since `start` when it did.
-    fn wait_for(
-        &self,
-        start: Instant,
-        deadline: Duration,
-        pause: Duration,
-        found: impl Fn(&str) -> bool,
-    ) -> Result<Duration, String> {
-        loop {
-            let screen = self.screen();
-            if found(&screen) {
-                return Ok(start.elapsed());
-            }
-            if self.dead_in_tmux() {
-                return Err(format!(
-                    "the program exited; its screen:\n{}",
-                    screen.trim_end()
-                ));
-            }
-            if start.elapsed() > deadline {
-                return Err(format!(
-                    "not within {deadline:?}; the screen:\n{}",
-                    screen.trim_end()
-                ));
-            }
-            thread::sleep(pause);
-        }
-    }
-}
-
-impl Drop for Session<'_> {
-    fn drop(&mut self) {
-        let _ = self.tmux.run(&["kill-session", "-t", &self.name]);
-        let gone_by = Instant::now() + Duration::from_secs(3);
-        while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < gone_by {
-            thread::sleep(Duration::from_millis(10));
-        }
-        if let Ok(pid) = i32::try_from(self.pid)
-            && Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
-/// A pty pair: the master non-blocking, the slave raw and kept open (never read).
-struct Pty {
-    master: OwnedFd,
-    slave: OwnedFd,
-    path: PathBuf,
-}
-
-fn open_pty() -> Result<Pty, String> {
-    let pty = nix::pty::openpty(None, None).map_err(|error| format!("openpty: {error}"))?;
-    let mut termios = tcgetattr(&pty.slave).map_err(|error| format!("tcgetattr: {error}"))?;
-    cfmakeraw(&mut termios);
-    tcsetattr(&pty.slave, SetArg::TCSANOW, &termios)
-        .map_err(|error| format!("tcsetattr: {error}"))?;
-    let path = nix::unistd::ttyname(&pty.slave).map_err(|error| format!("ttyname: {error}"))?;
-    fcntl(&pty.master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
-        .map_err(|error| format!("O_NONBLOCK on the master: {error}"))?;
-    Ok(Pty {
-        master: pty.master,
-        slave: pty.slave,
-        path,
-    })
-}
-
-impl Pty {
-    /// Bytes in the slave's input queue, read by nobody yet.
-    fn queued(&self) -> Option<i32> {
-        let mut count: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one c_int through the pointer, which is valid for the call.
-        let result = unsafe { libc::ioctl(self.slave.as_raw_fd(), libc::FIONREAD, &mut count) };
-        (result >= 0).then_some(count)
-    }
-
-    /// Whatever the program wrote to the port, thrown away, so that it never blocks.
-    fn drain(&self) {
-        let mut scratch = [0u8; 4096];
-        while matches!(nix::unistd::read(&self.master, &mut scratch), Ok(n) if n > 0) {}
-    }
+/// Whatever the program wrote to the port, thrown away, so that it never blocks.
+fn drain(pty: &Pty) {
+    let mut scratch = [0u8; 4096];
+    while matches!(nix::unistd::read(&pty.master, &mut scratch), Ok(n) if n > 0) {}
 }
 
 /// `espchat tui -p PTY` in a new session, after its first frame.
@@ -586,9 +397,10 @@ fn start_tui<'a>(
     let start = Instant::now();
     let session = tmux.start(
         name,
+        (WIDTH, HEIGHT),
         &format!("'{}' tui -p '{}'", binary.display(), pty.path.display()),
     )?;
-    let first = session.wait_for(start, Duration::from_secs(10), POLL, status_shown)?;
+    let (first, _) = session.wait_for(start, Duration::from_secs(10), POLL, status_shown)?;
     Ok((session, first))
 }
 
@@ -606,7 +418,7 @@ struct CpuWindow {
 }
 
 fn cpu_window(session: &Session, work: impl FnOnce()) -> Result<CpuWindow, String> {
-    let server = session.tmux.server_pid();
+    let server = server_pid(session.tmux);
     let tui_before = support::cpu_time(session.pid).ok_or("cannot read /proc/PID/stat")?;
     let tmux_before = server.and_then(support::cpu_time);
     let start = Instant::now();
@@ -627,17 +439,17 @@ fn cpu_window(session: &Session, work: impl FnOnce()) -> Result<CpuWindow, Strin
 // 2. Idle
 
 fn bench_idle(tmux: &Tmux, binary: &Path) -> Result<CpuWindow, String> {
-    let pty = open_pty()?;
+    let pty = Pty::open()?;
     let (session, _) = start_tui(tmux, binary, &pty, "idle")?;
     thread::sleep(SETTLE);
     let window = cpu_window(&session, || {
         let end = Instant::now() + CPU_WINDOW;
         while Instant::now() < end {
-            pty.drain();
+            drain(&pty);
             thread::sleep(Duration::from_millis(100));
         }
     })?;
-    if !session.alive() {
+    if !alive(&session) {
         return Err("the TUI exited".to_owned());
     }
     println!(
@@ -666,7 +478,7 @@ struct Stream {
 
 fn bench_stream(tmux: &Tmux, binary: &Path) -> Result<Stream, String> {
     let text = support::esp_log_text(STREAM_RATE * CPU_WINDOW.as_secs() as usize * 12 / 10, false);
-    let pty = open_pty()?;
+    let pty = Pty::open()?;
     let (session, _) = start_tui(tmux, binary, &pty, "stream")?;
     thread::sleep(SETTLE);
     let slice_bytes = STREAM_RATE * SLICE.as_millis() as usize / 1000;
@@ -687,7 +499,7 @@ fn bench_stream(tmux: &Tmux, binary: &Path) -> Result<Stream, String> {
                     Err(Errno::EINTR) => {}
                     Err(Errno::EAGAIN) => {
                         was_full = true;
-                        pty.drain();
+                        drain(&pty);
                         if Instant::now() >= slice_end {
                             break;
                         }
@@ -725,10 +537,12 @@ fn bench_stream(tmux: &Tmux, binary: &Path) -> Result<Stream, String> {
         }
     }
     let stopped = Instant::now();
-    let marker = session.wait_for(stopped, Duration::from_secs(10), POLL, |screen| {
-        screen.contains(MARKER)
-    });
-    let queued_after = pty.queued();
+    let marker = session
+        .wait_for(stopped, Duration::from_secs(10), POLL, |screen| {
+            screen.contains(MARKER)
+        })
+        .map(|(after, _)| after);
+    let queued_after = support::queued(&pty.slave).ok();
     println!(
         "1 MB/s: wrote {:.2} MB in {:.2} s ({} of {slices} slices found the pty full), TUI \
          {:.1}% CPU, tmux server {}, marker on screen {}",
@@ -769,13 +583,14 @@ fn bench_first_frame(tmux: &Tmux, binary: &Path) -> Result<FirstFrame, String> {
         let start = Instant::now();
         let session = tmux.start(
             &format!("floor{run}"),
+            (WIDTH, HEIGHT),
             "sh -c 'printf \" espchat\"; sleep 30'",
         )?;
-        let shown = session.wait_for(start, Duration::from_secs(10), POLL, status_shown)?;
+        let (shown, _) = session.wait_for(start, Duration::from_secs(10), POLL, status_shown)?;
         drop(session);
         floor.push(shown);
 
-        let pty = open_pty()?;
+        let pty = Pty::open()?;
         let (session, first) = start_tui(tmux, binary, &pty, &format!("first{run}"))?;
         drop(session);
         drop(pty);
@@ -815,6 +630,7 @@ fn bench_demo(tmux: &Tmux, binary: &Path) -> Result<Demo, String> {
         let start = Instant::now();
         let session = tmux.start(
             &format!("demo{run}"),
+            (WIDTH, HEIGHT),
             &format!("'{}' demo", binary.display()),
         )?;
         // One loop for both marks: the flash-done note scrolls out of the console pane as
@@ -880,20 +696,14 @@ fn print_table(
     first: Option<&FirstFrame>,
     demo: Option<&Demo>,
 ) {
-    const WIDTHS: [usize; 5] = [34, 10, 10, 10, 10];
-    let row = |cells: [String; 5]| println!("{}", support::table_row(&cells, &WIDTHS));
     let ms = |d: Duration| fmt_latency(Some(nanos(d)));
     let dash = || "-".to_owned();
-    let met = |ok: bool| if ok { "met" } else { "NOT met" }.to_owned();
+    let met = |ok: bool| verdict(ok).to_owned();
 
-    println!();
-    const FRAME_WIDTHS: [usize; 6] = [23, 10, 10, 10, 10, 10];
-    let frame_row = |cells: [String; 6]| println!("{}", support::table_row(&cells, &FRAME_WIDTHS));
-    frame_row(["frame", "p50", "p99", "max", "CPU p99", "goal"].map(str::to_owned));
-    println!("{}", support::table_rule(&FRAME_WIDTHS));
+    let mut table = Table::new(["frame", "p50", "p99", "max", "CPU p99", "goal"]);
     let goal_ns = nanos(FRAME_P99_GOAL);
     for frame in frames {
-        frame_row([
+        table.row([
             frame.name.to_owned(),
             fmt_latency(frame.p(50.0)),
             fmt_latency(frame.p(99.0)),
@@ -902,63 +712,55 @@ fn print_table(
             met(frame.p(99.0).is_some_and(|p99| p99 < goal_ns)),
         ]);
     }
-    println!();
-    row(["measure", "value", "tmux", "ratio", "goal"].map(str::to_owned));
-    println!("{}", support::table_rule(&WIDTHS));
+    table.print();
+
+    let mut table = Table::new(["measure", "value", "tmux", "ratio", "goal"]);
     let pct = |value: Option<f64>, digits: usize| {
         value.map_or("-".to_owned(), |v| format!("{v:.digits$}%"))
     };
     match idle {
-        Some(idle) => row([
+        Some(idle) => table.row([
             "idle CPU (% of a core)".to_owned(),
             pct(Some(idle.tui), 2),
             pct(idle.tmux, 2),
             dash(),
             met(idle.tui < IDLE_CPU_GOAL),
         ]),
-        None => row([
-            "idle CPU (% of a core)".to_owned(),
-            dash(),
-            dash(),
-            dash(),
-            dash(),
-        ]),
+        None => table.row(["idle CPU (% of a core)", "-", "-", "-", "-"]),
     }
     match stream {
         Some(stream) => {
             let mb = stream.written as f64 / 1e6;
-            row([
+            table.row([
                 "1 MB/s console CPU (% of a core)".to_owned(),
                 pct(Some(stream.cpu.tui), 1),
                 pct(stream.cpu.tmux, 1),
                 idle.map_or(dash(), |idle| {
-                    support::fmt_ratio(Some(stream.cpu.tui), Some(idle.tui))
+                    fmt_ratio(Some(stream.cpu.tui), Some(idle.tui))
                 }),
                 dash(),
             ]);
-            row([
+            table.row([
                 "1 MB/s: written MB/s".to_owned(),
                 format!("{:.2}", mb / stream.window.as_secs_f64()),
                 dash(),
                 format!("{:.2}x", mb / stream.window.as_secs_f64()),
                 dash(),
             ]);
-            row([
-                "1 MB/s: CPU ms per MB".to_owned(),
+            let per_mb = |cpu: f64| {
                 format!(
                     "{:.1}",
-                    stream.cpu.tui * 10.0 * stream.window.as_secs_f64() / mb.max(1e-9)
-                ),
-                stream.cpu.tmux.map_or(dash(), |tmux| {
-                    format!(
-                        "{:.1}",
-                        tmux * 10.0 * stream.window.as_secs_f64() / mb.max(1e-9)
-                    )
-                }),
+                    cpu * 10.0 * stream.window.as_secs_f64() / mb.max(1e-9)
+                )
+            };
+            table.row([
+                "1 MB/s: CPU ms per MB".to_owned(),
+                per_mb(stream.cpu.tui),
+                stream.cpu.tmux.map_or(dash(), per_mb),
                 dash(),
                 dash(),
             ]);
-            row([
+            table.row([
                 "1 MB/s: last line on screen after".to_owned(),
                 match &stream.marker {
                     Ok(after) => ms(*after),
@@ -972,55 +774,43 @@ fn print_table(
                     .is_ok_and(|after| *after < Duration::from_secs(1))),
             ]);
         }
-        None => row([
-            "1 MB/s console CPU".to_owned(),
-            dash(),
-            dash(),
-            dash(),
-            dash(),
-        ]),
+        None => table.row(["1 MB/s console CPU", "-", "-", "-", "-"]),
     }
     match first {
         Some(first) => {
             let tui = median(&first.tui);
             let floor = median(&first.floor);
-            row([
+            table.row([
                 "first frame, median".to_owned(),
                 ms(tui),
                 ms(floor),
-                support::fmt_ratio(Some(tui.as_secs_f64()), Some(floor.as_secs_f64())),
+                fmt_ratio(Some(tui.as_secs_f64()), Some(floor.as_secs_f64())),
                 met(tui < FIRST_FRAME_GOAL),
             ]);
-            row([
+            let range =
+                |runs: &[Duration]| format!("{}-{}", fmt_ms(runs[0]), fmt_ms(runs[runs.len() - 1]));
+            table.row([
                 "first frame, range".to_owned(),
-                format!(
-                    "{}-{}",
-                    fmt_ms(first.tui[0]),
-                    fmt_ms(first.tui[first.tui.len() - 1])
-                ),
-                format!(
-                    "{}-{}",
-                    fmt_ms(first.floor[0]),
-                    fmt_ms(first.floor[first.floor.len() - 1])
-                ),
+                range(&first.tui),
+                range(&first.floor),
                 dash(),
                 dash(),
             ]);
         }
-        None => row(["first frame".to_owned(), dash(), dash(), dash(), dash()]),
+        None => table.row(["first frame", "-", "-", "-", "-"]),
     }
     match demo {
         Some(demo) => {
             let connected = median(&demo.connected);
             let floor = demo_floor(demo.compressed);
-            row([
+            table.row([
                 "demo: start to 2 panes, median".to_owned(),
                 format!("{:.2} s", connected.as_secs_f64()),
                 dash(),
                 format!("{:.2}x", connected.as_secs_f64() / floor),
                 dash(),
             ]);
-            row([
+            table.row([
                 "demo: line-rate floor".to_owned(),
                 format!("{floor:.2} s"),
                 dash(),
@@ -1028,8 +818,9 @@ fn print_table(
                 dash(),
             ]);
         }
-        None => row(["demo".to_owned(), dash(), dash(), dash(), dash()]),
+        None => table.row(["demo", "-", "-", "-", "-"]),
     }
+    table.print();
     println!();
 
     let worst = frames.iter().filter_map(|frame| frame.p(99.0)).max();
@@ -1037,11 +828,7 @@ fn print_table(
         "goal 1, p99 frame < {}: worst row's p99 {}: {}",
         fmt_latency(Some(goal_ns)),
         fmt_latency(worst),
-        if worst.is_some_and(|worst| worst < goal_ns) {
-            "met"
-        } else {
-            "NOT met"
-        }
+        verdict(worst.is_some_and(|worst| worst < goal_ns))
     );
     match idle {
         Some(idle) => println!(
@@ -1066,75 +853,59 @@ fn print_table(
     println!();
 
     println!(
-        "* frames: an App with {PANES} chat panes x {LINES} lines (connected, plain chat text)"
+        "\
+* frames: an App with {PANES} chat panes x {LINES} lines (connected, plain chat text)
+  and {LINES} serial lines (ESP-IDF log text through the console's decoder, coloured),
+  rendered at {WIDTH}x{HEIGHT} {FRAMES} times per row after {WARMUP_FRAMES} warm-up frames,
+  each frame timed with Instant; nearest-rank percentiles. render: `&App` into a
+  reset Buffer. 1 line: one new line (console and panes in turn) through
+  handle_event, then the render, timed together. {BURST_LINES} lines: 1 MB/s of 80-byte
+  lines at the TUI's 30 frames a second, all to the console. draw: through
+  Terminal<TestBackend>::draw, which adds ratatui's diff against the last frame.
+  CPU p99: the bench thread's CPU time (CLOCK_THREAD_CPUTIME_ID) over the same
+  spans: wall p99 well above it means the thread was preempted, not working.
+* CPU: utime+stime of the espchat process (all threads, /proc/PID/stat, 10 ms ticks,
+  so +-0.1% over 10 s) over {window} s, {settle} s after its first frame, in percent of one core.
+  tmux: the tmux server's CPU over the same window (it parses what the TUI draws).
+  `espchat tui -p PTY` runs in tmux at {WIDTH}x{HEIGHT}; the pty is the bench's,
+  its slave raw and held open by the bench, which never reads it.",
+        window = CPU_WINDOW.as_secs(),
+        settle = SETTLE.as_secs()
     );
-    println!(
-        "  and {LINES} serial lines (ESP-IDF log text through the console's decoder, coloured),"
-    );
-    println!(
-        "  rendered at {WIDTH}x{HEIGHT} {FRAMES} times per row after {WARMUP_FRAMES} warm-up frames,"
-    );
-    println!("  each frame timed with Instant; nearest-rank percentiles. render: `&App` into a");
-    println!("  reset Buffer. 1 line: one new line (console and panes in turn) through");
-    println!(
-        "  handle_event, then the render, timed together. {BURST_LINES} lines: 1 MB/s of 80-byte"
-    );
-    println!("  lines at the TUI's 30 frames a second, all to the console. draw: through");
-    println!("  Terminal<TestBackend>::draw, which adds ratatui's diff against the last frame.");
-    println!("  CPU p99: the bench thread's CPU time (CLOCK_THREAD_CPUTIME_ID) over the same");
-    println!("  spans: wall p99 well above it means the thread was preempted, not working.");
-    println!(
-        "* CPU: utime+stime of the espchat process (all threads, /proc/PID/stat, 10 ms ticks,"
-    );
-    println!(
-        "  so +-0.1% over 10 s) over {} s, {} s after its first frame, in percent of one core.",
-        CPU_WINDOW.as_secs(),
-        SETTLE.as_secs()
-    );
-    println!("  tmux: the tmux server's CPU over the same window (it parses what the TUI draws).");
-    println!("  `espchat tui -p PTY` runs in tmux at {WIDTH}x{HEIGHT}; the pty is the bench's,");
-    println!("  its slave raw and held open by the bench, which never reads it.");
     if let Some(stream) = stream {
         println!(
-            "* 1 MB/s: ESP-IDF style log lines (~80 bytes, 70% coloured, \\r\\n, no IP address)"
-        );
-        println!(
-            "  written into the master in {} ms slices of {} bytes for {} s, behind-schedule",
-            SLICE.as_millis(),
-            STREAM_RATE * SLICE.as_millis() as usize / 1000,
-            CPU_WINDOW.as_secs()
-        );
-        println!(
-            "  bytes carried over; {} slices found the pty full. Then a marker line; `last line`",
-            stream.full_slices
-        );
-        println!(
-            "  is from its write until capture-pane shows it; {} bytes were still queued then.",
-            stream
+            "\
+* 1 MB/s: ESP-IDF style log lines (~80 bytes, 70% coloured, \\r\\n, no IP address)
+  written into the master in {slice} ms slices of {slice_bytes} bytes for {window} s, behind-schedule
+  bytes carried over; {full} slices found the pty full. Then a marker line; `last line`
+  is from its write until capture-pane shows it; {queued} bytes were still queued then.
+  ratio: the 1 MB/s CPU / the idle CPU; written MB/s ratio: / 1 MB/s.",
+            slice = SLICE.as_millis(),
+            slice_bytes = STREAM_RATE * SLICE.as_millis() as usize / 1000,
+            window = CPU_WINDOW.as_secs(),
+            full = stream.full_slices,
+            queued = stream
                 .queued_after
                 .map_or("?".to_owned(), |queued| queued.to_string())
         );
-        println!("  ratio: the 1 MB/s CPU / the idle CPU; written MB/s ratio: / 1 MB/s.");
     }
     println!(
-        "* first frame: {FIRST_FRAME_RUNS} runs, each a new pty and tmux session; the time runs from"
+        "\
+* first frame: {FIRST_FRAME_RUNS} runs, each a new pty and tmux session; the time runs from
+  spawning `tmux new-session` until capture-pane shows the status line (first
+  screen line starting `espchat`). Polled every {poll} ms plus a capture-pane run
+  (a process spawn, a few ms): the granularity is a capture, not the sleep.
+  tmux column: the floor, a session running `printf ' espchat'` (tmux, the pane
+  start and polling alone); ratio = espchat / floor.",
+        poll = POLL.as_millis()
     );
-    println!("  spawning `tmux new-session` until capture-pane shows the status line (first");
-    println!(
-        "  screen line starting `espchat`). Polled every {} ms plus a capture-pane run",
-        POLL.as_millis()
-    );
-    println!("  (a process spawn, a few ms): the granularity is a capture, not the sleep.");
-    println!("  tmux column: the floor, a session running `printf ' espchat'` (tmux, the pane");
-    println!("  start and polling alone); ratio = espchat / floor.");
     if let Some(demo) = demo {
         println!(
-            "* demo: `espchat demo` in tmux, {DEMO_RUNS} runs, the screen polled every 10 ms: flash"
+            "\
+* demo: `espchat demo` in tmux, {DEMO_RUNS} runs, the screen polled every 10 ms: flash
+  done = `flash: done` or, if that scrolled by unseen, the bootloader's `Loaded app`
+  line; 2 panes = `Client 2 connected` shown (pane 2 connects once pane 1 is)."
         );
-        println!(
-            "  done = `flash: done` or, if that scrolled by unseen, the bootloader's `Loaded app`"
-        );
-        println!("  line; 2 panes = `Client 2 connected` shown (pane 2 connects once pane 1 is).");
         let apart = demo
             .flashed
             .iter()
@@ -1143,9 +914,11 @@ fn print_table(
             .max()
             .unwrap_or_default();
         if apart < Duration::from_millis(10) {
-            println!("  flash done and `Client 2 connected` showed on the same screen capture in");
-            println!("  every run: boot, IP and both connections take under a frame (33 ms) after");
-            println!("  the flash; the demo's time is the flash.");
+            println!(
+                "  flash done and `Client 2 connected` showed on the same screen capture in
+  every run: boot, IP and both connections take under a frame (33 ms) after
+  the flash; the demo's time is the flash."
+            );
         } else {
             println!(
                 "  flash done to 2 panes: at most {} in any run (flash done at {} s per run).",
@@ -1160,24 +933,20 @@ fn print_table(
         if let Some(note) = &demo.note {
             println!("  espchat's own report (last run): {note}");
         }
+        let image = espchat::bundled::ESP32C3.len();
         println!(
-            "  floor = compressed x 10 / 921600 + stub x 10 / 115200 = {} x 10 / 921600 +",
-            demo.compressed
+            "  floor = compressed x 10 / 921600 + stub x 10 / 115200 = {compressed} x 10 / 921600 +
+  {STUB_BYTES} x 10 / 115200 = {image_s:.2} s + {stub_s:.2} s = {floor:.2} s; compressed: the bundled
+  ESP32-C3 image ({image} bytes) zlib level 9 with miniz_oxide ({share:.1}%); stub: espflash
+  4.7's ESP32-C3 stub, text + data. 8N1 = 10 bits a byte; no framing, no
+  commands, no reset or boot: the floor is the bytes on the wire alone.
+  ratio = time / floor.",
+            compressed = demo.compressed,
+            image_s = demo.compressed as f64 * 10.0 / FLASH_BAUD,
+            stub_s = STUB_BYTES as f64 * 10.0 / ROM_BAUD,
+            floor = demo_floor(demo.compressed),
+            share = 100.0 * demo.compressed as f64 / image as f64
         );
-        println!(
-            "  {STUB_BYTES} x 10 / 115200 = {:.2} s + {:.2} s = {:.2} s; compressed: the bundled",
-            demo.compressed as f64 * 10.0 / FLASH_BAUD,
-            STUB_BYTES as f64 * 10.0 / ROM_BAUD,
-            demo_floor(demo.compressed)
-        );
-        println!(
-            "  ESP32-C3 image ({} bytes) zlib level 9 with miniz_oxide ({:.1}%); stub: espflash",
-            espchat::bundled::ESP32C3.len(),
-            100.0 * demo.compressed as f64 / espchat::bundled::ESP32C3.len() as f64
-        );
-        println!("  4.7's ESP32-C3 stub, text + data. 8N1 = 10 bits a byte; no framing, no");
-        println!("  commands, no reset or boot: the floor is the bytes on the wire alone.");
-        println!("  ratio = time / floor.");
     }
     println!("* the machine is shared: CPU percentages and times move with other load.");
 }

@@ -2,55 +2,44 @@
 //! into it and reads the screen (NO_COLOR, empty config).
 
 mod support;
+#[path = "support/tmux.rs"]
+mod tmux;
 
-use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use tmux::{Session, Tmux};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A tmux session running a shell, torn down when dropped.
-struct Tmux {
-    name: String,
+/// A tmux server of the test's own: tests run in parallel threads of one process.
+fn own_tmux() -> Tmux {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let number = NEXT.fetch_add(1, Ordering::Relaxed);
+    Tmux::new(format!("espchat-test-{}-{number}", std::process::id()))
 }
 
-impl Tmux {
-    fn start(width: u16, height: u16) -> Tmux {
-        // Tests run in parallel threads of one process: each gets its own tmux server.
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("espchat-test-{}-{number}", std::process::id());
-        let status = Command::new("tmux")
-            .args(["-L", &name, "new-session", "-d", "-s", &name])
-            .args(["-x", &width.to_string(), "-y", &height.to_string()])
-            .args([
-                "env",
-                "NO_COLOR=1",
-                "TERM=xterm-256color",
-                "bash",
-                "--norc",
-                "--noprofile",
-            ])
-            .status()
-            .expect("run tmux (apt-get install tmux)");
-        assert!(status.success());
-        Tmux { name }
+/// A shell in tmux with NO_COLOR set; the test types into it and reads its screen.
+struct Shell<'a>(Session<'a>);
+
+impl<'a> Shell<'a> {
+    fn start(tmux: &'a Tmux, width: u16, height: u16) -> Shell<'a> {
+        let session = tmux.start(
+            "shell",
+            (width, height),
+            "env NO_COLOR=1 TERM=xterm-256color bash --norc --noprofile",
+        );
+        Shell(session.expect("a shell in tmux"))
     }
 
     fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["-L", &self.name, "send-keys", "-t", &self.name])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let mut args = vec!["send-keys", "-t", &self.0.name];
+        args.extend_from_slice(keys);
+        self.0.tmux.run(&args).expect("tmux send-keys");
     }
 
     fn screen(&self) -> String {
-        let output = Command::new("tmux")
-            .args(["-L", &self.name, "capture-pane", "-p", "-t", &self.name])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        self.0.screen()
     }
 
     /// Types `espchat ARGS` into the shell, with `home` as its config dir.
@@ -72,48 +61,34 @@ impl Tmux {
 
     /// Polls the screen until `condition` holds, with a deadline.
     fn wait(&self, what: &str, condition: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let screen = self.screen();
-            if condition(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < end,
-                "no {what} within {DEADLINE:?}; screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        let poll = Duration::from_millis(100);
+        match self.0.wait_for(Instant::now(), DEADLINE, poll, condition) {
+            Ok((_, screen)) => screen,
+            Err(error) => panic!("no {what}: {error}"),
         }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.name, "kill-server"])
-            .status();
     }
 }
 
 #[test]
 fn demo_flashes_finds_the_ip_chats_switches_the_led_and_quits_cleanly() {
-    let tmux = Tmux::start(140, 45);
+    let server = own_tmux();
+    let shell = Shell::start(&server, 140, 45);
     let config = tempfile::tempdir().unwrap();
-    tmux.run_espchat(config.path(), "demo --clients 2");
+    shell.run_espchat(config.path(), "demo --clients 2");
 
-    tmux.wait("IP on the status line", |screen| {
+    shell.wait("IP on the status line", |screen| {
         screen.contains("127.0.0.1:")
     });
-    tmux.wait("both panes connected", |screen| {
+    shell.wait("both panes connected", |screen| {
         screen.contains("Client 2 connected")
     });
     // Focus starts in chat pane 1: client 1 may switch the LED on.
-    tmux.keys(&["on", "Enter"]);
-    tmux.wait("the LED switched on", |screen| {
+    shell.keys(&["on", "Enter"]);
+    shell.wait("the LED switched on", |screen| {
         screen.contains("LED on (Client 1)")
     });
 
-    let screen = tmux.quit_with("C-q");
+    let screen = shell.quit_with("C-q");
     assert!(
         !screen.contains("Client 1 connected"),
         "the TUI left its screen behind:\n{screen}"
@@ -122,53 +97,55 @@ fn demo_flashes_finds_the_ip_chats_switches_the_led_and_quits_cleanly() {
 
 #[test]
 fn the_config_file_sets_the_panes_and_rebinds_quit() {
-    let tmux = Tmux::start(140, 45);
+    let server = own_tmux();
+    let shell = Shell::start(&server, 140, 45);
     let (home, _) = support::config_home("clients = 3\n\n[keys]\nquit = \"ctrl-x\"\n", 0o600);
-    tmux.run_espchat(home.path(), "demo");
+    shell.run_espchat(home.path(), "demo");
 
     // Three panes, as the file says, and the footer names the new key.
-    tmux.wait("three panes connected", |screen| {
+    shell.wait("three panes connected", |screen| {
         screen.contains("Client 3 connected")
     });
     // The footer and the first-run hint name the new key.
-    tmux.wait("the new quit key in the footer", |screen| {
+    shell.wait("the new quit key in the footer", |screen| {
         let footer = screen.trim_end().lines().last().unwrap_or_default();
         footer.contains("^X  quit") && !footer.contains("^Q")
     });
-    tmux.wait("the new quit key in the hint", |screen| {
+    shell.wait("the new quit key in the hint", |screen| {
         screen.contains("Ctrl-X quits.")
     });
     // Ctrl-Q is no longer quit: the TUI still chats after it.
-    tmux.keys(&["C-q"]);
-    tmux.keys(&["still here", "Enter"]);
-    tmux.wait("the chat going on", |screen| {
+    shell.keys(&["C-q"]);
+    shell.keys(&["still here", "Enter"]);
+    shell.wait("the chat going on", |screen| {
         screen.contains("Client 1: still here")
     });
-    tmux.quit_with("C-x");
+    shell.quit_with("C-x");
 }
 
 #[test]
 fn tui_on_a_board_finds_its_ip_again_after_a_reboot() {
     let board = support::BoardProcess::start(&[]);
-    let tmux = Tmux::start(140, 45);
+    let server = own_tmux();
+    let shell = Shell::start(&server, 140, 45);
     let home = tempfile::tempdir().unwrap();
-    tmux.run_espchat(home.path(), &format!("tui -p {}", board.serial.display()));
-    tmux.wait("both panes connected", |screen| {
+    shell.run_espchat(home.path(), &format!("tui -p {}", board.serial.display()));
+    shell.wait("both panes connected", |screen| {
         screen.contains("Client 2 connected")
     });
     // Reboot the board from its console (a pty has no reset lines): the panes lose the
     // server, the console shows the address again, and they come back.
-    tmux.keys(&["M-0"]);
-    tmux.keys(&["reboot", "Enter"]);
-    tmux.wait("the panes losing the server", |screen| {
+    shell.keys(&["M-0"]);
+    shell.keys(&["reboot", "Enter"]);
+    shell.wait("the panes losing the server", |screen| {
         screen.contains("disconnected: the server closed the connection")
     });
-    tmux.keys(&["M-1"]);
-    tmux.keys(&["back again", "Enter"]);
-    tmux.wait("the chat after the reboot", |screen| {
+    shell.keys(&["M-1"]);
+    shell.keys(&["back again", "Enter"]);
+    shell.wait("the chat after the reboot", |screen| {
         screen.contains("Client 1: back again")
     });
-    tmux.quit_with("C-q");
+    shell.quit_with("C-q");
 }
 
 #[test]
@@ -179,62 +156,64 @@ fn tui_flashes_a_blank_board_with_f5_stores_wifi_and_keeps_early_lines() {
         "[wifi]\nssid = \"lab net\"\npassword = \"zebra-stripes\"\n",
         0o600,
     );
-    let tmux = Tmux::start(140, 45);
-    tmux.run_espchat(home.path(), &format!("tui -p {}", board.serial.display()));
+    let server = own_tmux();
+    let shell = Shell::start(&server, 140, 45);
+    shell.run_espchat(home.path(), &format!("tui -p {}", board.serial.display()));
     // An erased board boot-loops; F5 flashes the bundled firmware.
-    tmux.wait("the blank board's boot loop", |screen| {
+    shell.wait("the blank board's boot loop", |screen| {
         screen.contains("invalid header")
     });
     // Typed into pane 1 while there is no server yet: it waits for one.
-    tmux.keys(&["early bird", "Enter"]);
-    tmux.keys(&["F5"]);
-    tmux.wait("the board storing the network", |screen| {
+    shell.keys(&["early bird", "Enter"]);
+    shell.keys(&["F5"]);
+    shell.wait("the board storing the network", |screen| {
         screen.contains("wifi connecting to \"lab net\"")
     });
-    let screen = tmux.wait("both panes connected", |screen| {
+    let screen = shell.wait("both panes connected", |screen| {
         screen.contains("Client 2 connected")
     });
     assert!(
         !screen.contains("zebra"),
         "the password is on screen:\n{screen}"
     );
-    tmux.wait("the line typed before the board had an address", |screen| {
+    shell.wait("the line typed before the board had an address", |screen| {
         screen.contains("Client 1: early bird")
     });
-    tmux.quit_with("C-q");
+    shell.quit_with("C-q");
 }
 
 #[test]
 fn flash_and_connect_on_a_terminal_is_the_tui() {
     let dir = tempfile::tempdir().unwrap();
     let (board, _flash_file) = support::BoardProcess::blank(dir.path());
-    let tmux = Tmux::start(140, 45);
+    let server = own_tmux();
+    let shell = Shell::start(&server, 140, 45);
     let home = tempfile::tempdir().unwrap();
-    tmux.run_espchat(
+    shell.run_espchat(
         home.path(),
         &format!(
             "flash-and-connect -p {} --clients 3 --wifi-ssid lab --wifi-password zebra-stripes",
             board.serial.display()
         ),
     );
-    tmux.wait("the board storing the network", |screen| {
+    shell.wait("the board storing the network", |screen| {
         screen.contains("wifi connecting to \"lab\"")
     });
-    tmux.wait("three panes connected", |screen| {
+    shell.wait("three panes connected", |screen| {
         screen.contains("Client 3 connected") && screen.contains("chat 3 — connected")
     });
-    tmux.keys(&["on", "Enter"]);
-    tmux.wait("the LED switched on", |screen| {
+    shell.keys(&["on", "Enter"]);
+    shell.wait("the LED switched on", |screen| {
         screen.contains("LED on (Client 1)")
     });
     // The password is on the command line, and in the shell's echo of it; the TUI's own
     // screen never shows it.
-    let screen = tmux.screen();
+    let screen = shell.screen();
     assert!(
         !screen.contains("zebra"),
         "the password is on screen:\n{screen}"
     );
-    tmux.quit_with("C-q");
+    shell.quit_with("C-q");
 }
 
 #[test]

@@ -1,17 +1,24 @@
-//! What the benchmark binaries (relay, ingest, panes, flashing) have in common: the machine
-//! context, /proc readers, finding programs, child processes, line readers, and the
-//! formatting of their tables.
+//! What the benchmark binaries (relay, ingest, panes, flashing, tui) have in common: the
+//! machine context, /proc readers, finding programs, child processes, line readers, and their
+//! result tables (`table`).
 
 #![allow(dead_code)]
+
+pub mod table;
 
 use std::io::{BufRead as _, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::ops::{Deref, DerefMut};
+use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 
 // ---------------------------------------------------------------------------------------------
 // The machine
@@ -39,6 +46,34 @@ pub fn load_average() -> String {
         |_| "unknown".to_owned(),
         |text| text.split(' ').take(3).collect::<Vec<_>>().join(" "),
     )
+}
+
+/// One run of a bench, framing its report: the title, the machine and its load at the start;
+/// at the end, how long the run took and the load then (the machine is shared).
+pub struct Bench {
+    started: Instant,
+}
+
+impl Bench {
+    pub fn start(title: &str) -> Bench {
+        let started = Instant::now();
+        println!("{title}");
+        println!("{}", machine());
+        println!(
+            "load average (1, 5, 15 min) at the start: {}",
+            load_average()
+        );
+        Bench { started }
+    }
+
+    pub fn finish(self) {
+        println!();
+        println!(
+            "bench took {:.1} s; load average (1, 5, 15 min) at the end: {}",
+            self.started.elapsed().as_secs_f64(),
+            load_average()
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -122,23 +157,14 @@ impl Drop for KillOnDrop {
 }
 
 /// Reads `stdout` (of `espchat board`, say) to its end, passing each line on, trailing
-/// whitespace trimmed, while anyone listens. The thread ends with the stream.
+/// whitespace trimmed (invalid UTF-8 replaced), while anyone listens. The thread ends with the
+/// stream.
 pub fn forward_lines(
     stdout: impl Read + Send + 'static,
 ) -> (JoinHandle<()>, mpsc::Receiver<String>) {
     let (lines_tx, lines_rx) = mpsc::channel();
-    let drain = thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    let _ = lines_tx.send(line.trim_end().to_owned());
-                }
-            }
-        }
+    let drain = on_each_line(stdout, move |line| {
+        let _ = lines_tx.send(String::from_utf8_lossy(line).trim_end().to_owned());
     });
     (drain, lines_rx)
 }
@@ -160,6 +186,47 @@ pub fn on_each_line(
             }
         }
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ptys
+
+/// A pty pair standing in for a serial port: the master non-blocking (the bench writes the
+/// device's side into it), the slave raw and held open by the bench (never read) so that the
+/// program under test can open it by `path`, and the bench can see its input queue.
+pub struct Pty {
+    pub master: OwnedFd,
+    pub slave: OwnedFd,
+    pub path: PathBuf,
+}
+
+impl Pty {
+    pub fn open() -> Result<Pty, String> {
+        let pty = nix::pty::openpty(None, None).map_err(|error| format!("openpty: {error}"))?;
+        let mut termios = tcgetattr(&pty.slave).map_err(|error| format!("tcgetattr: {error}"))?;
+        cfmakeraw(&mut termios);
+        tcsetattr(&pty.slave, SetArg::TCSANOW, &termios)
+            .map_err(|error| format!("tcsetattr: {error}"))?;
+        let path = nix::unistd::ttyname(&pty.slave).map_err(|error| format!("ttyname: {error}"))?;
+        fcntl(&pty.master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+            .map_err(|error| format!("O_NONBLOCK on the master: {error}"))?;
+        Ok(Pty {
+            master: pty.master,
+            slave: pty.slave,
+            path,
+        })
+    }
+}
+
+/// Bytes in a pty slave's input queue, read by nobody yet.
+pub fn queued(slave: &OwnedFd) -> Result<i32, Errno> {
+    let mut count: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid for the call.
+    let result = unsafe { libc::ioctl(slave.as_raw_fd(), libc::FIONREAD, &mut count) };
+    if result < 0 {
+        return Err(Errno::last());
+    }
+    Ok(count)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -202,8 +269,36 @@ pub fn wait_accepting(
     }
 }
 
+/// `ncat --broker` listening on a free port of 127.0.0.1, once it accepts connections (or an
+/// error after `within`); `stdin` is what its standard input is.
+pub fn ncat_broker(
+    ncat: &Path,
+    stdin: Stdio,
+    within: Duration,
+) -> Result<(KillOnDrop, SocketAddr), String> {
+    let port = free_port()?;
+    let child = Command::new(ncat)
+        .args(["--broker", "--listen", "127.0.0.1", &port.to_string()])
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|error| format!("cannot run {}: {error}", ncat.display()))?;
+    let mut process = KillOnDrop(child);
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let exited = || Some(process.0.try_wait().ok()??.to_string());
+    match wait_accepting(addr, Instant::now() + within, exited) {
+        // That probe connection is closed again right away; ncat drops it.
+        Accepting::Yes => Ok((process, addr)),
+        Accepting::Exited(status) => {
+            Err(format!("it exited ({status}) before accepting connections"))
+        }
+        Accepting::TimedOut => Err(format!("not accepting on {addr} within {within:?}")),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
-// Numbers and tables
+// Numbers
 
 pub fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
@@ -216,37 +311,6 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-pub fn fmt_latency(ns: Option<u64>) -> String {
-    match ns {
-        None => "-".to_owned(),
-        Some(ns) if ns < 1_000_000 => format!("{:.1} us", ns as f64 / 1e3),
-        Some(ns) if ns < 1_000_000_000 => format!("{:.2} ms", ns as f64 / 1e6),
-        Some(ns) => format!("{:.2} s", ns as f64 / 1e9),
-    }
-}
-
-/// `a / b` as `1.23x`, or `-` without both or with `b` not above 0.
-pub fn fmt_ratio(a: Option<f64>, b: Option<f64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-        _ => "-".to_owned(),
-    }
-}
-
-/// A table row: the first cell left-aligned, the others right-aligned, one space apart.
-pub fn table_row(cells: &[String], widths: &[usize]) -> String {
-    let mut line = format!("{:<w$}", cells[0], w = widths[0]);
-    for (cell, width) in cells.iter().zip(widths.iter().copied()).skip(1) {
-        line.push_str(&format!(" {cell:>width$}"));
-    }
-    line
-}
-
-/// The dashes under a table's header, as wide as its columns and the spaces between them.
-pub fn table_rule(widths: &[usize]) -> String {
-    "-".repeat(widths.iter().sum::<usize>() + widths.len() - 1)
 }
 
 /// ESP-IDF style console output: coloured `I`/`W`/`E` log lines from the usual components

@@ -40,7 +40,7 @@ use espchat::app::keys::KeyTable;
 use espchat::app::{App, AppConfig};
 use espchat::chat::ChatEvent;
 use espchat::event::Event;
-use espchat::serial::decode::{Span, Style};
+use espchat::serial::decode::Style;
 use espchat::serial::{ConsoleDecoder, ConsoleOutput, SerialEvent, StyledLine};
 
 use support::table::{Table, fmt_latency, fmt_ratio, verdict};
@@ -355,12 +355,7 @@ fn chat_lines(count: usize) -> Vec<StyledLine> {
                 text.push(' ');
                 text.push_str(WORDS[rng.usize(0..WORDS.len())]);
             }
-            StyledLine {
-                spans: vec![Span {
-                    text,
-                    style: Style::default(),
-                }],
-            }
+            StyledLine::new(text, Style::default())
         })
         .collect()
 }

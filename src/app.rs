@@ -71,6 +71,8 @@ pub enum Focus {
 pub enum Overlay {
     Help,
     ConfirmQuit,
+    /// The console showed a public address: connect the chat panes to it?
+    ConfirmAddress(std::net::Ipv4Addr),
 }
 
 /// What the app knows of the board, for the status line and the console's title: its port,
@@ -183,6 +185,11 @@ impl App {
     }
 
     /// A one-line hint shown until the next key.
+    /// Asks whether the chat panes may connect to a public address the console showed.
+    pub fn ask_address(&mut self, ip: std::net::Ipv4Addr) {
+        self.overlay = Some(Overlay::ConfirmAddress(ip));
+    }
+
     pub fn hint(&mut self, text: String) {
         self.hint = Some(text);
         self.hint_until_address = false;
@@ -348,6 +355,10 @@ impl App {
             return match (overlay, key.code) {
                 (Overlay::ConfirmQuit, KeyCode::Char('y' | 'Y')) => Some(Action::ConfirmQuit(true)),
                 (Overlay::ConfirmQuit, _) => Some(Action::ConfirmQuit(false)),
+                (Overlay::ConfirmAddress(_), KeyCode::Char('y' | 'Y')) => {
+                    Some(Action::ConfirmAddress(true))
+                }
+                (Overlay::ConfirmAddress(_), _) => Some(Action::ConfirmAddress(false)),
                 // Like `less`: any key closes the help.
                 (Overlay::Help, _) => Some(Action::CloseOverlay),
             };
@@ -572,6 +583,17 @@ impl App {
                 self.overlay = None;
                 if yes {
                     self.quit = true;
+                }
+            }
+            Action::ConfirmAddress(yes) => {
+                if let Some(Overlay::ConfirmAddress(ip)) = self.overlay.take() {
+                    if yes {
+                        commands.push(Command::AllowAddress(ip));
+                    } else {
+                        self.hint(format!(
+                            "not connecting to {ip}; the chat panes wait for a local address"
+                        ));
+                    }
                 }
             }
             Action::CloseOverlay => self.overlay = None,

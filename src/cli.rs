@@ -235,6 +235,11 @@ pub struct FlashAndConnectArgs {
         value_parser = clap::value_parser!(u32).range(300..=10_000_000)
     )]
     pub monitor_baud: Option<u32>,
+    /// Connect to a public address the console shows, too; by default the chat panes go only
+    /// to local ones (private, link-local, loopback) on a console line's word, since any device
+    /// can print any address (the TUI asks)
+    #[arg(long)]
+    pub any_address: bool,
 }
 
 #[derive(Debug, Args, Default)]
@@ -245,6 +250,11 @@ pub struct TuiArgs {
     /// or 2]
     #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub clients: Option<u16>,
+    /// Connect to a public address the console shows, too; by default the chat panes go only
+    /// to local ones (private, link-local, loopback) on a console line's word, since any device
+    /// can print any address (the TUI asks)
+    #[arg(long)]
+    pub any_address: bool,
 }
 
 #[derive(Debug, Args)]

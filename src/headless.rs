@@ -148,6 +148,13 @@ impl Headless {
                     out.status("serial", "stopping: chat panes did not finish in time")?;
                 }
                 Do::Notice(Notice::ConsoleFailed(error)) => out.error(&error)?,
+                Do::Notice(Notice::PublicAddress(ip)) => out.status(
+                    "board",
+                    &format!(
+                        "not connecting to {ip}: a public address, and any device can print \
+                         one (add --any-address if it is the board's)"
+                    ),
+                )?,
                 Do::Finished => next = Next::Stop,
                 Do::Fail(message) => {
                     out.error(&message)?;

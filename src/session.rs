@@ -20,6 +20,7 @@ mod actors;
 mod tests;
 
 use std::collections::VecDeque;
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 pub use self::actors::Actors;
@@ -54,6 +55,9 @@ pub struct SessionConfig {
     /// How long the console may take to show the board's address before the session gives up
     /// (line mode's flash-and-connect); `None` waits as long as the user does.
     pub ip_timeout: Option<Duration>,
+    /// Connect to whatever address the console shows, public ones too. Otherwise only
+    /// addresses a board on a local network can have are taken on the console's word.
+    pub any_address: bool,
 }
 
 /// Where the chat panes connect.
@@ -78,6 +82,8 @@ pub enum UserCommand {
     Flash,
     /// Restart the board (pulse its reset line).
     ResetBoard,
+    /// Connect to this public address, which the console showed (the user said yes).
+    AllowAddress(Ipv4Addr),
     /// No more input (end of stdin, `@quit`, quitting the TUI): deliver what is queued, then
     /// report [`Do::Finished`].
     Finish,
@@ -122,6 +128,9 @@ pub enum Notice {
     PanesTooSlow,
     /// The serial console could not be opened again after a flash.
     ConsoleFailed(String),
+    /// The console shows a public address: the panes connect only once the user allows it
+    /// ([`UserCommand::AllowAddress`]), since any device can print any address.
+    PublicAddress(Ipv4Addr),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,6 +173,10 @@ pub struct Session {
     no_credentials: bool,
     flashing: bool,
     ip_deadline: Option<Instant>,
+    /// A public address the user allowed.
+    allowed: Option<Ipv4Addr>,
+    /// The public address the user was last asked about.
+    asked: Option<Ipv4Addr>,
     /// Since when the session has been finishing (delivering, once the panes could open).
     finishing: Option<Instant>,
     finished: bool,
@@ -194,6 +207,8 @@ impl Session {
             no_credentials: false,
             flashing: false,
             ip_deadline: config.ip_timeout.map(|timeout| now + timeout),
+            allowed: None,
+            asked: None,
             finishing: None,
             finished: false,
             config,
@@ -309,6 +324,10 @@ impl Session {
             }
             UserCommand::Serial(command) => out.push(Do::Serial(command)),
             UserCommand::ResetBoard => out.push(Do::Serial(SerialCommand::Reset)),
+            UserCommand::AllowAddress(ip) => {
+                self.allowed = Some(ip);
+                self.settle_target(now, &mut out);
+            }
             UserCommand::OpenPane => {
                 let id = self.next_pane;
                 self.next_pane += 1;
@@ -389,7 +408,13 @@ impl Session {
 
     /// Why no address came, as far as the console tells, and what to do.
     fn no_address_hint(&self) -> String {
-        if self.no_credentials {
+        if let Some(ip) = self.asked {
+            format!(
+                "the console showed only a public address, {ip}: espchat does not connect to one \
+                 on a console line's word (any device can print any address); if it is the \
+                 board's, run again with --any-address"
+            )
+        } else if self.no_credentials {
             "the board has no Wi-Fi credentials, so it has no IP address: run again with \
              --wifi-ssid NAME --wifi-password PASSWORD (or type: @serial wifi NAME PASSWORD)"
                 .to_owned()
@@ -416,6 +441,13 @@ impl Session {
             None => return,
         };
         self.port_grace = None;
+        if !self.config.any_address && !is_local(ip) && self.allowed != Some(ip) {
+            if self.asked != Some(ip) {
+                self.asked = Some(ip);
+                out.push(Do::Notice(Notice::PublicAddress(ip)));
+            }
+            return;
+        }
         let target = (ip.to_string(), port);
         if self.target.as_ref() != Some(&target) {
             self.set_target(target, now, out);
@@ -559,4 +591,12 @@ impl Session {
 
 fn dropped(id: PaneId, line: String, reason: &'static str) -> Do {
     Do::Report(id, ChatEvent::Dropped { line, reason })
+}
+
+/// Whether a board on a local network can have this address: loopback, private (RFC 1918),
+/// link-local, or shared (carrier-grade NAT, RFC 6598).
+fn is_local(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    let shared = a == 100 && (64..128).contains(&b);
+    ip.is_loopback() || ip.is_private() || ip.is_link_local() || shared
 }

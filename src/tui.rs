@@ -63,6 +63,7 @@ impl Face {
             match action {
                 Do::ShowPane(id) => app.pane_opened(id),
                 Do::Report(id, event) => app.handle_event(&Event::Chat(id, event)),
+                Do::Notice(Notice::PublicAddress(ip)) => app.ask_address(ip),
                 Do::Notice(notice) => app.hint(hint(notice)),
                 _ => {}
             }
@@ -98,6 +99,7 @@ fn hint(notice: Notice) -> String {
         Notice::NoCredentials => "the board has no Wi-Fi credentials: type `wifi SSID PASSWORD` in the serial console, or add [wifi] to the config file and flash again".to_owned(),
         Notice::PanesTooSlow => "chat panes did not finish in time".to_owned(),
         Notice::ConsoleFailed(error) => format!("cannot reopen the serial console: {error}"),
+        Notice::PublicAddress(ip) => format!("not connecting to the public address {ip}"),
     }
 }
 

@@ -76,6 +76,9 @@ impl Widget for &App {
         match self.overlay() {
             Some(Overlay::Help) => overlay::render_help(self, &theme, area, buf),
             Some(Overlay::ConfirmQuit) => overlay::render_confirm(&theme, area, buf),
+            Some(Overlay::ConfirmAddress(ip)) => {
+                overlay::render_confirm_address(&theme, ip, area, buf)
+            }
             None => {}
         }
     }

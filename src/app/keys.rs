@@ -40,6 +40,8 @@ pub enum Action {
     Prefix,
     /// The answer to "flash in progress: quit anyway?".
     ConfirmQuit(bool),
+    /// The answer to "connect the chat panes to this public address?".
+    ConfirmAddress(bool),
     CloseOverlay,
     /// Editing the active input line (a chat pane's, or the search query while it is typed).
     Insert(char),

@@ -234,6 +234,28 @@ fn quit_asks_first_while_flashing() {
 }
 
 #[test]
+fn a_public_address_is_asked_about_and_only_yes_allows_it() {
+    let ip = std::net::Ipv4Addr::new(203, 0, 113, 5);
+    let mut app = app(1);
+    app.ask_address(ip);
+    assert_eq!(app.overlay(), Some(Overlay::ConfirmAddress(ip)));
+    // Typing goes to the question, not to the pane.
+    assert!(app.handle_key(key(KeyCode::Char('x'))).is_empty());
+    assert_eq!(app.overlay(), None);
+    assert!(
+        app.hint
+            .as_deref()
+            .is_some_and(|hint| hint.contains("not connecting to 203.0.113.5"))
+    );
+    app.ask_address(ip);
+    assert!(matches!(
+        app.handle_key(key(KeyCode::Char('y')))[..],
+        [Command::AllowAddress(allowed)] if allowed == ip
+    ));
+    assert_eq!(app.overlay(), None);
+}
+
+#[test]
 fn confirm_quit_and_close_overlay() {
     let mut app = app(0);
     app.overlay = Some(Overlay::ConfirmQuit);

@@ -33,6 +33,7 @@ pub fn run_monitor(args: MonitorArgs, config: &Config, global: GlobalArgs) -> an
         wifi: None,
         flashed: false,
         ip_timeout: None,
+        any_address: false,
     };
     block_on(line_mode_session(session, Some(serial), args.timestamps))
 }
@@ -45,6 +46,7 @@ pub fn run_connect(args: ConnectArgs, config: &Config) -> anyhow::Result<()> {
         wifi: None,
         flashed: false,
         ip_timeout: None,
+        any_address: false,
     };
     block_on(line_mode_session(session, None, false))
 }
@@ -73,6 +75,7 @@ fn board_session(clients: u16, wifi: Option<WifiCredentials>, flashed: bool) -> 
         wifi,
         flashed,
         ip_timeout: None,
+        any_address: false,
     }
 }
 
@@ -183,6 +186,7 @@ pub fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Re
     if line_mode(&global) {
         let session = SessionConfig {
             ip_timeout: Some(Duration::from_secs(cli::IP_TIMEOUT_SECS)),
+            any_address: args.any_address,
             ..board_session(clients, None, false)
         };
         return block_on(line_mode_session(session, Some(serial), false));
@@ -201,7 +205,10 @@ pub fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Re
         serial,
         flash,
         image: FlashImage::Bundled,
-        session: board_session(clients, config.wifi(None, None)?, false),
+        session: SessionConfig {
+            any_address: args.any_address,
+            ..board_session(clients, config.wifi(None, None)?, false)
+        },
         flash_first: false,
         chip: None,
         hint,
@@ -298,6 +305,7 @@ pub fn run_flash_and_connect(
         flash_lines(&flash, &image)?;
         let session = SessionConfig {
             ip_timeout: Some(Duration::from_secs(args.ip_timeout)),
+            any_address: args.any_address,
             ..board_session(clients, wifi, true)
         };
         return block_on(line_mode_session(session, Some(serial), false));
@@ -311,7 +319,10 @@ pub fn run_flash_and_connect(
         serial,
         flash,
         image,
-        session: board_session(clients, wifi, false),
+        session: SessionConfig {
+            any_address: args.any_address,
+            ..board_session(clients, wifi, false)
+        },
         flash_first: true,
         chip: None,
         hint: "flashing, then the chat panes open once the board's console shows its IP".to_owned(),

@@ -13,6 +13,7 @@ fn board(panes: usize) -> SessionConfig {
         wifi: None,
         flashed: false,
         ip_timeout: None,
+        any_address: false,
     }
 }
 
@@ -87,20 +88,26 @@ fn the_address_is_merged_from_separate_lines_and_panes_open_in_order() {
     // The port first (e.g. "listening on port 7000"), then the IP: one address.
     assert_eq!(session.event(&address(None, Some(7000)), t0), []);
     assert_eq!(
-        session.event(&address(Some([10, 0, 0, 7]), None), t0),
-        [open(1, "10.0.0.7", 7000), open(2, "10.0.0.7", 7000)]
+        session.event(&address(Some([192, 168, 4, 7]), None), t0),
+        [open(1, "192.168.4.7", 7000), open(2, "192.168.4.7", 7000)]
     );
     // A new IP keeps the port; the open panes follow it, in pane order.
     assert_eq!(
-        session.event(&address(Some([10, 0, 0, 8]), None), t0),
-        [retarget(1, "10.0.0.8", 7000), retarget(2, "10.0.0.8", 7000)]
+        session.event(&address(Some([192, 168, 4, 8]), None), t0),
+        [
+            retarget(1, "192.168.4.8", 7000),
+            retarget(2, "192.168.4.8", 7000)
+        ]
     );
     // The same address again changes nothing.
-    assert_eq!(session.event(&address(Some([10, 0, 0, 8]), None), t0), []);
+    assert_eq!(
+        session.event(&address(Some([192, 168, 4, 8]), None), t0),
+        []
+    );
     assert_eq!(
         session.address(),
         BoardAddress {
-            ip: Some(Ipv4Addr::new(10, 0, 0, 8)),
+            ip: Some(Ipv4Addr::new(192, 168, 4, 8)),
             port: Some(7000)
         }
     );
@@ -232,7 +239,7 @@ fn held_lines_are_capped_and_the_dropped_one_is_reported() {
 fn after_a_reboot_panes_keep_their_numbers_and_new_ones_take_the_next() {
     let t0 = Instant::now();
     let (mut session, _) = Session::start(board(2), t0);
-    session.event(&address(Some([10, 0, 0, 7]), Some(5000)), t0);
+    session.event(&address(Some([192, 168, 4, 7]), Some(5000)), t0);
     assert_eq!(
         session.command(UserCommand::ClosePane(2), t0),
         [Do::Pane(2, PaneCommand::Close)]
@@ -240,13 +247,13 @@ fn after_a_reboot_panes_keep_their_numbers_and_new_ones_take_the_next() {
     session.event(&closed(2), t0);
     // The board rebooted and got another IP: pane 1 follows it, pane 2 is gone.
     assert_eq!(
-        session.event(&address(Some([10, 0, 0, 9]), None), t0),
-        [retarget(1, "10.0.0.9", 5000)]
+        session.event(&address(Some([192, 168, 4, 9]), None), t0),
+        [retarget(1, "192.168.4.9", 5000)]
     );
     // A new pane is 3 (never a reused 2), opened at once to the current address.
     assert_eq!(
         session.command(UserCommand::OpenPane, t0),
-        [Do::ShowPane(3), open(3, "10.0.0.9", 5000)]
+        [Do::ShowPane(3), open(3, "192.168.4.9", 5000)]
     );
     assert_eq!(session.pane_ids().collect::<Vec<_>>(), [1, 3]);
 }
@@ -397,7 +404,7 @@ fn a_fixed_server_ignores_the_console_address() {
     let (mut session, start) = Session::start(config, t0);
     assert_eq!(start, [open(1, "::1", 7000), open(2, "::1", 7000)]);
     assert_eq!(
-        session.event(&address(Some([10, 0, 0, 7]), Some(5000)), t0),
+        session.event(&address(Some([192, 168, 4, 7]), Some(5000)), t0),
         []
     );
     assert_eq!(session.tick(t0 + PORT_GRACE * 2), []);
@@ -455,5 +462,79 @@ fn a_server_that_never_greets_counts_as_accepting_after_a_moment() {
     assert_eq!(
         session.tick(t0 + ACCEPT_SETTLE),
         [Do::Pane(1, PaneCommand::Close)]
+    );
+}
+
+#[test]
+fn only_local_addresses_are_taken_on_the_consoles_word() {
+    for ip in [
+        [127, 0, 0, 1],
+        [10, 1, 2, 3],
+        [172, 16, 0, 1],
+        [172, 31, 255, 254],
+        [192, 168, 1, 42],
+        [169, 254, 3, 4],
+        [100, 64, 0, 1],
+        [100, 127, 255, 254],
+    ] {
+        assert!(is_local(Ipv4Addr::from(ip)), "{ip:?}");
+    }
+    for ip in [
+        [8, 8, 8, 8],
+        [172, 32, 0, 1],
+        [100, 128, 0, 1],
+        [192, 169, 0, 1],
+        [203, 0, 113, 5],
+    ] {
+        assert!(!is_local(Ipv4Addr::from(ip)), "{ip:?}");
+    }
+}
+
+#[test]
+fn a_public_address_waits_for_the_users_yes() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        ip_timeout: Some(Duration::from_secs(30)),
+        ..board(1)
+    };
+    let (mut session, _) = Session::start(config, t0);
+    session.command(UserCommand::Send(1, "hi".into()), t0);
+    let public = Ipv4Addr::new(203, 0, 113, 5);
+    assert_eq!(
+        session.event(&address(Some([203, 0, 113, 5]), Some(5000)), t0),
+        [Do::Notice(Notice::PublicAddress(public))]
+    );
+    // Asked once, not at every tick; no deadline left spinning.
+    assert_eq!(session.tick(t0 + PORT_GRACE), []);
+    assert_eq!(session.next_deadline(), Some(t0 + Duration::from_secs(30)));
+    assert_eq!(
+        session.command(UserCommand::AllowAddress(public), t0),
+        [open(1, "203.0.113.5", 5000), send(1, "hi")]
+    );
+}
+
+#[test]
+fn any_address_connects_to_a_public_one_and_no_answer_says_why() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        any_address: true,
+        ..board(1)
+    };
+    let (mut session, _) = Session::start(config, t0);
+    assert_eq!(
+        session.event(&address(Some([203, 0, 113, 5]), Some(5000)), t0),
+        [open(1, "203.0.113.5", 5000)]
+    );
+
+    let config = SessionConfig {
+        ip_timeout: Some(Duration::from_secs(30)),
+        ..board(1)
+    };
+    let (mut session, _) = Session::start(config, t0);
+    session.event(&address(Some([203, 0, 113, 5]), Some(5000)), t0);
+    let dos = session.tick(t0 + Duration::from_secs(30));
+    assert!(
+        matches!(&dos[..], [Do::Fail(message)] if message.contains("--any-address")),
+        "{dos:?}"
     );
 }

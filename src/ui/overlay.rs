@@ -1,5 +1,7 @@
 //! Pop-ups over the screen: the help (generated from the key table) and the quit confirmation.
 
+use std::net::Ipv4Addr;
+
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -139,4 +141,30 @@ pub(super) fn render_confirm(theme: &Theme, area: Rect, buf: &mut Buffer) {
         },
         buf,
     );
+}
+
+/// "The console shows a public address: connect?" Any device can print any address, so the
+/// panes do not go to a public one on the console's word.
+pub(super) fn render_confirm_address(theme: &Theme, ip: Ipv4Addr, area: Rect, buf: &mut Buffer) {
+    let rect = centered(area, 60, 6);
+    Clear.render(rect, buf);
+    let block = popup(theme, " connect? ", "");
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    let text = vec![
+        Line::from(Span::styled(
+            format!("The console shows a public address, {ip}."),
+            Style::new().add_modifier(Modifier::BOLD),
+        ))
+        .centered(),
+        Line::from("Is it your board's? Connect the chat panes to it?").centered(),
+        Line::from(vec![
+            Span::styled(" y ", theme.key()),
+            Span::raw(" connect   "),
+            Span::styled(" n ", theme.key()),
+            Span::raw(" wait for a local address"),
+        ])
+        .centered(),
+    ];
+    Paragraph::new(text).render(inner, buf);
 }

@@ -238,6 +238,18 @@ fn gauge_hides_after_flash_done() {
 }
 
 #[test]
+fn public_address_overlay() {
+    let mut app = App::new(AppConfig::default());
+    app.ask_address(std::net::Ipv4Addr::new(203, 0, 113, 5));
+    let screen = screen(&app, 80, 24);
+    assert!(
+        screen.contains("The console shows a public address, 203.0.113.5."),
+        "{screen}"
+    );
+    assert!(screen.contains("y  connect"), "{screen}");
+}
+
+#[test]
 fn quit_confirm_overlay() {
     let mut app = flashing();
     app.handle_key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::CONTROL));

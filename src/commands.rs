@@ -4,7 +4,7 @@ mod board;
 mod flashing;
 mod sessions;
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -27,6 +27,16 @@ fn block_on(command: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result
     let result = runtime.block_on(command);
     runtime.shutdown_background();
     result
+}
+
+/// Writes to stdout at once. A closed stdout (`espchat ports | head -1`) is an error that
+/// `main` ends quietly, as other command-line tools do.
+pub fn print(text: std::fmt::Arguments) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_fmt(text)
+        .and_then(|()| stdout.flush())
+        .context("cannot write to stdout")
 }
 
 /// The line mode of CONTRACT §2: asked for, or stdout is not a terminal.

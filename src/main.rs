@@ -47,6 +47,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Whoever read stdout has gone (`espchat ports | head -1`): nothing left to say.
+        Err(error) if closed_stdout(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("espchat: {error:#}");
             // A bad setting is a usage error, as a bad flag is (CONTRACT §1).
@@ -57,6 +59,20 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// A write to stdout failed because nobody reads it any more (not some other broken pipe, such
+/// as a board's port).
+fn closed_stdout(error: &anyhow::Error) -> bool {
+    let stdout = error
+        .chain()
+        .any(|cause| cause.to_string().starts_with("cannot write to stdout"));
+    let broken_pipe = error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    stdout && broken_pipe
 }
 
 /// The end of `--help`: where settings come from, with this machine's config path.

@@ -336,3 +336,34 @@ fn a_line_for_a_full_server_waits_for_a_free_place() {
     chat.end_input();
     assert!(chat.wait_exit().success());
 }
+
+/// Whoever reads stdout may go away (`espchat ports | head -0`): espchat ends quietly, never
+/// with a panic.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let board = BoardProcess::start(&[]);
+    let server = format!("127.0.0.1:{}", board.port);
+    let serial = board.serial.to_str().unwrap().to_owned();
+    for args in [
+        vec!["ports"],
+        vec!["monitor", "--headless", "-p", &serial],
+        vec!["connect", "--headless", &server],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut child = support::espchat()
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = support::wait_for_exit(&mut child, "espchat");
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(
+            status.success() && !stderr.contains("panicked"),
+            "{args:?}: {status:?}\n{stderr}"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! `espchat board` (the virtual board) and `espchat ports`.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 
 use anyhow::Context as _;
@@ -7,7 +8,7 @@ use espchat::board::{Board, BoardConfig};
 use espchat::serial::port::{self, PortInfo};
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::block_on;
+use super::{block_on, print};
 use crate::cli::BoardArgs;
 
 pub fn run_board(args: BoardArgs) -> anyhow::Result<()> {
@@ -48,19 +49,19 @@ pub fn run_board(args: BoardArgs) -> anyhow::Result<()> {
 pub fn list_ports() -> anyhow::Result<()> {
     let ports = port::list_ports()?;
     if ports.is_empty() {
-        println!(
-            "No serial ports found. Plug in the board (with a data USB cable), or run `espchat board` for a virtual one."
-        );
-        return Ok(());
+        return print(format_args!(
+            "No serial ports found. Plug in the board (with a data USB cable), or run `espchat board` for a virtual one.\n"
+        ));
     }
-    println!(
-        "{:<20} {:<9} {:<24} {:<28} {:<16} ESP?",
+    let mut table = format!(
+        "{:<20} {:<9} {:<24} {:<28} {:<16} ESP?\n",
         "PORT", "VID:PID", "MANUFACTURER", "PRODUCT", "SERIAL"
     );
     for PortInfo { path, usb } in &ports {
         let esp = usb.as_ref().and_then(|usb| usb.esp_bridge());
         match usb {
-            Some(usb) => println!(
+            Some(usb) => writeln!(
+                table,
                 "{:<20} {:04x}:{:04x} {:<24} {:<28} {:<16} {}",
                 path.display(),
                 usb.vid,
@@ -71,7 +72,8 @@ pub fn list_ports() -> anyhow::Result<()> {
                 esp.map(|name| format!("yes ({name})"))
                     .unwrap_or_else(|| "-".into()),
             ),
-            None => println!(
+            None => writeln!(
+                table,
                 "{:<20} {:<9} {:<24} {:<28} {:<16} -",
                 path.display(),
                 "-",
@@ -79,7 +81,7 @@ pub fn list_ports() -> anyhow::Result<()> {
                 "-",
                 "-"
             ),
-        }
+        }?;
     }
-    Ok(())
+    print(format_args!("{table}"))
 }

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use espchat::config::{Config, process_env};
 use espchat::flash::{self, FlashEvent, FlashImage, FlashOptions};
 
-use super::{line_mode, serial_path};
+use super::{line_mode, print, serial_path};
 use crate::cli::{FlashArgs, GlobalArgs, SaveImageArgs};
 
 pub fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
@@ -29,12 +29,12 @@ pub fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow
         flash_bar(&options, &image)?
     };
     if !line_mode(&global) {
-        println!(
-            "Flashed {} bytes to the {} in {:.1} s.",
+        print(format_args!(
+            "Flashed {} bytes to the {} in {:.1} s.\n",
             report.bytes,
             flash::chip_name(report.chip),
             report.seconds
-        );
+        ))?;
     }
     Ok(())
 }
@@ -45,8 +45,11 @@ pub fn save_image(args: SaveImageArgs) -> anyhow::Result<()> {
     let app = flash::app_image(&elf, args.chip)?;
     std::fs::write(&args.output, &app)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
-    println!("{}: {} bytes", args.output.display(), app.len());
-    Ok(())
+    print(format_args!(
+        "{}: {} bytes\n",
+        args.output.display(),
+        app.len()
+    ))
 }
 
 /// Headless: `flash! …` lines (CONTRACT §2), one per percent.
@@ -79,11 +82,15 @@ fn flash_bar(options: &FlashOptions, image: &FlashImage) -> anyhow::Result<flash
     let result = flash::flash(options, image, &mut |event| match event {
         FlashEvent::Connected {
             chip, flash_size, ..
-        } => println!(
-            "Connected: {}, {} flash",
-            flash::chip_name(chip),
-            flash::format_size(flash_size)
-        ),
+        } => {
+            // On a terminal; one that went away ends the flash at its next write, not here.
+            let _ = writeln!(
+                std::io::stdout(),
+                "Connected: {}, {} flash",
+                flash::chip_name(chip),
+                flash::format_size(flash_size)
+            );
+        }
         FlashEvent::Segment { address, total } => {
             let segment = ProgressBar::new(total).with_style(style.clone());
             segment.set_message(format!("0x{address:x}"));

@@ -85,11 +85,19 @@ impl fmt::Debug for WifiCredentials {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the config file {}: {source}", path.display())]
+    // The IO error is part of the message, not a source: a source would print it twice.
+    #[error("cannot read the config file {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    #[error(
+        "the config file {} is over {} KiB: that is not a config file (espchat's are a few \
+         hundred bytes; see assets/config.toml)",
+        path.display(),
+        MAX_FILE_BYTES / 1024
+    )]
+    TooLarge { path: PathBuf },
     #[error("config file {}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
     #[error("{name}={value:?} is not a baud rate: use {} to {}, e.g. 115200 or 921600", BAUD_RANGE.start(), BAUD_RANGE.end())]
@@ -97,6 +105,19 @@ pub enum ConfigError {
     /// Flags that do not go together.
     #[error("{0}")]
     Usage(String),
+}
+
+/// A config file is read up to this size: `--config /dev/zero` must not fill the memory.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The file's text, or `None` when it is larger than [`MAX_FILE_BYTES`].
+fn read_capped(path: &Path) -> std::io::Result<Option<String>> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    Ok((text.len() as u64 <= MAX_FILE_BYTES).then_some(text))
 }
 
 /// The settings from the file, checked, with the key table built.
@@ -136,12 +157,13 @@ impl Config {
                 None => return Ok(Config::default()),
             },
         };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        let text = match read_capped(&path) {
+            Ok(Some(text)) => text,
+            Ok(None) => return Err(ConfigError::TooLarge { path }),
             Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Config::default());
             }
-            Err(source) => return Err(ConfigError::Read { path, source }),
+            Err(error) => return Err(ConfigError::Read { path, error }),
         };
         let mut config = Self::parse(&text, &path)?;
         if config.has_password() && readable_by_others(&path) {

@@ -164,3 +164,27 @@ fn flash_and_connect_takes_port_clients_and_wifi_from_the_file() {
         "the password was shown:\n{everything}"
     );
 }
+
+/// A --config that is not a config file: a device that never ends, a directory. Each is a
+/// usage error that says so once, without reading without end.
+#[test]
+fn a_config_path_that_is_no_file_is_refused_with_one_clear_message() {
+    let (code, _, stderr) = run(&["--config", "/dev/zero", "connect", "127.0.0.1"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the config file /dev/zero is over 1024 KiB"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(
+        &[
+            "--config",
+            dir.path().to_str().unwrap(),
+            "connect",
+            "127.0.0.1",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.matches("Is a directory").count(), 1, "{stderr}");
+}

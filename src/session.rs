@@ -171,6 +171,8 @@ pub struct Session {
     held: VecDeque<(PaneId, String)>,
     provision_pending: bool,
     no_credentials: bool,
+    /// What the ROM or bootloader said when the app did not boot (`invalid header: ...`).
+    boot_failure: Option<String>,
     flashing: bool,
     ip_deadline: Option<Instant>,
     /// A public address the user allowed.
@@ -205,6 +207,7 @@ impl Session {
             held: VecDeque::new(),
             provision_pending: config.flashed && config.wifi.is_some(),
             no_credentials: false,
+            boot_failure: None,
             flashing: false,
             ip_deadline: config.ip_timeout.map(|timeout| now + timeout),
             allowed: None,
@@ -277,6 +280,8 @@ impl Session {
                 } else if self.config.wifi.is_none() && firmware_lacks_credentials(&text) {
                     self.no_credentials = true;
                     out.push(Do::Notice(Notice::NoCredentials));
+                } else if let Some(failure) = boot_failure(&text) {
+                    self.boot_failure = Some(failure.to_owned());
                 }
             }
             Event::Chat(id, ChatEvent::Closed) => {
@@ -408,7 +413,13 @@ impl Session {
 
     /// Why no address came, as far as the console tells, and what to do.
     fn no_address_hint(&self) -> String {
-        if let Some(ip) = self.asked {
+        if let Some(failure) = &self.boot_failure {
+            format!(
+                "the board does not boot its app: the console shows \"{failure}\", so the image \
+                 is not a valid app for this chip (corrupt, or built for another one); flash a \
+                 valid image, or run without IMAGE for the bundled espchat firmware"
+            )
+        } else if let Some(ip) = self.asked {
             format!(
                 "the console showed only a public address, {ip}: espchat does not connect to one \
                  on a console line's word (any device can print any address); if it is the \
@@ -599,4 +610,11 @@ fn is_local(ip: Ipv4Addr) -> bool {
     let [a, b, ..] = ip.octets();
     let shared = a == 100 && (64..128).contains(&b);
     ip.is_loopback() || ip.is_private() || ip.is_link_local() || shared
+}
+
+/// The words of an ESP ROM or bootloader that did not boot the app, if the line holds them.
+fn boot_failure(line: &str) -> Option<&str> {
+    ["invalid header", "checksum failed", "image invalid"]
+        .into_iter()
+        .find_map(|words| line.find(words).map(|start| line[start..].trim_end()))
 }

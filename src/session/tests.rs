@@ -538,3 +538,20 @@ fn any_address_connects_to_a_public_one_and_no_answer_says_why() {
         "{dos:?}"
     );
 }
+
+#[test]
+fn no_address_from_a_board_that_does_not_boot_blames_the_image() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        ip_timeout: Some(Duration::from_secs(30)),
+        ..board(1)
+    };
+    let (mut session, _) = Session::start(config, t0);
+    session.event(&console("invalid header: 0xffffffff"), t0);
+    let dos = session.tick(t0 + Duration::from_secs(30));
+    assert!(
+        matches!(&dos[..], [Do::Fail(message)]
+            if message.contains("\"invalid header: 0xffffffff\"") && !message.contains("password")),
+        "{dos:?}"
+    );
+}

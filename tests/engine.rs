@@ -367,3 +367,34 @@ fn a_closed_stdout_ends_quietly() {
         );
     }
 }
+
+/// A command the mode does not take is refused with the ones it does, and pane numbers are
+/// written one way only.
+#[test]
+fn unknown_commands_list_what_this_mode_takes() {
+    let board = BoardProcess::start(&[]);
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut monitor = HeadlessProcess::start(&["monitor", "--headless", "-p", &serial]);
+    monitor.send("@1 hello");
+    assert_eq!(
+        monitor.wait_for("error! "),
+        "error! unknown command \"@1\": use @serial text, @quit"
+    );
+    monitor.end_input();
+    assert!(monitor.wait_exit().success());
+
+    let server = format!("127.0.0.1:{}", board.port);
+    let mut chat = HeadlessProcess::start(&["connect", "--headless", "--clients", "2", &server]);
+    for command in ["@serial status", "@01 hi", "@+1 hi", "@3 hi"] {
+        chat.send(command);
+        let target = command.split(' ').next().unwrap();
+        assert_eq!(
+            chat.wait_for("error! "),
+            format!("error! unknown command \"{target}\": use @1..@2 text, @all text, @quit")
+        );
+    }
+    chat.send("@2 still here");
+    chat.wait_for("chat2| Client 2: still here");
+    chat.end_input();
+    assert!(chat.wait_exit().success());
+}

@@ -115,56 +115,79 @@ pub(super) fn render_help(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer
 }
 
 pub(super) fn render_confirm(theme: &Theme, area: Rect, buf: &mut Buffer) {
-    let rect = centered(area, 42, 5);
-    Clear.render(rect, buf);
-    let block = popup(theme, " quit? ", "");
-    let inner = block.inner(rect);
-    block.render(rect, buf);
-    let text = vec![
-        Line::from(Span::styled(
-            "flash in progress: quit anyway?",
-            Style::new().add_modifier(Modifier::BOLD),
-        ))
-        .centered(),
-        Line::from(vec![
-            Span::styled(" y ", theme.key()),
-            Span::raw(" quit   "),
-            Span::styled(" n ", theme.key()),
-            Span::raw(" keep flashing"),
-        ])
-        .centered(),
-    ];
-    Paragraph::new(text).render(
-        Rect {
-            y: inner.y + u16::from(inner.height > 2),
-            ..inner
-        },
-        buf,
-    );
+    let question = Question {
+        title: " quit? ",
+        width: 42,
+        lines: vec!["flash in progress: quit anyway?".into()],
+        yes: "quit",
+        no: "keep flashing",
+    };
+    question.render(theme, area, buf);
 }
 
 /// "The console shows a public address: connect?" Any device can print any address, so the
 /// panes do not go to a public one on the console's word.
 pub(super) fn render_confirm_address(theme: &Theme, ip: Ipv4Addr, area: Rect, buf: &mut Buffer) {
-    let rect = centered(area, 60, 6);
-    Clear.render(rect, buf);
-    let block = popup(theme, " connect? ", "");
-    let inner = block.inner(rect);
-    block.render(rect, buf);
-    let text = vec![
-        Line::from(Span::styled(
+    let question = Question {
+        title: " connect? ",
+        width: 60,
+        lines: vec![
             format!("The console shows a public address, {ip}."),
-            Style::new().add_modifier(Modifier::BOLD),
-        ))
-        .centered(),
-        Line::from("Is it your board's? Connect the chat panes to it?").centered(),
-        Line::from(vec![
-            Span::styled(" y ", theme.key()),
-            Span::raw(" connect   "),
-            Span::styled(" n ", theme.key()),
-            Span::raw(" wait for a local address"),
-        ])
-        .centered(),
-    ];
-    Paragraph::new(text).render(inner, buf);
+            "Is it your board's? Connect the chat panes to it?".into(),
+        ],
+        yes: "connect",
+        no: "wait for a local address",
+    };
+    question.render(theme, area, buf);
+}
+
+/// A yes/no popup: the question (its first line bold), then the two answers.
+struct Question {
+    title: &'static str,
+    width: u16,
+    lines: Vec<String>,
+    yes: &'static str,
+    no: &'static str,
+}
+
+impl Question {
+    fn render(self, theme: &Theme, area: Rect, buf: &mut Buffer) {
+        let height = u16::try_from(self.lines.len())
+            .unwrap_or(u16::MAX)
+            .saturating_add(3);
+        let rect = centered(area, self.width, height);
+        Clear.render(rect, buf);
+        let block = popup(theme, self.title, "");
+        let inner = block.inner(rect);
+        block.render(rect, buf);
+        let mut text: Vec<Line> = self
+            .lines
+            .into_iter()
+            .enumerate()
+            .map(|(index, line)| {
+                let style = if index == 0 {
+                    Style::new().add_modifier(Modifier::BOLD)
+                } else {
+                    Style::new()
+                };
+                Line::from(Span::styled(line, style)).centered()
+            })
+            .collect();
+        text.push(
+            Line::from(vec![
+                Span::styled(" y ", theme.key()),
+                Span::raw(format!(" {}   ", self.yes)),
+                Span::styled(" n ", theme.key()),
+                Span::raw(format!(" {}", self.no)),
+            ])
+            .centered(),
+        );
+        Paragraph::new(text).render(
+            Rect {
+                y: inner.y + u16::from(inner.height > 2),
+                ..inner
+            },
+            buf,
+        );
+    }
 }

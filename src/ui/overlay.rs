@@ -154,7 +154,7 @@ impl Question {
     fn render(self, theme: &Theme, area: Rect, buf: &mut Buffer) {
         let height = u16::try_from(self.lines.len())
             .unwrap_or(u16::MAX)
-            .saturating_add(3);
+            .saturating_add(4);
         let rect = centered(area, self.width, height);
         Clear.render(rect, buf);
         let block = popup(theme, self.title, "");

@@ -411,16 +411,15 @@ impl Pane {
             tokio::select! {
                 ready = stream.readable() => {
                     if let Err(error) = ready {
-                        return self.lost(&mut decoder, describe(&error)).await;
+                        return self.lost(&mut decoder, describe(&error), greeting).await;
                     }
                     match stream.try_read(&mut buf) {
                         Ok(0) => {
-                            let end = self.lost(&mut decoder, "the server closed the connection".into()).await;
-                            if let Greeting::Refused(reason, sent) = greeting {
-                                self.requeue(sent);
-                                return End::Refused(reason);
-                            }
-                            return if self.closing && !pending { End::Stop } else { end };
+                            let end = self.lost(&mut decoder, "the server closed the connection".into(), greeting).await;
+                            return match end {
+                                End::Retry(_) if self.closing && !pending => End::Stop,
+                                end => end,
+                            };
                         }
                         Ok(n) => {
                             if !self.output(&mut decoder, &buf[..n], &mut greeting).await {
@@ -428,19 +427,19 @@ impl Pane {
                             }
                         }
                         Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(error) => return self.lost(&mut decoder, describe(&error)).await,
+                        Err(error) => return self.lost(&mut decoder, describe(&error), greeting).await,
                     }
                 }
                 ready = stream.writable(), if pending => {
                     if let Err(error) = ready {
-                        return self.lost(&mut decoder, describe(&error)).await;
+                        return self.lost(&mut decoder, describe(&error), greeting).await;
                     }
                     match write_queue(&stream, &mut self.queue, &mut written, &mut greeting) {
                         Ok(()) => {}
                         Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                         // A partly written line stays queued and goes again whole on the next
                         // connection: the server drops unfinished lines of a closed one.
-                        Err(error) => return self.lost(&mut decoder, describe(&error)).await,
+                        Err(error) => return self.lost(&mut decoder, describe(&error), greeting).await,
                     }
                 }
                 command = commands.recv(), if !self.closing => match command {
@@ -463,9 +462,22 @@ impl Pane {
         }
     }
 
-    async fn lost(&mut self, decoder: &mut ConsoleDecoder, reason: String) -> End {
+    /// The connection ended. A server that turned this client away gets what was sent to it
+    /// again, on the next connection (it may reset rather than close: it never read the lines).
+    async fn lost(
+        &mut self,
+        decoder: &mut ConsoleDecoder,
+        reason: String,
+        greeting: Greeting,
+    ) -> End {
         self.flush(decoder).await;
-        End::Retry(reason)
+        match greeting {
+            Greeting::Refused(refusal, sent) => {
+                self.requeue(sent);
+                End::Refused(refusal)
+            }
+            Greeting::Awaited(_) | Greeting::Heard => End::Retry(reason),
+        }
     }
 
     /// Lines sent to a server that refused this client go first again, in their order.

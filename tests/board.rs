@@ -434,3 +434,17 @@ fn a_client_dropped_for_not_reading_gets_whole_lines_then_a_notice() {
     echo.join().expect("the talker read its echoes to the end");
     drop(sleeper);
 }
+
+#[test]
+fn console_refuses_an_led_pin_the_chip_lacks_with_its_range() {
+    let board = BoardProcess::start(&[]);
+    let mut console = board.open_console();
+    console.wait_listening();
+    console.send("led 99");
+    console.wait_for("espchat: led 99: the ESP32-C3 has GPIO 0 to 21");
+    // The pins the chip needs for itself are refused as the firmware refuses them.
+    console.send("led 12");
+    console.wait_for("espchat: led 12: that pin belongs to the SPI flash");
+    console.send("led 2 active-low");
+    console.wait_for("espchat: led on GPIO2 (active-low)");
+}

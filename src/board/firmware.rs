@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use espchat_core::{
-    BoardCommand, ClientId, Disconnect, Full, LedSetting, LineReader, MAX_CLIENTS, Output, Server,
+    BoardCommand, Chip, ClientId, Disconnect, Full, LedSetting, LineReader, MAX_CLIENTS, Output,
+    Server,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -249,6 +250,11 @@ impl Firmware {
                 self.join_wifi();
             }
             Some(BoardCommand::Led(LedSetting::Gpio(led))) => {
+                // The firmware's own check, for the chip this board is.
+                if let Err(error) = Chip::Esp32c3.check_led_pin(led.pin) {
+                    self.console.log(format_args!("led {}: {error}", led.pin));
+                    return false;
+                }
                 let polarity = if led.active_low {
                     "active-low"
                 } else {

@@ -544,7 +544,7 @@ async fn write_client(
     gone: mpsc::UnboundedSender<Gone>,
 ) {
     let mut cut_off = Some(cut_off);
-    // Whole lines, as the core sends them; `written` of them are in the socket.
+    // Whole lines, as the core sends them; the socket has taken `written` bytes of them.
     let mut batch = Vec::with_capacity(16 * 1024);
     let mut written = 0;
     loop {

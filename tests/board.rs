@@ -372,3 +372,79 @@ fn exclusive(tty: &std::fs::File) -> bool {
     );
     flag != 0
 }
+
+#[test]
+fn a_client_dropped_for_not_reading_gets_whole_lines_then_a_notice() {
+    let board = BoardProcess::start(&[]);
+    let (mut talker, _) = ChatClient::join(board.port);
+    let (sleeper, id) = ChatClient::join(board.port);
+    assert_eq!(id, 2);
+    talker.expect("Client 2 connected");
+
+    // The talker reads its own echoes on another thread (so it is not slow itself) and reports
+    // when the sleeper is dropped.
+    let mut talker_reader = talker.try_clone();
+    let (dropped_tx, dropped) = std::sync::mpsc::channel();
+    let echo = thread::spawn(move || {
+        loop {
+            match talker_reader.line().as_str() {
+                "Client 2 disconnected" => dropped_tx.send(()).unwrap(),
+                "Client 1: done" => return,
+                _ => {}
+            }
+        }
+    });
+    let text = "z".repeat(200);
+    let end = std::time::Instant::now() + support::DEADLINE;
+    let mut sleeper_dropped = false;
+    let mut sent = 0;
+    while !sleeper_dropped && sent < 500_000 && std::time::Instant::now() < end {
+        talker.say(&format!("{sent:06} {text}"));
+        sent += 1;
+        sleeper_dropped = dropped.try_recv().is_ok();
+    }
+    assert!(sleeper_dropped, "the sleeper was never disconnected");
+
+    // The sleeper reads again at once: whole lines, the notice last, then the end.
+    let mut stream = std::io::BufReader::new(sleeper.stream.try_clone().unwrap());
+    let mut lines = Vec::new();
+    loop {
+        let mut raw = Vec::new();
+        std::io::BufRead::read_until(&mut stream, b'\n', &mut raw).expect("read the sleeper");
+        if raw.is_empty() {
+            break;
+        }
+        assert!(
+            raw.ends_with(b"\r\n"),
+            "cut mid-line after {} lines: {:?}",
+            lines.len(),
+            String::from_utf8_lossy(&raw)
+        );
+        lines.push(String::from_utf8(raw).unwrap());
+    }
+    let (last, relayed) = lines.split_last().expect("the sleeper got lines");
+    assert_eq!(last, "notice: disconnected: you stopped reading\r\n");
+    for line in relayed {
+        assert!(
+            line.starts_with("Client 1: ") && line.ends_with(&format!(" {text}\r\n")),
+            "{line:?}"
+        );
+    }
+    talker.say("done");
+    echo.join().expect("the talker read its echoes to the end");
+    drop(sleeper);
+}
+
+#[test]
+fn console_refuses_an_led_pin_the_chip_lacks_with_its_range() {
+    let board = BoardProcess::start(&[]);
+    let mut console = board.open_console();
+    console.wait_listening();
+    console.send("led 99");
+    console.wait_for("espchat: led 99: the ESP32-C3 has GPIO 0 to 21");
+    // The pins the chip needs for itself are refused as the firmware refuses them.
+    console.send("led 12");
+    console.wait_for("espchat: led 12: that pin belongs to the SPI flash");
+    console.send("led 2 active-low");
+    console.wait_for("espchat: led on GPIO2 (active-low)");
+}

@@ -6,7 +6,10 @@
 //! task drains into the socket's transmit buffer. A `Send` that does not fit in a client's
 //! outbox means that client has stopped reading (its 4 KiB socket buffer and its 1 KiB outbox
 //! are both full): it is disconnected with `Disconnect::TooSlow`, as the virtual board does past
-//! 64 KiB, and the others never wait for it. A line is queued whole or not at all.
+//! 64 KiB, and the others never wait for it. A line is queued whole or not at all. The dropped
+//! client's task then drops its outbox, finishes the line the socket has part of and sends the
+//! server's `notice: disconnected: you stopped reading`, best effort within [`LINGER`], before
+//! it closes: should the client read again, it sees why it was cut rather than half a line.
 //!
 //! There are [`MAX_CLIENTS`] + 1 slots: the extra one lets the ninth client hear
 //! `server full (8 clients)` before it is closed, as CONTRACT.md §3 says.
@@ -22,7 +25,8 @@ use embassy_sync::pipe::Pipe;
 use embassy_sync::signal::Signal;
 use embassy_time::{Duration, Timer, with_timeout};
 use espchat_core::{BoardCommand, ClientId, Full, MAX_CLIENTS, PORT};
-use espchat_records::{BoardOutput, Outbox, Switchboard};
+use espchat_records::{BoardOutput, Outbox, Sending, Switchboard};
+use heapless::Vec;
 
 use crate::network::{NETWORK, NetworkReceiver, Stacks};
 
@@ -31,6 +35,12 @@ pub const SLOTS: usize = MAX_CLIENTS + 1;
 
 /// Per-client queue in front of the socket: a few full protocol lines.
 const OUTBOX: usize = 1024;
+/// What a slot's task moves from its outbox into its socket at a time.
+const CHUNK: usize = 512;
+/// The server's last words to a client it drops (its notice, 43 bytes).
+const LAST_WORDS: usize = 64;
+/// The rest of a line in progress (a protocol line is at most 288 bytes) and the last words.
+const GOODBYE: usize = 384;
 const SOCKET_RX: usize = 1024;
 /// With the outbox, what a client may fall behind before it is dropped.
 const SOCKET_TX: usize = 4096;
@@ -50,6 +60,8 @@ struct Slot {
     outbox: Pipe<NoopRawMutex, OUTBOX>,
     /// Set when the server closed this slot's client.
     closed: Signal<NoopRawMutex, ()>,
+    /// What the server said to its client as it dropped it for not reading.
+    last_words: Mutex<NoopRawMutex, RefCell<Vec<u8, LAST_WORDS>>>,
 }
 
 impl Outbox for Slot {
@@ -60,6 +72,13 @@ impl Outbox for Slot {
     fn push(&self, bytes: &[u8]) {
         // The switchboard checked the room, and only it writes to outboxes.
         let _ = self.outbox.try_write(bytes);
+    }
+
+    fn cut_off(&self, last: &[u8]) {
+        self.last_words.lock(|words| {
+            // Best effort: last words that do not fit are not said.
+            let _ = words.borrow_mut().extend_from_slice(last);
+        });
     }
 
     fn close(&self) {
@@ -81,6 +100,7 @@ impl Chat {
             slots: core::array::from_fn(|_| Slot {
                 outbox: Pipe::new(),
                 closed: Signal::new(),
+                last_words: Mutex::new(RefCell::new(Vec::new())),
             }),
         }
     }
@@ -100,6 +120,7 @@ impl Chat {
         let io = &self.slots[slot];
         io.outbox.clear();
         io.closed.reset();
+        io.last_words.lock(|words| words.borrow_mut().clear());
         let peer = socket.remote_endpoint().map_or(
             SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
             |endpoint| SocketAddr::new(endpoint.addr.into(), endpoint.port),
@@ -115,19 +136,30 @@ impl Chat {
                 return;
             }
         };
+        let mut sending = Sending::new();
         let end = {
             let (mut reader, mut writer) = socket.split();
             select4(
                 self.read_lines(slot, id, &mut reader),
-                send_outbox(&io.outbox, &mut writer),
+                send_outbox(&io.outbox, &mut writer, &mut sending),
                 io.closed.wait(),
                 network.changed(),
             )
             .await
         };
         match end {
-            // The server dropped it for not reading: nothing more is owed to it.
-            Either4::Third(()) => socket.abort(),
+            // The server dropped it for not reading: its backlog goes, its line is finished.
+            Either4::Third(()) => {
+                let goodbye: Vec<u8, GOODBYE> = io.last_words.lock(|words| {
+                    sending.last_words(|buf| io.outbox.try_read(buf).unwrap_or(0), &words.borrow())
+                });
+                let _ = with_timeout(LINGER, write_all(socket, &goodbye)).await;
+                socket.close();
+                if with_timeout(LINGER, socket.flush()).await.is_err() {
+                    // It did not read again: reset it rather than leave it hanging.
+                    socket.abort();
+                }
+            }
             _ => {
                 self.with(|switchboard, slots| switchboard.leave(slot, id, slots, &mut board));
                 socket.close();
@@ -162,16 +194,20 @@ impl Chat {
     }
 }
 
-async fn send_outbox(outbox: &Pipe<NoopRawMutex, OUTBOX>, writer: &mut TcpWriter<'_>) {
-    let mut buf = [0u8; 512];
+/// Moves the outbox into the socket. Cancel-safe: `sending` keeps what the socket took.
+async fn send_outbox(
+    outbox: &Pipe<NoopRawMutex, OUTBOX>,
+    writer: &mut TcpWriter<'_>,
+    sending: &mut Sending<CHUNK>,
+) {
     loop {
-        let n = outbox.read(&mut buf).await;
-        let mut bytes = &buf[..n];
-        while !bytes.is_empty() {
-            match writer.write(bytes).await {
-                Ok(0) | Err(_) => return,
-                Ok(written) => bytes = &bytes[written..],
-            }
+        if sending.is_done() {
+            let n = outbox.read(sending.space()).await;
+            sending.filled(n);
+        }
+        match writer.write(sending.unwritten()).await {
+            Ok(0) | Err(_) => return,
+            Ok(written) => sending.wrote(written),
         }
     }
 }

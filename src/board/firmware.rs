@@ -7,7 +7,10 @@
 //! until that client catches up, so TCP slows the senders down and no line is lost. A client
 //! that has taken nothing for [`STALL_TIMEOUT`] while over the limit is disconnected, and everyone
 //! sees `Client N disconnected`: one client that never reads holds the chat up for at most that
-//! long, and no client ever misses a line without knowing it.
+//! long, and no client ever misses a line without knowing it. The dropped client itself gets the
+//! rest of the line it is in the middle of and the core's last notice (`notice: disconnected:
+//! you stopped reading`), best effort: should it read again within [`DRAIN_TIMEOUT`], it sees
+//! why it was cut rather than half a line.
 //!
 //! (A fixed backlog limit alone was not enough: under a flood from 8 senders on 2 cores, healthy
 //! readers fell 64 KiB behind and were dropped. The relay benchmark shows it.)
@@ -19,12 +22,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use espchat_core::{
-    BoardCommand, ClientId, Disconnect, Full, LedSetting, LineReader, MAX_CLIENTS, Output, Server,
+    BoardCommand, Chip, ClientId, Disconnect, Full, LedSetting, LineReader, MAX_CLIENTS, Output,
+    Server,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use super::console::Console;
@@ -76,6 +80,8 @@ struct Connection {
     over_since: Option<Instant>,
     reader: AbortHandle,
     writer: AbortHandle,
+    /// Tells the writer its client is dropped for not reading, with the core's last words to it.
+    cut_off: oneshot::Sender<Bytes>,
 }
 
 impl Connection {
@@ -90,6 +96,16 @@ impl Connection {
                 writer.abort();
             });
         } else {
+            self.writer.abort();
+        }
+    }
+
+    /// Dropped for not reading: its backlog is discarded, and the writer finishes the line in
+    /// progress, sends `last` and closes, within [`DRAIN_TIMEOUT`].
+    fn cut_off(self, last: Vec<u8>) {
+        self.reader.abort();
+        if self.cut_off.send(Bytes::from(last)).is_err() {
+            // The writer has already ended: the connection is dead.
             self.writer.abort();
         }
     }
@@ -234,6 +250,11 @@ impl Firmware {
                 self.join_wifi();
             }
             Some(BoardCommand::Led(LedSetting::Gpio(led))) => {
+                // The firmware's own check, for the chip this board is.
+                if let Err(error) = Chip::Esp32c3.check_led_pin(led.pin) {
+                    self.console.log(format_args!("led {}: {error}", led.pin));
+                    return false;
+                }
                 let polarity = if led.active_low {
                     "active-low"
                 } else {
@@ -349,20 +370,25 @@ impl Firmware {
     }
 
     fn drop_too_slow(&mut self, clients: Vec<ClientId>) {
-        if clients.is_empty() {
-            return;
-        }
-        let mut actions = Vec::new();
-        let mut out = collect(&mut actions);
         for id in clients {
-            // Closed without delivering the backlog: the backlog is why it goes.
+            let mut actions = Vec::new();
+            self.server
+                .disconnect(id, Disconnect::TooSlow, &mut collect(&mut actions));
+            // What the core sends the leaver (its notice) replaces the backlog, which is why it
+            // goes; its `Close` then finds the connection already taken.
+            let mut last = Vec::new();
+            actions.retain(|action| match action {
+                Action::Send(to, bytes) if *to == id => {
+                    last.extend_from_slice(bytes);
+                    false
+                }
+                _ => true,
+            });
             if let Some(connection) = self.connections[usize::from(id.get()) - 1].take() {
-                connection.close(false);
+                connection.cut_off(last);
             }
-            self.server.disconnect(id, Disconnect::TooSlow, &mut out);
+            self.apply(actions);
         }
-        drop(out);
-        self.apply(actions);
     }
 
     /// Carries out the core's outputs. What one event sends to a client goes to its writer as
@@ -456,12 +482,14 @@ fn spawn_connection(
     let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SOCKET_SEND_BUFFER);
     let (read_half, write_half) = stream.into_split();
     let (queue, lines) = mpsc::unbounded_channel();
+    let (cut_off, cut_off_rx) = oneshot::channel();
     let queued = Arc::clone(&progress.queued);
     let written_at = Arc::clone(&progress.written_at);
     let reader = tokio::spawn(read_client(read_half, id, token, received));
     let writer = tokio::spawn(write_client(
         write_half,
         lines,
+        cut_off_rx,
         progress,
         Gone { id, token },
         gone,
@@ -474,6 +502,7 @@ fn spawn_connection(
         over_since: None,
         reader: reader.abort_handle(),
         writer: writer.abort_handle(),
+        cut_off,
     }
 }
 
@@ -509,23 +538,52 @@ struct Progress {
 async fn write_client(
     mut socket: OwnedWriteHalf,
     mut lines: mpsc::UnboundedReceiver<Bytes>,
+    cut_off: oneshot::Receiver<Bytes>,
     progress: Progress,
     me: Gone,
     gone: mpsc::UnboundedSender<Gone>,
 ) {
+    let mut cut_off = Some(cut_off);
+    // Whole lines, as the core sends them; the socket has taken `written` bytes of them.
     let mut batch = Vec::with_capacity(16 * 1024);
-    while let Some(line) = lines.recv().await {
-        batch.clear();
-        batch.extend_from_slice(&line);
-        while batch.len() < 16 * 1024 {
-            match lines.try_recv() {
-                Ok(line) => batch.extend_from_slice(&line),
-                Err(_) => break,
+    let mut written = 0;
+    loop {
+        if written == batch.len() {
+            let line = tokio::select! {
+                biased;
+                last = cut_off_signal(&mut cut_off) => return say_last(socket, &[], &last).await,
+                line = lines.recv() => line,
+            };
+            let Some(line) = line else { break };
+            batch.clear();
+            written = 0;
+            batch.extend_from_slice(&line);
+            while batch.len() < 16 * 1024 {
+                match lines.try_recv() {
+                    Ok(line) => batch.extend_from_slice(&line),
+                    Err(_) => break,
+                }
+            }
+            if batch.is_empty() {
+                continue;
             }
         }
-        if socket.write_all(&batch).await.is_err() {
-            let _ = gone.send(me);
-            return;
+        // A write that does not complete takes nothing, so the cut-off can interrupt it.
+        tokio::select! {
+            biased;
+            last = cut_off_signal(&mut cut_off) => {
+                return say_last(socket, rest_of_line(&batch, written), &last).await;
+            }
+            result = socket.write(&batch[written..]) => match result {
+                Ok(n) if n > 0 => written += n,
+                _ => {
+                    let _ = gone.send(me);
+                    return;
+                }
+            },
+        }
+        if written < batch.len() {
+            continue;
         }
         let before = progress.queued.fetch_sub(batch.len(), Ordering::Relaxed);
         if before > SEND_BACKLOG && before - batch.len() <= SEND_BACKLOG {
@@ -535,4 +593,40 @@ async fn write_client(
         progress.written_at.store(now, Ordering::Relaxed);
     }
     let _ = socket.shutdown().await;
+}
+
+/// The last words to a client dropped for not reading, when they come. Never, if its connection
+/// is closed another way (the sender is dropped unused).
+async fn cut_off_signal(cut_off: &mut Option<oneshot::Receiver<Bytes>>) -> Bytes {
+    if let Some(receiver) = cut_off
+        && let Ok(last) = receiver.await
+    {
+        return last;
+    }
+    *cut_off = None;
+    std::future::pending().await
+}
+
+/// What finishes the line the socket has taken part of: the unwritten bytes up to its `\n`.
+/// Empty when the socket took whole lines only.
+fn rest_of_line(batch: &[u8], written: usize) -> &[u8] {
+    if written == 0 || batch.get(written - 1) == Some(&b'\n') {
+        return &[];
+    }
+    let unwritten = &batch[written..];
+    let end = unwritten
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(unwritten.len(), |at| at + 1);
+    &unwritten[..end]
+}
+
+/// Best effort, bounded by [`DRAIN_TIMEOUT`]: the client gets them only if it reads again.
+async fn say_last(mut socket: OwnedWriteHalf, rest_of_line: &[u8], last: &[u8]) {
+    let goodbye = async {
+        socket.write_all(rest_of_line).await?;
+        socket.write_all(last).await?;
+        socket.shutdown().await
+    };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, goodbye).await;
 }

@@ -22,11 +22,13 @@
 #[cfg(all(test, not(feature = "std")))]
 extern crate std;
 
+mod chip;
 mod console;
 mod line;
 mod reads;
 mod server;
 
+pub use chip::{Chip, PinError};
 pub use console::{
     BoardCommand, CONSOLE_HELP, ConsoleCommand, ConsoleError, LedPin, LedSetting, PASSWORD_MAX,
     PASSWORD_MIN, Policy, SSID_MAX, WifiCredentials,

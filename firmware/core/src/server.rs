@@ -77,8 +77,15 @@ impl Full {
 pub enum Disconnect {
     /// The client closed the connection, or it failed.
     Closed,
-    /// The client stopped reading and the glue's send buffer for it is full.
+    /// The client stopped reading and the glue's send buffer for it is full. The server's last
+    /// `Send` to it, just before its `Close`, is [`Disconnect::TOO_SLOW_LINE`]: the glue drops
+    /// what is still queued for it, finishes the line the client is in the middle of if it can,
+    /// and sends that notice, best effort, before closing. So the cut is visible.
     TooSlow,
+}
+
+impl Disconnect {
+    pub const TOO_SLOW_LINE: &'static [u8] = b"notice: disconnected: you stopped reading\r\n";
 }
 
 struct Client {
@@ -173,6 +180,12 @@ impl Server {
     pub fn disconnect(&mut self, id: ClientId, why: Disconnect, out: &mut impl FnMut(Output<'_>)) {
         if self.clients[id.index()].take().is_none() {
             return;
+        }
+        if why == Disconnect::TooSlow {
+            out(Output::Send {
+                to: id,
+                bytes: Disconnect::TOO_SLOW_LINE,
+            });
         }
         out(Output::Close(id));
         if why == Disconnect::TooSlow {

@@ -541,13 +541,14 @@ fn disconnect_mid_line_discards_the_partial_line() {
 }
 
 #[test]
-fn a_too_slow_client_is_closed_and_logged() {
+fn a_too_slow_client_is_told_then_closed_and_logged() {
     let mut h = Harness::with_clients(3);
     h.disconnect(id(2), Disconnect::TooSlow);
     assert_eq!(
         h.take(),
         concat([
             vec![
+                send(2, "notice: disconnected: you stopped reading\r\n"),
                 Close(2),
                 log("client 2 stopped reading; closing its connection"),
                 log("client 2 disconnected"),

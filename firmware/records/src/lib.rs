@@ -6,21 +6,24 @@
 //! ```
 //!
 //! The chat server itself is `espchat-core`; this crate adds what the firmware needs around it:
-//! its flash records, the chip's pin rules, the station's retry policy and the switchboard that
-//! connects the server to the client slots.
+//! its flash records, the station's retry policy, the switchboard that connects the server to
+//! the client slots, and what a slot keeps to end a cut-off client's line.
 #![no_std]
 
 #[cfg(test)]
 extern crate std;
 
 mod access_point;
-mod led;
 mod record;
+mod sending;
 mod station;
 mod switchboard;
 
 pub use access_point::{ACCESS_POINT_ADDRESS, access_point_ssid};
-pub use led::{Chip, LedSetting, PinError};
+/// The LED setting and the chips' LED pins live in the core, so the virtual board follows the
+/// same rules; the firmware finds them here with its records.
+pub use espchat_core::{Chip, LedSetting, PinError};
 pub use record::{RECORD_MAX, Record, RecordError};
+pub use sending::Sending;
 pub use station::{FAILURES_BEFORE_ACCESS_POINT, Next, StationRetry};
 pub use switchboard::{BoardOutput, Outbox, Switchboard};

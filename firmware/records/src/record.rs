@@ -6,10 +6,8 @@
 
 use core::fmt;
 
-use espchat_core::{PASSWORD_MAX, PASSWORD_MIN, SSID_MAX, WifiCredentials};
+use espchat_core::{LedSetting, PASSWORD_MAX, PASSWORD_MIN, SSID_MAX, WifiCredentials};
 use heapless::String;
-
-use crate::led::LedSetting;
 
 /// The largest encoded record, in bytes (Wi-Fi: version, two lengths, SSID, password).
 pub const RECORD_MAX: usize = 3 + SSID_MAX + PASSWORD_MAX;

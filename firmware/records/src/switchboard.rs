@@ -4,7 +4,9 @@
 //! The firmware runs one listener task per slot; each slot has an [`Outbox`] its task drains
 //! into the socket. The server is synchronous, so one line produces a `Send` for every client at
 //! once: a line that does not fit whole in a client's outbox means the client stopped reading,
-//! and it is disconnected with [`Disconnect::TooSlow`] instead of making anyone wait.
+//! and it is disconnected with [`Disconnect::TooSlow`] instead of making anyone wait. What the
+//! server has to say to it as it goes (its notice) is handed to its slot with
+//! [`Outbox::cut_off`], not queued behind the lines it did not read.
 
 use core::cell::Cell;
 use core::net::SocketAddr;
@@ -17,6 +19,10 @@ pub trait Outbox {
     fn room(&self) -> usize;
     /// Queues `bytes`; callers check [`Outbox::room`] first.
     fn push(&self, bytes: &[u8]);
+    /// The server is dropping this slot's client for not reading and has these last words for
+    /// it: the task drops what is queued, finishes the line in progress if it can, and sends
+    /// them, best effort, before it closes. Comes before [`Outbox::close`].
+    fn cut_off(&self, last: &[u8]);
     /// The server closed this slot's client: its task stops serving it.
     fn close(&self);
 }
@@ -135,12 +141,18 @@ impl Switchboard {
     ) -> R {
         let Self { server, slot_of } = self;
         let too_slow = Cell::new(0u16);
+        // Clients being disconnected as too slow: what the server sends them now is their notice.
+        let leaving = Cell::new(0u16);
         let mut deliver = |output: Output<'_>| match output {
             Output::Send { to, bytes } => {
                 let bit = 1 << index(to);
                 let Some(outbox) = slot_of[index(to)].and_then(|slot| outboxes.get(slot)) else {
                     return;
                 };
+                if leaving.get() & bit != 0 {
+                    outbox.cut_off(bytes);
+                    return;
+                }
                 // Once a line is lost, nothing more: the client must not see a gap.
                 if too_slow.get() & bit != 0 {
                     return;
@@ -171,6 +183,7 @@ impl Switchboard {
             }
             let bit = mask.trailing_zeros();
             too_slow.set(mask & !(1 << bit));
+            leaving.set(leaving.get() | (1 << bit));
             // Bits come from client indexes, so they are below MAX_CLIENTS.
             if let Some(id) = ClientId::new(bit as u8 + 1) {
                 server.disconnect(id, Disconnect::TooSlow, &mut out);
@@ -194,6 +207,7 @@ mod tests {
     struct TestOutbox {
         bytes: RefCell<Vec<u8>>,
         size: usize,
+        last_words: RefCell<Vec<u8>>,
         closed: Cell<bool>,
     }
 
@@ -202,6 +216,7 @@ mod tests {
             Self {
                 bytes: RefCell::new(Vec::new()),
                 size,
+                last_words: RefCell::new(Vec::new()),
                 closed: Cell::new(false),
             }
         }
@@ -225,6 +240,11 @@ mod tests {
         fn push(&self, bytes: &[u8]) {
             assert!(bytes.len() <= self.room(), "pushed past the room");
             self.bytes.borrow_mut().extend_from_slice(bytes);
+        }
+
+        fn cut_off(&self, last: &[u8]) {
+            assert!(!self.closed.get(), "last words after the close");
+            self.last_words.borrow_mut().extend_from_slice(last);
         }
 
         fn close(&self) {
@@ -358,6 +378,27 @@ mod tests {
         );
         let closing = std::format!("client {sleeper} stopped reading; closing its connection");
         assert!(board.logs.contains(&closing), "{:?}", board.logs);
+    }
+
+    #[test]
+    fn a_client_dropped_for_not_reading_gets_the_notice_as_last_words_not_queued() {
+        let mut board = Board::new(64);
+        let talker = board.connect(0).unwrap();
+        board.connect(1).unwrap();
+        board.read(0);
+        board.read(1);
+        board.outboxes[1].fill(60);
+        board.receive(0, talker, b"more than four bytes\n");
+        let sleeper = &board.outboxes[1];
+        assert!(sleeper.closed.get());
+        assert_eq!(
+            sleeper.last_words.borrow().as_slice(),
+            b"notice: disconnected: you stopped reading\r\n"
+        );
+        // Nothing was queued behind the lines it did not read.
+        assert_eq!(sleeper.read(), ".".repeat(60));
+        assert!(board.outboxes[0].last_words.borrow().is_empty());
+        assert!(board.read(0).ends_with("Client 2 disconnected\r\n"));
     }
 
     #[test]

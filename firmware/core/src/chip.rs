@@ -1,11 +1,11 @@
-//! Which LED the board drives, and which pins a plain LED may use on each chip.
+//! The chips espchat runs on, and which GPIOs a plain LED may use on each (`led <pin>`).
+//!
+//! The console parser reads any pin number; the board, which knows its chip, checks it here
+//! before driving the pin. The firmware and the virtual board (an ESP32-C3) share these rules.
 
 use core::fmt;
 
-/// The LED the board drives: parsed from the console by the core, stored here.
-pub use espchat_core::LedSetting;
-
-/// The chips this firmware is built for.
+/// The chips the firmware is built for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Chip {
     Esp32c3,
@@ -16,7 +16,7 @@ pub enum Chip {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PinError {
     /// The chip has no such GPIO.
-    NoSuchPin { last: u8 },
+    NoSuchPin { chip: Chip },
     /// The pin is wired to the SPI flash the firmware runs from.
     Flash,
     /// The pin is the USB-Serial-JTAG port (the console and flashing).
@@ -28,7 +28,9 @@ pub enum PinError {
 impl fmt::Display for PinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PinError::NoSuchPin { last } => write!(f, "this chip has GPIO 0 to {last}"),
+            PinError::NoSuchPin { chip } => {
+                write!(f, "the {chip} has GPIO 0 to {}", chip.last_gpio())
+            }
             PinError::Flash => f.write_str("that pin belongs to the SPI flash"),
             PinError::Usb => f.write_str("that pin is the USB port (console and flashing)"),
             PinError::Console => f.write_str("that pin is the UART0 console"),
@@ -38,9 +40,23 @@ impl fmt::Display for PinError {
 
 impl core::error::Error for PinError {}
 
+impl fmt::Display for Chip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Chip {
     /// The GPIO of the DevKit's RGB LED.
     pub const RGB_LED_PIN: u8 = 8;
+
+    /// The chip's name as Espressif writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Chip::Esp32c3 => "ESP32-C3",
+            Chip::Esp32c6 => "ESP32-C6",
+        }
+    }
 
     /// The highest GPIO number.
     pub fn last_gpio(self) -> u8 {
@@ -54,9 +70,7 @@ impl Chip {
     /// off from its flash or its consoles.
     pub fn check_led_pin(self, pin: u8) -> Result<(), PinError> {
         if pin > self.last_gpio() {
-            return Err(PinError::NoSuchPin {
-                last: self.last_gpio(),
-            });
+            return Err(PinError::NoSuchPin { chip: self });
         }
         match (self, pin) {
             // GPIO11 is VDD_SPI unless an eFuse says otherwise; 12-17 are the flash bus.
@@ -85,18 +99,12 @@ mod tests {
 
     #[test]
     fn pins_past_the_last_gpio_are_refused() {
-        assert_eq!(
-            Chip::Esp32c3.check_led_pin(22),
-            Err(PinError::NoSuchPin { last: 21 })
-        );
-        assert_eq!(
-            Chip::Esp32c6.check_led_pin(31),
-            Err(PinError::NoSuchPin { last: 30 })
-        );
-        assert_eq!(
-            Chip::Esp32c3.check_led_pin(255),
-            Err(PinError::NoSuchPin { last: 21 })
-        );
+        let c3 = Chip::Esp32c3;
+        let c6 = Chip::Esp32c6;
+        assert_eq!(c3.check_led_pin(22), Err(PinError::NoSuchPin { chip: c3 }));
+        assert_eq!(c3.check_led_pin(99), Err(PinError::NoSuchPin { chip: c3 }));
+        assert_eq!(c3.check_led_pin(255), Err(PinError::NoSuchPin { chip: c3 }));
+        assert_eq!(c6.check_led_pin(31), Err(PinError::NoSuchPin { chip: c6 }));
     }
 
     #[test]
@@ -114,8 +122,9 @@ mod tests {
     }
 
     #[test]
-    fn errors_say_what_is_wrong() {
-        let shown = std::format!("{}", PinError::NoSuchPin { last: 21 });
-        assert_eq!(shown, "this chip has GPIO 0 to 21");
+    fn a_pin_the_chip_lacks_is_refused_with_the_chip_and_its_range() {
+        let shown = |chip: Chip| std::format!("{}", chip.check_led_pin(99).unwrap_err());
+        assert_eq!(shown(Chip::Esp32c3), "the ESP32-C3 has GPIO 0 to 21");
+        assert_eq!(shown(Chip::Esp32c6), "the ESP32-C6 has GPIO 0 to 30");
     }
 }

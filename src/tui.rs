@@ -5,11 +5,17 @@
 //! for the session (which pane actor gets a line, when Wi-Fi is provisioned) is the
 //! [`Session`] core's, shared with line mode, and [`Actors`] carry its decisions out. The App
 //! itself never does IO.
+//!
+//! A signal that ends the process (SIGTERM, SIGINT, SIGHUP, SIGQUIT) ends the loop like a
+//! quit, so the terminal is restored, and the process then dies of the signal ([`signals`]).
+
+mod signals;
 
 use std::io;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
+use ratatui::crossterm::cursor::Show;
 use ratatui::crossterm::event::{
     DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream,
 };
@@ -20,21 +26,31 @@ use crate::app::App;
 use crate::event::Event;
 use crate::session::{Actors, Do, Notice, Session, SessionConfig, UserCommand};
 
+use self::signals::Ending;
+
 /// Redraws at most this often while events stream in (a fast console), and at least this often
 /// while something time-based is shown (a gauge's ETA, a reconnect countdown).
 const FRAME: Duration = Duration::from_millis(33);
 const IDLE_FRAME: Duration = Duration::from_millis(250);
 
 /// Puts the terminal in raw mode on the alternate screen with mouse reporting, and restores it
-/// when dropped: on return, on error, and, through the panic hook, on panic.
+/// when dropped: on return, on error, on a signal (the loop ends), and, through the panic hook,
+/// on panic. Restoring shows the cursor itself: ratatui's `Terminal` would only on its own
+/// drop, which a process dying of a signal never reaches.
 struct TerminalGuard;
+
+/// Everything [`TerminalGuard::enter`] changed, undone; errors are ignored, as the terminal
+/// may be gone (SIGHUP).
+fn restore_terminal() {
+    let _ = execute!(io::stdout(), DisableMouseCapture, Show);
+    ratatui::restore();
+}
 
 impl TerminalGuard {
     fn enter() -> io::Result<(TerminalGuard, ratatui::DefaultTerminal)> {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let _ = execute!(io::stdout(), DisableMouseCapture);
-            ratatui::restore();
+            restore_terminal();
             previous(info);
         }));
         let terminal = ratatui::try_init()?;
@@ -46,8 +62,7 @@ impl TerminalGuard {
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
-        let _ = execute!(io::stdout(), DisableMouseCapture);
-        ratatui::restore();
+        restore_terminal();
     }
 }
 
@@ -110,6 +125,8 @@ pub async fn run(
     first: Option<UserCommand>,
     mut events: mpsc::Receiver<Event>,
 ) -> anyhow::Result<()> {
+    // From here on a signal no longer kills the process outright: it ends the loop below.
+    let mut ending = Ending::catch()?;
     let (session, start) = Session::start(config, Instant::now());
     let mut face = Face { session, actors };
     face.carry_out(start, &mut app).await;
@@ -122,6 +139,7 @@ pub async fn run(
     app.resize(terminal.size()?);
     let mut dirty = true;
     let mut last_draw = Instant::now() - IDLE_FRAME;
+    let mut ended_by = None;
     loop {
         face.tick(&mut app).await;
         if dirty && last_draw.elapsed() >= FRAME || last_draw.elapsed() >= IDLE_FRAME {
@@ -161,6 +179,10 @@ pub async fn run(
                 }
                 dirty = true;
             }
+            caught = ending.recv() => {
+                ended_by = Some(caught);
+                break;
+            }
             () = tokio::time::sleep(wait) => {}
         }
         if app.should_quit() {
@@ -171,5 +193,8 @@ pub async fn run(
     // The panes send what is queued and close; the process does not wait for them.
     let dos = face.session.command(UserCommand::Finish, Instant::now());
     face.actors.carry_out(dos).await;
+    if let Some(caught) = ended_by {
+        signals::die_of(caught);
+    }
     Ok(())
 }

@@ -249,3 +249,80 @@ fn demo_in_line_mode_for_scripts() {
     let status = demo.wait_exit();
     assert!(status.success(), "{status}: {}", demo.stderr());
 }
+
+/// `tmux display -p FORMAT` in the test's pane: the terminal's modes as tmux sees them.
+fn display(tmux: &Tmux, format: &str) -> String {
+    let output = Command::new("tmux")
+        .args(["-L", &tmux.name, "display", "-p", "-t", &tmux.name, format])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// The espchat process the pane's shell started (its child, once it has exec'd espchat).
+fn espchat_pid(tmux: &Tmux) -> nix::unistd::Pid {
+    let shell = display(tmux, "#{pane_pid}");
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let child = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .find_map(|entry| {
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                // pid (comm) state ppid ...: comm may hold spaces, so split after its ')'.
+                let (head, tail) = stat.rsplit_once(") ")?;
+                let ppid = tail.split_whitespace().nth(1)?;
+                if ppid != shell || !head.ends_with("(espchat") {
+                    return None;
+                }
+                head.split(' ').next()?.parse().ok()
+            });
+        if let Some(pid) = child {
+            return nix::unistd::Pid::from_raw(pid);
+        }
+        assert!(Instant::now() < end, "no espchat process under the shell");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sends `signal` to the TUI and checks that the terminal is as the shell left it: main
+/// screen, no mouse reporting, the cursor shown, and the conventional exit status 128+N.
+fn signal_restores_the_terminal(signal: nix::sys::signal::Signal) {
+    let tmux = Tmux::start(140, 45);
+    let home = tempfile::tempdir().unwrap();
+    tmux.run_espchat(home.path(), "demo");
+    tmux.wait("both panes connected", |screen| {
+        screen.contains("Client 2 connected")
+    });
+    assert_eq!(
+        display(&tmux, "#{alternate_on} #{mouse_any_flag} #{cursor_flag}"),
+        "1 1 0"
+    );
+    nix::sys::signal::kill(espchat_pid(&tmux), signal).unwrap();
+    let status = format!("exit={}", 128 + signal as i32);
+    tmux.keys(&["echo exit=$?", "Enter"]);
+    let screen = tmux.wait("the shell back", |screen| {
+        screen.lines().any(|line| line.starts_with("exit="))
+    });
+    assert!(screen.contains(&status), "not {status}:\n{screen}");
+    assert_eq!(
+        display(&tmux, "#{alternate_on} #{mouse_any_flag} #{cursor_flag}"),
+        "0 0 1",
+        "{signal} left the terminal as the TUI had it"
+    );
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    signal_restores_the_terminal(nix::sys::signal::Signal::SIGTERM);
+}
+
+#[test]
+fn sigint_restores_the_terminal() {
+    signal_restores_the_terminal(nix::sys::signal::Signal::SIGINT);
+}
+
+#[test]
+fn sighup_restores_the_terminal() {
+    signal_restores_the_terminal(nix::sys::signal::Signal::SIGHUP);
+}

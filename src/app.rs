@@ -22,7 +22,7 @@ use ratatui::layout::{Position, Rect, Size};
 pub use self::chat_view::{ChatView, Connection};
 pub use self::flash_progress::FlashProgress;
 use self::input::InputLine;
-use self::keys::{Action, KeyTable, Scope, key_to_bytes};
+use self::keys::{Action, KeyTable, Scope, key_to_bytes, paste_to_bytes};
 use self::scrollback::Scrollback;
 use crate::chat::PaneId;
 use crate::event::Event;
@@ -411,6 +411,19 @@ impl App {
         commands
     }
 
+    /// Text pasted into the terminal (bracketed paste), in one piece: into the chat pane's
+    /// input line or the search query, or to the board from the serial console. Nothing is
+    /// sent until Enter, except in the serial console, where it goes as typed keys would.
+    pub fn handle_paste(&mut self, text: String) -> Vec<Command> {
+        // An overlay waits for a key: a paste answers no question.
+        if self.overlay.is_some() {
+            return Vec::new();
+        }
+        self.hint = None;
+        self.prefix = false;
+        self.update(Action::Paste(text))
+    }
+
     /// A click focuses the pane under the pointer; the wheel scrolls it.
     pub fn handle_mouse(&mut self, mouse: MouseEvent) -> Vec<Command> {
         let layout = layout::layout(self.area, self);
@@ -579,6 +592,30 @@ impl App {
                 self.serial.follow();
                 commands.push(Command::Serial(SerialCommand::Bytes(bytes)));
             }
+            Action::Paste(text) => {
+                let query = self.search.as_ref().is_some_and(|s| s.editing);
+                if let Some(input) = self.active_input() {
+                    if !input.paste(&text, !query) {
+                        self.hint = Some(format!(
+                            "paste cut: a line holds at most {} bytes",
+                            input::MAX_BYTES
+                        ));
+                    }
+                    self.count_matches();
+                } else if self.focus == Focus::Serial {
+                    let (bytes, whole) = paste_to_bytes(&text, input::MAX_BYTES);
+                    if !whole {
+                        self.hint = Some(format!(
+                            "paste cut: at most {} bytes go to the board at once",
+                            input::MAX_BYTES
+                        ));
+                    }
+                    if !bytes.is_empty() {
+                        self.serial.follow();
+                        commands.push(Command::Serial(SerialCommand::Bytes(bytes)));
+                    }
+                }
+            }
             Action::Submit => {
                 if let Some(search) = &mut self.search
                     && search.editing
@@ -590,9 +627,12 @@ impl App {
                 } else if let Focus::Chat(i) = self.focus
                     && let Some(pane) = self.panes.get_mut(i)
                 {
-                    let line = pane.input.submit();
+                    // A pasted line break stays in the input line: each line goes as a line.
+                    let text = pane.input.submit();
                     pane.scrollback.follow();
-                    commands.push(Command::Send(pane.id, line));
+                    for line in text.split('\n') {
+                        commands.push(Command::Send(pane.id, line.to_owned()));
+                    }
                 }
             }
             Action::Cancel => {
@@ -617,18 +657,22 @@ impl App {
                         _ => {}
                     }
                 }
-                if let Some(search) = &self.search
-                    && search.editing
-                {
-                    // Counting as the query is typed tells early whether it finds anything.
-                    let matches = self.scrollback(search.focus).count(search.query.text());
-                    if let Some(search) = &mut self.search {
-                        search.matches = matches;
-                    }
-                }
+                self.count_matches();
             }
         }
         commands
+    }
+
+    /// Counting as the query is typed tells early whether it finds anything.
+    fn count_matches(&mut self) {
+        if let Some(search) = &self.search
+            && search.editing
+        {
+            let matches = self.scrollback(search.focus).count(search.query.text());
+            if let Some(search) = &mut self.search {
+                search.matches = matches;
+            }
+        }
     }
 
     /// The line that editing keys change: the search query while it is typed, else the focused

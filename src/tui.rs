@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use ratatui::crossterm::cursor::Show;
 use ratatui::crossterm::event::{
-    DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream,
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event as TermEvent, EventStream,
 };
 use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
@@ -33,16 +34,21 @@ use self::signals::Ending;
 const FRAME: Duration = Duration::from_millis(33);
 const IDLE_FRAME: Duration = Duration::from_millis(250);
 
-/// Puts the terminal in raw mode on the alternate screen with mouse reporting, and restores it
-/// when dropped: on return, on error, on a signal (the loop ends), and, through the panic hook,
-/// on panic. Restoring shows the cursor itself: ratatui's `Terminal` would only on its own
-/// drop, which a process dying of a signal never reaches.
+/// Puts the terminal in raw mode on the alternate screen with mouse reporting and bracketed
+/// paste, and restores it when dropped: on return, on error, on a signal (the loop ends), and,
+/// through the panic hook, on panic. Restoring shows the cursor itself: ratatui's `Terminal`
+/// would only on its own drop, which a process dying of a signal never reaches.
 struct TerminalGuard;
 
 /// Everything [`TerminalGuard::enter`] changed, undone; errors are ignored, as the terminal
 /// may be gone (SIGHUP).
 fn restore_terminal() {
-    let _ = execute!(io::stdout(), DisableMouseCapture, Show);
+    let _ = execute!(
+        io::stdout(),
+        DisableBracketedPaste,
+        DisableMouseCapture,
+        Show
+    );
     ratatui::restore();
 }
 
@@ -55,7 +61,11 @@ impl TerminalGuard {
         }));
         let terminal = ratatui::try_init()?;
         let guard = TerminalGuard;
-        execute!(io::stdout(), EnableMouseCapture)?;
+        // Bracketed paste: a paste arrives as one event, not as thousands of keys. crossterm
+        // reads 1 KiB at a time and waits for the terminal to become readable again (edge-
+        // triggered) once it has an event: the rest of a long raw paste waited for new keys.
+        // A bracketed paste is read to its end marker in one go.
+        execute!(io::stdout(), EnableMouseCapture, EnableBracketedPaste)?;
         Ok((guard, terminal))
     }
 }
@@ -116,6 +126,20 @@ fn hint(notice: Notice) -> String {
     }
 }
 
+/// What one terminal event asks of the session.
+fn terminal_event(app: &mut App, event: TermEvent) -> Vec<UserCommand> {
+    match event {
+        TermEvent::Key(key) => app.handle_key(key),
+        TermEvent::Mouse(mouse) => app.handle_mouse(mouse),
+        TermEvent::Paste(text) => app.handle_paste(text),
+        TermEvent::Resize(width, height) => {
+            app.resize(ratatui::layout::Size::new(width, height));
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Runs the TUI until the App quits. `first` is what the session does before the first frame
 /// (e.g. [`UserCommand::Flash`]).
 pub async fn run(
@@ -155,16 +179,7 @@ pub async fn run(
         tokio::select! {
             input_event = input.next() => {
                 let Some(Ok(input_event)) = input_event else { break };
-                let commands = match input_event {
-                    TermEvent::Key(key) => app.handle_key(key),
-                    TermEvent::Mouse(mouse) => app.handle_mouse(mouse),
-                    TermEvent::Resize(width, height) => {
-                        app.resize(ratatui::layout::Size::new(width, height));
-                        Vec::new()
-                    }
-                    _ => Vec::new(),
-                };
-                for command in commands {
+                for command in terminal_event(&mut app, input_event) {
                     face.command(command, &mut app).await;
                 }
                 dirty = true;

@@ -326,3 +326,68 @@ fn sigint_restores_the_terminal() {
 fn sighup_restores_the_terminal() {
     signal_restores_the_terminal(nix::sys::signal::Signal::SIGHUP);
 }
+
+/// Pastes `text` into the pane in one write, as a terminal does: `bracketed` wraps it in the
+/// bracketed-paste markers when the program asked for them (tmux's `paste-buffer -p`).
+fn paste(tmux: &Tmux, text: &str, bracketed: bool) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    let tmux_command = |args: &[&str]| {
+        let status = Command::new("tmux")
+            .args(["-L", &tmux.name])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let path = file.path().to_str().unwrap();
+    tmux_command(&["load-buffer", "-b", "test", path]);
+    let mut args = vec!["paste-buffer", "-b", "test", "-t", &tmux.name];
+    if bracketed {
+        args.push("-p");
+    }
+    tmux_command(&args);
+}
+
+#[test]
+fn a_long_paste_then_enter_is_sent_at_once() {
+    let tmux = Tmux::start(140, 45);
+    let home = tempfile::tempdir().unwrap();
+    tmux.run_espchat(home.path(), "demo");
+    tmux.wait("both panes connected", |screen| {
+        screen.contains("Client 2 connected")
+    });
+    // Over the 1 KiB crossterm reads at a time: the rest of the paste used to wait in the
+    // terminal until two more keys came.
+    let text = format!("pasted-{}", "x".repeat(4000));
+    paste(&tmux, &text, true);
+    tmux.keys(&["Enter"]);
+    // The board cuts the line to 256 bytes and says so to the sender.
+    tmux.wait("the pasted line at the board", |screen| {
+        screen.contains("Client 1: pasted-xxxx") && screen.contains("line cut to 256 bytes")
+    });
+    tmux.quit_with("C-q");
+}
+
+#[test]
+fn pasted_lines_go_line_by_line_to_a_pane_and_to_the_console() {
+    let tmux = Tmux::start(140, 45);
+    let home = tempfile::tempdir().unwrap();
+    tmux.run_espchat(home.path(), "demo");
+    tmux.wait("both panes connected", |screen| {
+        screen.contains("Client 2 connected")
+    });
+    // Into chat pane 1: the lines wait in the input line for Enter, then go one by one.
+    paste(&tmux, "on\nstatus\n", true);
+    tmux.keys(&["Enter"]);
+    tmux.wait("both lines answered", |screen| {
+        screen.contains("LED on (Client 1)") && screen.contains("LED is on; clients: 1,2")
+    });
+    // Into the serial console: to the board as typed, each line break an Enter.
+    tmux.keys(&["M-0"]);
+    paste(&tmux, "policy open\nstatus\n", true);
+    tmux.wait("the console's answer", |screen| {
+        screen.contains("espchat: LED is on; clients: 1,2; policy open")
+    });
+    tmux.quit_with("C-q");
+}

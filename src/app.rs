@@ -22,7 +22,7 @@ use ratatui::layout::{Position, Rect, Size};
 pub use self::chat_view::{ChatView, Connection};
 pub use self::flash_progress::FlashProgress;
 use self::input::InputLine;
-use self::keys::{Action, KeyTable, Scope, key_to_bytes, paste_to_bytes};
+use self::keys::{Action, KeyTable, Scope, StrayKeys, key_to_bytes, paste_to_bytes};
 use self::scrollback::Scrollback;
 use crate::chat::PaneId;
 use crate::event::Event;
@@ -114,6 +114,8 @@ pub struct App {
     pub(crate) overlay: Option<Overlay>,
     /// The prefix was pressed in the serial console: the next key is for the app.
     pub(crate) prefix: bool,
+    /// Drops what the terminal reader made keys of by mistake ([`App::handle_key_at`]).
+    stray: StrayKeys,
     pub(crate) search: Option<Search>,
     pub(crate) flash: Option<FlashProgress>,
     pub(crate) hint: Option<String>,
@@ -143,6 +145,7 @@ impl App {
             focus: Focus::Serial,
             overlay: None,
             prefix: false,
+            stray: StrayKeys::default(),
             search: None,
             flash: None,
             hint: None,
@@ -409,6 +412,16 @@ impl App {
             self.prefix = false;
         }
         commands
+    }
+
+    /// A key from the terminal, read at `at` (keys of one read: one instant):
+    /// [`App::handle_key`], unless it is the rest of a key sequence the terminal reader lost
+    /// ([`StrayKeys`]), which never turns into text.
+    pub fn handle_key_at(&mut self, key: KeyEvent, at: Instant) -> Vec<Command> {
+        if key.kind != KeyEventKind::Release && self.stray.is_stray(&key, at) {
+            return Vec::new();
+        }
+        self.handle_key(key)
     }
 
     /// Text pasted into the terminal (bracketed paste), in one piece: into the chat pane's

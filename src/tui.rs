@@ -12,6 +12,7 @@
 mod signals;
 
 use std::io;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
@@ -126,10 +127,10 @@ fn hint(notice: Notice) -> String {
     }
 }
 
-/// What one terminal event asks of the session.
-fn terminal_event(app: &mut App, event: TermEvent) -> Vec<UserCommand> {
+/// What one terminal event asks of the session; `at`: when it was read.
+fn terminal_event(app: &mut App, event: TermEvent, at: Instant) -> Vec<UserCommand> {
     match event {
-        TermEvent::Key(key) => app.handle_key(key),
+        TermEvent::Key(key) => app.handle_key_at(key, at),
         TermEvent::Mouse(mouse) => app.handle_mouse(mouse),
         TermEvent::Paste(text) => app.handle_paste(text),
         TermEvent::Resize(width, height) => {
@@ -138,6 +139,12 @@ fn terminal_event(app: &mut App, event: TermEvent) -> Vec<UserCommand> {
         }
         _ => Vec::new(),
     }
+}
+
+/// The next terminal event if one was read already, without waiting. Unlike `now_or_never`,
+/// this polls with the loop's own waker, which `EventStream` keeps for the next input.
+async fn ready(input: &mut EventStream) -> Poll<Option<io::Result<TermEvent>>> {
+    std::future::poll_fn(|cx| Poll::Ready(input.poll_next_unpin(cx))).await
 }
 
 /// Runs the TUI until the App quits. `first` is what the session does before the first frame
@@ -178,11 +185,28 @@ pub async fn run(
         }
         tokio::select! {
             input_event = input.next() => {
-                let Some(Ok(input_event)) = input_event else { break };
-                for command in terminal_event(&mut app, input_event) {
-                    face.command(command, &mut app).await;
+                let Some(Ok(mut input_event)) = input_event else { break };
+                // What was read together is taken together, before drawing, and stamped with
+                // one instant: that tells the keys of one read from typing (App::handle_key_at).
+                let at = Instant::now();
+                let mut closed = false;
+                for _ in 0..1024 {
+                    for command in terminal_event(&mut app, input_event, at) {
+                        face.command(command, &mut app).await;
+                    }
+                    match ready(&mut input).await {
+                        Poll::Ready(Some(Ok(next))) => input_event = next,
+                        Poll::Pending => break,
+                        Poll::Ready(_) => {
+                            closed = true;
+                            break;
+                        }
+                    }
                 }
                 dirty = true;
+                if closed {
+                    break;
+                }
             }
             event = events.recv() => {
                 let Some(event) = event else { break };

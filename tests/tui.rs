@@ -370,6 +370,34 @@ fn a_long_paste_then_enter_is_sent_at_once() {
 }
 
 #[test]
+fn escape_then_f11_types_nothing() {
+    let tmux = Tmux::start(140, 45);
+    let home = tempfile::tempdir().unwrap();
+    tmux.run_espchat(home.path(), "demo");
+    tmux.wait("both panes connected", |screen| {
+        screen.contains("Client 2 connected")
+    });
+    // In one read, ESC ESC [ 2 3 ~ is Esc to crossterm, then `[23~` as four typed keys.
+    paste(&tmux, "\x1b\x1b[23~", false);
+    tmux.keys(&["Escape", "F11"]);
+    tmux.keys(&["after escape", "Enter"]);
+    let screen = tmux.wait("the line at the board", |screen| {
+        screen
+            .lines()
+            .any(|line| line.contains("Client 1:") && line.contains("after escape"))
+    });
+    let line = screen
+        .lines()
+        .find(|line| line.contains("Client 1:") && line.contains("after escape"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("Client 1: after escape"),
+        "a key sequence became text:\n{screen}"
+    );
+    tmux.quit_with("C-q");
+}
+
+#[test]
 fn pasted_lines_go_line_by_line_to_a_pane_and_to_the_console() {
     let tmux = Tmux::start(140, 45);
     let home = tempfile::tempdir().unwrap();

@@ -4,6 +4,7 @@
 
 mod bytes;
 mod chord;
+mod stray;
 #[cfg(test)]
 mod tests;
 
@@ -11,6 +12,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 pub use self::bytes::{key_to_bytes, paste_to_bytes};
 pub use self::chord::KeyChord;
+pub use self::stray::StrayKeys;
 
 /// Everything the user can ask of the app. `App::update` is the only place that acts on them.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -515,3 +515,23 @@ fn a_paste_answers_no_overlay() {
     assert_eq!(app.overlay(), Some(Overlay::Help));
     assert!(app.panes()[0].input.is_empty());
 }
+
+#[test]
+fn the_rest_of_a_lost_key_sequence_is_not_typed() {
+    let mut app = app(1);
+    app.update(Action::FocusPane(1));
+    // Esc, then F11 in the same read: crossterm gives Esc and `[23~` as keys.
+    let at = Instant::now();
+    for code in [KeyCode::Esc]
+        .into_iter()
+        .chain("[23~ok".chars().map(KeyCode::Char))
+    {
+        app.handle_key_at(key(code), at);
+    }
+    assert_eq!(app.panes()[0].input.text(), "ok");
+    // Typed by a person, long after an Esc, a bracket is a bracket.
+    let later = at + Duration::from_secs(1);
+    app.handle_key_at(key(KeyCode::Esc), later);
+    app.handle_key_at(key(KeyCode::Char('[')), later + Duration::from_millis(200));
+    assert_eq!(app.panes()[0].input.text(), "ok[");
+}

@@ -6,7 +6,7 @@
 //! [`Session`] core's, shared with line mode, and [`Actors`] carry its decisions out. The App
 //! itself never does IO.
 //!
-//! A signal that ends the process (SIGTERM, SIGINT, SIGHUP, SIGQUIT) ends the loop like a
+//! A signal that ends the process (SIGTERM, SIGINT, SIGHUP, SIGQUIT, ...) ends the loop like a
 //! quit, so the terminal is restored, and the process then dies of the signal ([`signals`]).
 
 mod signals;

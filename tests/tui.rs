@@ -327,6 +327,12 @@ fn sighup_restores_the_terminal() {
     signal_restores_the_terminal(nix::sys::signal::Signal::SIGHUP);
 }
 
+#[test]
+fn sigusr1_restores_the_terminal() {
+    // Any signal that ends a process by default, not only the usual three.
+    signal_restores_the_terminal(nix::sys::signal::Signal::SIGUSR1);
+}
+
 /// Pastes `text` into the pane in one write, as a terminal does: `bracketed` wraps it in the
 /// bracketed-paste markers when the program asked for them (tmux's `paste-buffer -p`).
 fn paste(tmux: &Tmux, text: &str, bracketed: bool) {

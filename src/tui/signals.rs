@@ -2,37 +2,54 @@
 //! restores the screen, and the process then dies of it as it would have without us.
 
 use std::io;
+use std::task::Poll;
 
 use nix::sys::signal::{SigHandler, Signal, raise, signal};
 use tokio::signal::unix::{self, SignalKind};
 
-/// SIGTERM, SIGINT, SIGHUP and SIGQUIT, caught for the life of the TUI.
+/// The signals whose default action ends the process and that a program may catch. Not
+/// SIGPIPE (Rust ignores it: a write fails instead), nor the faults (SIGSEGV and kin), after
+/// which no code should run; SIGKILL cannot be caught.
+const ENDING: &[Signal] = &[
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGVTALRM,
+    Signal::SIGPROF,
+    Signal::SIGXCPU,
+    Signal::SIGXFSZ,
+];
+
+/// The [`ENDING`] signals, caught for the life of the TUI.
 pub struct Ending {
-    terminate: unix::Signal,
-    interrupt: unix::Signal,
-    hangup: unix::Signal,
-    quit: unix::Signal,
+    streams: Vec<(Signal, unix::Signal)>,
 }
 
 impl Ending {
     /// Catches the signals from now on: call it before the terminal changes.
     pub fn catch() -> io::Result<Ending> {
-        Ok(Ending {
-            terminate: unix::signal(SignalKind::terminate())?,
-            interrupt: unix::signal(SignalKind::interrupt())?,
-            hangup: unix::signal(SignalKind::hangup())?,
-            quit: unix::signal(SignalKind::quit())?,
-        })
+        let streams = ENDING
+            .iter()
+            .map(|&caught| Ok((caught, unix::signal(SignalKind::from_raw(caught as i32))?)))
+            .collect::<io::Result<_>>()?;
+        Ok(Ending { streams })
     }
 
     /// The next of the signals to arrive.
     pub async fn recv(&mut self) -> Signal {
-        tokio::select! {
-            _ = self.terminate.recv() => Signal::SIGTERM,
-            _ = self.interrupt.recv() => Signal::SIGINT,
-            _ = self.hangup.recv() => Signal::SIGHUP,
-            _ = self.quit.recv() => Signal::SIGQUIT,
-        }
+        std::future::poll_fn(|cx| {
+            for (caught, stream) in &mut self.streams {
+                if stream.poll_recv(cx).is_ready() {
+                    return Poll::Ready(*caught);
+                }
+            }
+            Poll::Pending
+        })
+        .await
     }
 }
 

@@ -99,8 +99,8 @@ pub struct Search {
 
 /// The TUI's whole state: the board as the console told it, the serial scrollback, the chat
 /// panes, focus, overlays, search and flash progress, the key table and the terminal's size.
-/// The runtime feeds it terminal input ([`App::handle_key`], [`App::handle_mouse`],
-/// [`App::resize`]), engine events ([`App::handle_event`]) and the clock ([`App::tick`]), and
+/// The runtime feeds it terminal input ([`App::handle_key_at`], [`App::handle_paste`],
+/// [`App::handle_mouse`], [`App::resize`]), engine events ([`App::handle_event`]) and the clock ([`App::tick`]), and
 /// carries out the [`Command`]s it returns; `ui` draws it and changes nothing.
 pub struct App {
     pub(crate) color: bool,

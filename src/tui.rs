@@ -7,7 +7,7 @@
 //! itself never does IO.
 //!
 //! A signal that ends the process (SIGTERM, SIGINT, SIGHUP, SIGQUIT, ...) ends the loop like a
-//! quit, so the terminal is restored, and the process then dies of the signal ([`signals`]).
+//! quit, so the terminal is restored, and the process then dies of the signal (`tui/signals.rs`).
 
 mod signals;
 

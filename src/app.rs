@@ -22,7 +22,7 @@ use ratatui::layout::{Position, Rect, Size};
 pub use self::chat_view::{ChatView, Connection};
 pub use self::flash_progress::FlashProgress;
 use self::input::InputLine;
-use self::keys::{Action, KeyTable, Scope, key_to_bytes};
+use self::keys::{Action, KeyTable, Scope, StrayKeys, key_to_bytes, paste_to_bytes};
 use self::scrollback::Scrollback;
 use crate::chat::PaneId;
 use crate::event::Event;
@@ -101,8 +101,8 @@ pub struct Search {
 
 /// The TUI's whole state: the board as the console told it, the serial scrollback, the chat
 /// panes, focus, overlays, search and flash progress, the key table and the terminal's size.
-/// The runtime feeds it terminal input ([`App::handle_key`], [`App::handle_mouse`],
-/// [`App::resize`]), engine events ([`App::handle_event`]) and the clock ([`App::tick`]), and
+/// The runtime feeds it terminal input ([`App::handle_key_at`], [`App::handle_paste`],
+/// [`App::handle_mouse`], [`App::resize`]), engine events ([`App::handle_event`]) and the clock ([`App::tick`]), and
 /// carries out the [`Command`]s it returns; `ui` draws it and changes nothing.
 pub struct App {
     pub(crate) color: bool,
@@ -116,6 +116,8 @@ pub struct App {
     pub(crate) overlay: Option<Overlay>,
     /// The prefix was pressed in the serial console: the next key is for the app.
     pub(crate) prefix: bool,
+    /// Drops what the terminal reader made keys of by mistake ([`App::handle_key_at`]).
+    stray: StrayKeys,
     pub(crate) search: Option<Search>,
     pub(crate) flash: Option<FlashProgress>,
     pub(crate) hint: Option<String>,
@@ -145,6 +147,7 @@ impl App {
             focus: Focus::Serial,
             overlay: None,
             prefix: false,
+            stray: StrayKeys::default(),
             search: None,
             flash: None,
             hint: None,
@@ -422,6 +425,29 @@ impl App {
         commands
     }
 
+    /// A key from the terminal, read at `at` (keys of one read: one instant):
+    /// [`App::handle_key`], unless it is the rest of a key sequence the terminal reader lost
+    /// ([`StrayKeys`]), which never turns into text.
+    pub fn handle_key_at(&mut self, key: KeyEvent, at: Instant) -> Vec<Command> {
+        if key.kind != KeyEventKind::Release && self.stray.is_stray(&key, at) {
+            return Vec::new();
+        }
+        self.handle_key(key)
+    }
+
+    /// Text pasted into the terminal (bracketed paste), in one piece: into the chat pane's
+    /// input line or the search query, or to the board from the serial console. Nothing is
+    /// sent until Enter, except in the serial console, where it goes as typed keys would.
+    pub fn handle_paste(&mut self, text: String) -> Vec<Command> {
+        // An overlay waits for a key: a paste answers no question.
+        if self.overlay.is_some() {
+            return Vec::new();
+        }
+        self.hint = None;
+        self.prefix = false;
+        self.update(Action::Paste(text))
+    }
+
     /// A click focuses the pane under the pointer; the wheel scrolls it.
     pub fn handle_mouse(&mut self, mouse: MouseEvent) -> Vec<Command> {
         let layout = layout::layout(self.area, self);
@@ -601,6 +627,30 @@ impl App {
                 self.serial.follow();
                 commands.push(Command::Serial(SerialCommand::Bytes(bytes)));
             }
+            Action::Paste(text) => {
+                let query = self.search.as_ref().is_some_and(|s| s.editing);
+                if let Some(input) = self.active_input() {
+                    if !input.paste(&text, !query) {
+                        self.hint = Some(format!(
+                            "paste cut: a line holds at most {} bytes",
+                            input::MAX_BYTES
+                        ));
+                    }
+                    self.count_matches();
+                } else if self.focus == Focus::Serial {
+                    let (bytes, whole) = paste_to_bytes(&text, input::MAX_BYTES);
+                    if !whole {
+                        self.hint = Some(format!(
+                            "paste cut: at most {} bytes go to the board at once",
+                            input::MAX_BYTES
+                        ));
+                    }
+                    if !bytes.is_empty() {
+                        self.serial.follow();
+                        commands.push(Command::Serial(SerialCommand::Bytes(bytes)));
+                    }
+                }
+            }
             Action::Submit => {
                 if let Some(search) = &mut self.search
                     && search.editing
@@ -612,9 +662,12 @@ impl App {
                 } else if let Focus::Chat(i) = self.focus
                     && let Some(pane) = self.panes.get_mut(i)
                 {
-                    let line = pane.input.submit();
+                    // A pasted line break stays in the input line: each line goes as a line.
+                    let text = pane.input.submit();
                     pane.scrollback.follow();
-                    commands.push(Command::Send(pane.id, line));
+                    for line in text.split('\n') {
+                        commands.push(Command::Send(pane.id, line.to_owned()));
+                    }
                 }
             }
             Action::Cancel => {
@@ -639,18 +692,22 @@ impl App {
                         _ => {}
                     }
                 }
-                if let Some(search) = &self.search
-                    && search.editing
-                {
-                    // Counting as the query is typed tells early whether it finds anything.
-                    let matches = self.scrollback(search.focus).count(search.query.text());
-                    if let Some(search) = &mut self.search {
-                        search.matches = matches;
-                    }
-                }
+                self.count_matches();
             }
         }
         commands
+    }
+
+    /// Counting as the query is typed tells early whether it finds anything.
+    fn count_matches(&mut self) {
+        if let Some(search) = &self.search
+            && search.editing
+        {
+            let matches = self.scrollback(search.focus).count(search.query.text());
+            if let Some(search) = &mut self.search {
+                search.matches = matches;
+            }
+        }
     }
 
     /// The line that editing keys change: the search query while it is typed, else the focused

@@ -5,13 +5,21 @@
 //! for the session (which pane actor gets a line, when Wi-Fi is provisioned) is the
 //! [`Session`] core's, shared with line mode, and [`Actors`] carry its decisions out. The App
 //! itself never does IO.
+//!
+//! A signal that ends the process (SIGTERM, SIGINT, SIGHUP, SIGQUIT, ...) ends the loop like a
+//! quit, so the terminal is restored, and the process then dies of the signal (`tui/signals.rs`).
+
+mod signals;
 
 use std::io;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
+use ratatui::crossterm::cursor::Show;
 use ratatui::crossterm::event::{
-    DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream,
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event as TermEvent, EventStream,
 };
 use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
@@ -20,34 +28,52 @@ use crate::app::App;
 use crate::event::Event;
 use crate::session::{Actors, Do, Notice, Session, SessionConfig, UserCommand};
 
+use self::signals::Ending;
+
 /// Redraws at most this often while events stream in (a fast console), and at least this often
 /// while something time-based is shown (a gauge's ETA, a reconnect countdown).
 const FRAME: Duration = Duration::from_millis(33);
 const IDLE_FRAME: Duration = Duration::from_millis(250);
 
-/// Puts the terminal in raw mode on the alternate screen with mouse reporting, and restores it
-/// when dropped: on return, on error, and, through the panic hook, on panic.
+/// Puts the terminal in raw mode on the alternate screen with mouse reporting and bracketed
+/// paste, and restores it when dropped: on return, on error, on a signal (the loop ends), and,
+/// through the panic hook, on panic. Restoring shows the cursor itself: ratatui's `Terminal`
+/// would only on its own drop, which a process dying of a signal never reaches.
 struct TerminalGuard;
+
+/// Everything [`TerminalGuard::enter`] changed, undone; errors are ignored, as the terminal
+/// may be gone (SIGHUP).
+fn restore_terminal() {
+    let _ = execute!(
+        io::stdout(),
+        DisableBracketedPaste,
+        DisableMouseCapture,
+        Show
+    );
+    ratatui::restore();
+}
 
 impl TerminalGuard {
     fn enter() -> io::Result<(TerminalGuard, ratatui::DefaultTerminal)> {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let _ = execute!(io::stdout(), DisableMouseCapture);
-            ratatui::restore();
+            restore_terminal();
             previous(info);
         }));
         let terminal = ratatui::try_init()?;
         let guard = TerminalGuard;
-        execute!(io::stdout(), EnableMouseCapture)?;
+        // Bracketed paste: a paste arrives as one event, not as thousands of keys. crossterm
+        // reads 1 KiB at a time and waits for the terminal to become readable again (edge-
+        // triggered) once it has an event: the rest of a long raw paste waited for new keys.
+        // A bracketed paste is read to its end marker in one go.
+        execute!(io::stdout(), EnableMouseCapture, EnableBracketedPaste)?;
         Ok((guard, terminal))
     }
 }
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
-        let _ = execute!(io::stdout(), DisableMouseCapture);
-        ratatui::restore();
+        restore_terminal();
     }
 }
 
@@ -103,6 +129,26 @@ fn hint(notice: Notice) -> String {
     }
 }
 
+/// What one terminal event asks of the session; `at`: when it was read.
+fn terminal_event(app: &mut App, event: TermEvent, at: Instant) -> Vec<UserCommand> {
+    match event {
+        TermEvent::Key(key) => app.handle_key_at(key, at),
+        TermEvent::Mouse(mouse) => app.handle_mouse(mouse),
+        TermEvent::Paste(text) => app.handle_paste(text),
+        TermEvent::Resize(width, height) => {
+            app.resize(ratatui::layout::Size::new(width, height));
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The next terminal event if one was read already, without waiting. Unlike `now_or_never`,
+/// this polls with the loop's own waker, which `EventStream` keeps for the next input.
+async fn ready(input: &mut EventStream) -> Poll<Option<io::Result<TermEvent>>> {
+    std::future::poll_fn(|cx| Poll::Ready(input.poll_next_unpin(cx))).await
+}
+
 /// Runs the TUI until the App quits. `first` is what the session does before the first frame
 /// (e.g. [`UserCommand::Flash`]).
 pub async fn run(
@@ -112,6 +158,8 @@ pub async fn run(
     first: Option<UserCommand>,
     mut events: mpsc::Receiver<Event>,
 ) -> anyhow::Result<()> {
+    // From here on a signal no longer kills the process outright: it ends the loop below.
+    let mut ending = Ending::catch()?;
     let (session, start) = Session::start(config, Instant::now());
     let mut face = Face { session, actors };
     face.carry_out(start, &mut app).await;
@@ -124,6 +172,7 @@ pub async fn run(
     app.resize(terminal.size()?);
     let mut dirty = true;
     let mut last_draw = Instant::now() - IDLE_FRAME;
+    let mut ended_by = None;
     loop {
         face.tick(&mut app).await;
         if dirty && last_draw.elapsed() >= FRAME || last_draw.elapsed() >= IDLE_FRAME {
@@ -138,20 +187,28 @@ pub async fn run(
         }
         tokio::select! {
             input_event = input.next() => {
-                let Some(Ok(input_event)) = input_event else { break };
-                let commands = match input_event {
-                    TermEvent::Key(key) => app.handle_key(key),
-                    TermEvent::Mouse(mouse) => app.handle_mouse(mouse),
-                    TermEvent::Resize(width, height) => {
-                        app.resize(ratatui::layout::Size::new(width, height));
-                        Vec::new()
+                let Some(Ok(mut input_event)) = input_event else { break };
+                // What was read together is taken together, before drawing, and stamped with
+                // one instant: that tells the keys of one read from typing (App::handle_key_at).
+                let at = Instant::now();
+                let mut closed = false;
+                for _ in 0..1024 {
+                    for command in terminal_event(&mut app, input_event, at) {
+                        face.command(command, &mut app).await;
                     }
-                    _ => Vec::new(),
-                };
-                for command in commands {
-                    face.command(command, &mut app).await;
+                    match ready(&mut input).await {
+                        Poll::Ready(Some(Ok(next))) => input_event = next,
+                        Poll::Pending => break,
+                        Poll::Ready(_) => {
+                            closed = true;
+                            break;
+                        }
+                    }
                 }
                 dirty = true;
+                if closed {
+                    break;
+                }
             }
             event = events.recv() => {
                 let Some(event) = event else { break };
@@ -163,6 +220,10 @@ pub async fn run(
                 }
                 dirty = true;
             }
+            caught = ending.recv() => {
+                ended_by = Some(caught);
+                break;
+            }
             () = tokio::time::sleep(wait) => {}
         }
         if app.should_quit() {
@@ -173,5 +234,8 @@ pub async fn run(
     // The panes send what is queued and close; the process does not wait for them.
     let dos = face.session.command(UserCommand::Finish, Instant::now());
     face.actors.carry_out(dos).await;
+    if let Some(caught) = ended_by {
+        signals::die_of(caught);
+    }
     Ok(())
 }

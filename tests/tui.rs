@@ -228,3 +228,179 @@ fn demo_in_line_mode_for_scripts() {
     let status = demo.wait_exit();
     assert!(status.success(), "{status}: {}", demo.stderr());
 }
+
+/// `tmux display -p FORMAT` in the test's pane: the terminal's modes as tmux sees them.
+fn display(tmux: &Tmux, format: &str) -> String {
+    let output = Command::new("tmux")
+        .args(["-L", &tmux.name, "display", "-p", "-t", &tmux.name, format])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// The espchat process the pane's shell started (its child, once it has exec'd espchat).
+fn espchat_pid(tmux: &Tmux) -> nix::unistd::Pid {
+    let shell = display(tmux, "#{pane_pid}");
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let child = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .find_map(|entry| {
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                // pid (comm) state ppid ...: comm may hold spaces, so split after its ')'.
+                let (head, tail) = stat.rsplit_once(") ")?;
+                let ppid = tail.split_whitespace().nth(1)?;
+                if ppid != shell || !head.ends_with("(espchat") {
+                    return None;
+                }
+                head.split(' ').next()?.parse().ok()
+            });
+        if let Some(pid) = child {
+            return nix::unistd::Pid::from_raw(pid);
+        }
+        assert!(Instant::now() < end, "no espchat process under the shell");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sends `signal` to the TUI and checks that the terminal is as the shell left it: main
+/// screen, no mouse reporting, the cursor shown, and the conventional exit status 128+N.
+fn signal_restores_the_terminal(signal: nix::sys::signal::Signal) {
+    let tmux = Tmux::start(140, 45);
+    let home = tempfile::tempdir().unwrap();
+    tmux.run_espchat(home.path(), "demo");
+    tmux.wait("both panes connected", |screen| {
+        screen.contains("Client 2 connected")
+    });
+    assert_eq!(
+        display(&tmux, "#{alternate_on} #{mouse_any_flag} #{cursor_flag}"),
+        "1 1 0"
+    );
+    nix::sys::signal::kill(espchat_pid(&tmux), signal).unwrap();
+    let status = format!("exit={}", 128 + signal as i32);
+    tmux.keys(&["echo exit=$?", "Enter"]);
+    let screen = tmux.wait("the shell back", |screen| {
+        screen.lines().any(|line| line.starts_with("exit="))
+    });
+    assert!(screen.contains(&status), "not {status}:\n{screen}");
+    assert_eq!(
+        display(&tmux, "#{alternate_on} #{mouse_any_flag} #{cursor_flag}"),
+        "0 0 1",
+        "{signal} left the terminal as the TUI had it"
+    );
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    signal_restores_the_terminal(nix::sys::signal::Signal::SIGTERM);
+}
+
+#[test]
+fn sigint_restores_the_terminal() {
+    signal_restores_the_terminal(nix::sys::signal::Signal::SIGINT);
+}
+
+#[test]
+fn sighup_restores_the_terminal() {
+    signal_restores_the_terminal(nix::sys::signal::Signal::SIGHUP);
+}
+
+#[test]
+fn sigusr1_restores_the_terminal() {
+    // Any signal that ends a process by default, not only the usual three.
+    signal_restores_the_terminal(nix::sys::signal::Signal::SIGUSR1);
+}
+
+/// Pastes `text` into the pane in one write, as a terminal does: `bracketed` wraps it in the
+/// bracketed-paste markers when the program asked for them (tmux's `paste-buffer -p`).
+fn paste(tmux: &Tmux, text: &str, bracketed: bool) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    let tmux_command = |args: &[&str]| {
+        let status = Command::new("tmux")
+            .args(["-L", &tmux.name])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let path = file.path().to_str().unwrap();
+    tmux_command(&["load-buffer", "-b", "test", path]);
+    let mut args = vec!["paste-buffer", "-b", "test", "-t", &tmux.name];
+    if bracketed {
+        args.push("-p");
+    }
+    tmux_command(&args);
+}
+
+#[test]
+fn a_long_paste_then_enter_is_sent_at_once() {
+    let tmux = Tmux::start(140, 45);
+    let home = tempfile::tempdir().unwrap();
+    tmux.run_espchat(home.path(), "demo");
+    tmux.wait("both panes connected", |screen| {
+        screen.contains("Client 2 connected")
+    });
+    // Over the 1 KiB crossterm reads at a time: the rest of the paste used to wait in the
+    // terminal until two more keys came.
+    let text = format!("pasted-{}", "x".repeat(4000));
+    paste(&tmux, &text, true);
+    tmux.keys(&["Enter"]);
+    // The board cuts the line to 256 bytes and says so to the sender.
+    tmux.wait("the pasted line at the board", |screen| {
+        screen.contains("Client 1: pasted-xxxx") && screen.contains("line cut to 256 bytes")
+    });
+    tmux.quit_with("C-q");
+}
+
+#[test]
+fn escape_then_f11_types_nothing() {
+    let tmux = Tmux::start(140, 45);
+    let home = tempfile::tempdir().unwrap();
+    tmux.run_espchat(home.path(), "demo");
+    tmux.wait("both panes connected", |screen| {
+        screen.contains("Client 2 connected")
+    });
+    // In one read, ESC ESC [ 2 3 ~ is Esc to crossterm, then `[23~` as four typed keys.
+    paste(&tmux, "\x1b\x1b[23~", false);
+    tmux.keys(&["Escape", "F11"]);
+    tmux.keys(&["after escape", "Enter"]);
+    let screen = tmux.wait("the line at the board", |screen| {
+        screen
+            .lines()
+            .any(|line| line.contains("Client 1:") && line.contains("after escape"))
+    });
+    let line = screen
+        .lines()
+        .find(|line| line.contains("Client 1:") && line.contains("after escape"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("Client 1: after escape"),
+        "a key sequence became text:\n{screen}"
+    );
+    tmux.quit_with("C-q");
+}
+
+#[test]
+fn pasted_lines_go_line_by_line_to_a_pane_and_to_the_console() {
+    let tmux = Tmux::start(140, 45);
+    let home = tempfile::tempdir().unwrap();
+    tmux.run_espchat(home.path(), "demo");
+    tmux.wait("both panes connected", |screen| {
+        screen.contains("Client 2 connected")
+    });
+    // Into chat pane 1: the lines wait in the input line for Enter, then go one by one.
+    paste(&tmux, "on\nstatus\n", true);
+    tmux.keys(&["Enter"]);
+    tmux.wait("both lines answered", |screen| {
+        screen.contains("LED on (Client 1)") && screen.contains("LED is on; clients: 1,2")
+    });
+    // Into the serial console: to the board as typed, each line break an Enter.
+    tmux.keys(&["M-0"]);
+    paste(&tmux, "policy open\nstatus\n", true);
+    tmux.wait("the console's answer", |screen| {
+        screen.contains("espchat: LED is on; clients: 1,2; policy open")
+    });
+    tmux.quit_with("C-q");
+}

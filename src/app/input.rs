@@ -3,6 +3,10 @@
 /// Enough to walk back through a session's commands; older ones are dropped.
 const HISTORY: usize = 200;
 
+/// The longest line, in bytes: as long as the longest line a pane shows of what it receives
+/// (the console decoder's cut), far beyond what a chat server takes (the board's: 256 bytes).
+pub const MAX_BYTES: usize = crate::serial::decode::ConsoleDecoder::DEFAULT_MAX_LINE;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InputLine {
     text: String,
@@ -37,10 +41,43 @@ impl InputLine {
         self.text.chars().count()
     }
 
+    /// Types `c` at the cursor, unless the line is full ([`MAX_BYTES`]).
     pub fn insert(&mut self, c: char) {
+        if self.text.len() + c.len_utf8() > MAX_BYTES {
+            return;
+        }
         let at = self.byte_at(self.cursor);
         self.text.insert(at, c);
         self.cursor += 1;
+    }
+
+    /// Inserts pasted text at the cursor in one piece, cut where the line is full
+    /// ([`MAX_BYTES`]); false if it was cut. Line breaks (`\r\n`, `\r`, `\n`) stay, as `\n`,
+    /// when `multiline` (each is a line of its own when sent), else become spaces; a paste's
+    /// last line break goes (copying whole lines takes it along), tabs become spaces, and
+    /// other control characters go.
+    pub fn paste(&mut self, text: &str, multiline: bool) -> bool {
+        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        let room = MAX_BYTES.saturating_sub(self.text.len());
+        let mut pasted = String::with_capacity(text.len().min(room));
+        let mut whole = true;
+        for c in text.trim_end_matches('\n').chars() {
+            let c = match c {
+                '\n' if multiline => '\n',
+                '\n' | '\t' => ' ',
+                c if c.is_control() => continue,
+                c => c,
+            };
+            if pasted.len() + c.len_utf8() > room {
+                whole = false;
+                break;
+            }
+            pasted.push(c);
+        }
+        let at = self.byte_at(self.cursor);
+        self.text.insert_str(at, &pasted);
+        self.cursor += pasted.chars().count();
+        whole
     }
 
     pub fn delete_back(&mut self) {
@@ -150,6 +187,40 @@ mod tests {
         input.delete_back();
         assert_eq!(input.text(), "élXl");
         assert_eq!(input.cursor(), 4);
+    }
+
+    #[test]
+    fn a_paste_goes_in_at_the_cursor_in_one_piece() {
+        let mut input = typed("[]");
+        input.left();
+        assert!(input.paste("a\tb\x1b[23~c", false));
+        assert_eq!(input.text(), "[a b[23~c]");
+        assert_eq!(input.cursor(), 9);
+    }
+
+    #[test]
+    fn a_pastes_line_breaks_stay_in_a_chat_line_and_are_spaces_in_a_query() {
+        let mut chat = InputLine::default();
+        chat.paste("on\r\noff\rstatus\n\n", true);
+        assert_eq!(chat.text(), "on\noff\nstatus");
+        let mut query = InputLine::default();
+        query.paste("got\r\nip\n", false);
+        assert_eq!(query.text(), "got ip");
+    }
+
+    #[test]
+    fn a_paste_is_cut_where_the_line_is_full() {
+        let mut input = typed("é");
+        let long = "ü".repeat(MAX_BYTES);
+        assert!(!input.paste(&long, true));
+        // Cut at a character, never inside one.
+        assert_eq!(input.text().len(), MAX_BYTES);
+        assert_eq!(input.cursor(), MAX_BYTES / 2);
+        input.insert('x');
+        assert_eq!(input.text().len(), MAX_BYTES);
+        assert!(!input.paste("y", true));
+        input.delete_back();
+        assert!(input.paste("", true));
     }
 
     #[test]

@@ -4,13 +4,15 @@
 
 mod bytes;
 mod chord;
+mod stray;
 #[cfg(test)]
 mod tests;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-pub use self::bytes::key_to_bytes;
+pub use self::bytes::{key_to_bytes, paste_to_bytes};
 pub use self::chord::KeyChord;
+pub use self::stray::StrayKeys;
 
 /// Everything the user can ask of the app. `App::update` is the only place that acts on them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +60,9 @@ pub enum Action {
     Cancel,
     /// Keys for the board, already encoded (see [`key_to_bytes`]).
     SerialBytes(Vec<u8>),
+    /// Text pasted into the terminal: into the active input line, or to the board from the
+    /// serial console (see [`paste_to_bytes`]).
+    Paste(String),
 }
 
 /// Where a binding applies.

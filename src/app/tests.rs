@@ -470,3 +470,90 @@ fn the_terminal_size_sets_the_page_and_where_clicks_land() {
     app.handle_mouse(click(100, 30));
     assert!(matches!(app.focus(), Focus::Chat(_)));
 }
+
+#[test]
+fn a_paste_goes_into_the_chat_line_whole_and_enter_sends_each_line() {
+    let mut app = app(2);
+    app.update(Action::FocusPane(1));
+    let long = "x".repeat(4000);
+    assert!(app.handle_paste(format!("{long}\r\nstatus\n")).is_empty());
+    assert_eq!(app.panes()[0].input.text(), format!("{long}\nstatus"));
+    let commands = app.handle_key(key(KeyCode::Enter));
+    assert!(
+        matches!(&commands[..], [Command::Send(1, a), Command::Send(1, b)] if *a == long && b == "status"),
+        "{commands:?}"
+    );
+    assert!(app.panes()[0].input.is_empty());
+}
+
+#[test]
+fn a_paste_past_the_line_limit_is_cut_with_a_notice() {
+    let mut app = app(1);
+    app.update(Action::FocusPane(1));
+    app.handle_paste("y".repeat(input::MAX_BYTES + 10));
+    assert_eq!(app.panes()[0].input.text().len(), input::MAX_BYTES);
+    assert!(
+        app.hint.as_deref().is_some_and(|h| h.contains("paste cut")),
+        "{:?}",
+        app.hint
+    );
+}
+
+#[test]
+fn a_paste_in_the_serial_console_goes_to_the_board_as_typed_keys() {
+    let mut app = app(1);
+    // After the prefix too: a paste is no command for the app.
+    app.handle_key(ctrl('t'));
+    let commands = app.handle_paste("wifi lab secret\nstatus\r\n".into());
+    assert!(
+        matches!(&commands[..], [Command::Serial(SerialCommand::Bytes(b))] if b == b"wifi lab secret\rstatus\r"),
+        "{commands:?}"
+    );
+    assert!(!app.prefix);
+    let commands = app.handle_paste("z".repeat(input::MAX_BYTES + 1));
+    assert!(
+        matches!(&commands[..], [Command::Serial(SerialCommand::Bytes(b))] if b.len() == input::MAX_BYTES)
+    );
+    assert!(app.hint.as_deref().is_some_and(|h| h.contains("paste cut")));
+}
+
+#[test]
+fn a_paste_into_the_search_query_is_one_line_and_counts_matches() {
+    let mut app = app(1);
+    serial_line(&mut app, "got ip: 10.0.0.7");
+    app.update(Action::Search);
+    app.handle_paste("got\nip".into());
+    let search = app.search.as_ref().unwrap();
+    assert_eq!(search.query.text(), "got ip");
+    assert_eq!(search.matches, 1);
+}
+
+#[test]
+fn a_paste_answers_no_overlay() {
+    let mut app = app(1);
+    app.update(Action::FocusPane(1));
+    app.update(Action::Help);
+    assert!(app.handle_paste("y".into()).is_empty());
+    assert_eq!(app.overlay(), Some(Overlay::Help));
+    assert!(app.panes()[0].input.is_empty());
+}
+
+#[test]
+fn the_rest_of_a_lost_key_sequence_is_not_typed() {
+    let mut app = app(1);
+    app.update(Action::FocusPane(1));
+    // Esc, then F11 in the same read: crossterm gives Esc and `[23~` as keys.
+    let at = Instant::now();
+    for code in [KeyCode::Esc]
+        .into_iter()
+        .chain("[23~ok".chars().map(KeyCode::Char))
+    {
+        app.handle_key_at(key(code), at);
+    }
+    assert_eq!(app.panes()[0].input.text(), "ok");
+    // Typed by a person, long after an Esc, a bracket is a bracket.
+    let later = at + Duration::from_secs(1);
+    app.handle_key_at(key(KeyCode::Esc), later);
+    app.handle_key_at(key(KeyCode::Char('[')), later + Duration::from_millis(200));
+    assert_eq!(app.panes()[0].input.text(), "ok[");
+}

@@ -145,7 +145,10 @@ fn render_input(
     let start = cursor.saturating_sub(width - 1);
     let mut x = area.x + 2;
     for (i, c) in chars.iter().enumerate().skip(start) {
-        let w = c.width().unwrap_or(0) as u16;
+        // A pasted line break stays in the line (each line is sent as one): shown as ⏎.
+        let shown = if *c == '\n' { '⏎' } else { *c };
+        // Every character takes a cell at least, so that the cursor can sit on it.
+        let w = shown.width().unwrap_or(0).max(1) as u16;
         if x + w > area.right() {
             break;
         }
@@ -154,8 +157,8 @@ fn render_input(
         } else {
             Style::new()
         };
-        buf[(x, area.y)].set_char(*c).set_style(style);
-        x += w.max(1);
+        buf[(x, area.y)].set_char(shown).set_style(style);
+        x += w;
     }
     if focused && cursor >= chars.len() && x < area.right() {
         buf[(x, area.y)]

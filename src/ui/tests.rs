@@ -534,3 +534,26 @@ fn a_rebound_scroll_key_is_named_in_the_scrolled_note() {
     assert!(scrolled.contains("newer lines (^D)"), "{scrolled}");
     assert!(!scrolled.contains("PgDn"), "{scrolled}");
 }
+
+#[test]
+fn a_pasted_line_break_shows_in_the_input_line_and_the_cursor_stays_in_view() {
+    let mut app = board(1);
+    app.handle_key(KeyEvent::new(KeyCode::Char('1'), KeyModifiers::ALT));
+    app.handle_paste(format!("{}\non\noff", "x".repeat(500)));
+    let screen = screen(&app, 80, 24);
+    let input = screen
+        .lines()
+        .find(|line| line.contains("› "))
+        .unwrap_or_default();
+    assert!(input.contains("xx⏎on⏎off"), "{screen}");
+    // The cursor (a reversed blank) after the end of the line, inside the pane.
+    let buffer = render(&app, 80, 24).backend().buffer().clone();
+    let row = screen.lines().position(|line| line.contains("› ")).unwrap() as u16;
+    let at = input.find("⏎off").unwrap();
+    let end = (input[..at].chars().count() + "⏎off".chars().count()) as u16;
+    assert!(
+        buffer[(end, row)]
+            .modifier
+            .contains(ratatui::style::Modifier::REVERSED)
+    );
+}

@@ -3,6 +3,32 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+/// What a paste sends to the board in the serial console: what typing it would send, key by
+/// key ([`key_to_bytes`]), so a line break (`\r\n`, `\r` or `\n`) is Enter (CR), and an ASCII
+/// control character is the byte its key sends (Tab, Esc, a Ctrl-letter). At most `max` bytes,
+/// cut at a character; the second value is false if it was cut.
+pub fn paste_to_bytes(text: &str, max: usize) -> (Vec<u8>, bool) {
+    let mut bytes = Vec::with_capacity(text.len().min(max));
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let typed = match c {
+            '\r' | '\n' => {
+                if c == '\r' {
+                    chars.next_if_eq(&'\n');
+                }
+                b"\r".to_vec()
+            }
+            c if c.is_ascii_control() => vec![c as u8],
+            c => key_to_bytes(KeyEvent::from(KeyCode::Char(c))).unwrap_or_default(),
+        };
+        if bytes.len() + typed.len() > max {
+            return (bytes, false);
+        }
+        bytes.extend_from_slice(&typed);
+    }
+    (bytes, true)
+}
+
 /// What a key sends to the board in the serial console, as a terminal would send it:
 /// printables as UTF-8, Enter as CR, Backspace as DEL, Ctrl-letters as control bytes
 /// (Ctrl-C is 0x03), cursor keys as ANSI sequences, Alt as an ESC prefix. `None`: the key has

@@ -76,6 +76,29 @@ fn alt_prefixes_escape() {
 }
 
 #[test]
+fn a_paste_sends_what_typing_it_would() {
+    let (bytes, whole) = paste_to_bytes("wifi lab é\r\nstatus\nhelp\r\t\x03", 64);
+    assert!(whole);
+    assert_eq!(bytes, "wifi lab é\rstatus\rhelp\r\t\x03".as_bytes());
+    let typed: Vec<u8> = "é\n"
+        .chars()
+        .map(|c| match c {
+            '\n' => KeyCode::Enter,
+            c => KeyCode::Char(c),
+        })
+        .flat_map(|code| key_to_bytes(key(code, KeyModifiers::NONE)).unwrap())
+        .collect();
+    assert_eq!(paste_to_bytes("é\n", 64).0, typed);
+}
+
+#[test]
+fn a_paste_to_the_board_is_cut_at_a_character() {
+    assert_eq!(paste_to_bytes("abé", 3), (b"ab".to_vec(), false));
+    assert_eq!(paste_to_bytes("abé", 4), ("abé".as_bytes().to_vec(), true));
+    assert_eq!(paste_to_bytes("", 0), (Vec::new(), true));
+}
+
+#[test]
 fn function_keys_send_nothing() {
     assert_eq!(key_to_bytes(key(KeyCode::F(5), KeyModifiers::NONE)), None);
 }

@@ -230,16 +230,17 @@ fn demo_in_line_mode_for_scripts() {
 }
 
 /// `tmux display -p FORMAT` in the test's pane: the terminal's modes as tmux sees them.
-fn display(tmux: &Tmux, format: &str) -> String {
-    let output = Command::new("tmux")
-        .args(["-L", &tmux.name, "display", "-p", "-t", &tmux.name, format])
-        .output()
+fn display(shell: &Shell, format: &str) -> String {
+    let output = shell
+        .0
+        .tmux
+        .run(&["display", "-p", "-t", &shell.0.name, format])
         .unwrap();
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 /// The espchat process the pane's shell started (its child, once it has exec'd espchat).
-fn espchat_pid(tmux: &Tmux) -> nix::unistd::Pid {
+fn espchat_pid(tmux: &Shell) -> nix::unistd::Pid {
     let shell = display(tmux, "#{pane_pid}");
     let end = Instant::now() + DEADLINE;
     loop {
@@ -267,7 +268,8 @@ fn espchat_pid(tmux: &Tmux) -> nix::unistd::Pid {
 /// Sends `signal` to the TUI and checks that the terminal is as the shell left it: main
 /// screen, no mouse reporting, the cursor shown, and the conventional exit status 128+N.
 fn signal_restores_the_terminal(signal: nix::sys::signal::Signal) {
-    let tmux = Tmux::start(140, 45);
+    let server = own_tmux();
+    let tmux = Shell::start(&server, 140, 45);
     let home = tempfile::tempdir().unwrap();
     tmux.run_espchat(home.path(), "demo");
     tmux.wait("both panes connected", |screen| {
@@ -314,29 +316,26 @@ fn sigusr1_restores_the_terminal() {
 
 /// Pastes `text` into the pane in one write, as a terminal does: `bracketed` wraps it in the
 /// bracketed-paste markers when the program asked for them (tmux's `paste-buffer -p`).
-fn paste(tmux: &Tmux, text: &str, bracketed: bool) {
+fn paste(shell: &Shell, text: &str, bracketed: bool) {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), text).unwrap();
-    let tmux_command = |args: &[&str]| {
-        let status = Command::new("tmux")
-            .args(["-L", &tmux.name])
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
     let path = file.path().to_str().unwrap();
-    tmux_command(&["load-buffer", "-b", "test", path]);
-    let mut args = vec!["paste-buffer", "-b", "test", "-t", &tmux.name];
+    shell
+        .0
+        .tmux
+        .run(&["load-buffer", "-b", "test", path])
+        .unwrap();
+    let mut args = vec!["paste-buffer", "-b", "test", "-t", &shell.0.name];
     if bracketed {
         args.push("-p");
     }
-    tmux_command(&args);
+    shell.0.tmux.run(&args).unwrap();
 }
 
 #[test]
 fn a_long_paste_then_enter_is_sent_at_once() {
-    let tmux = Tmux::start(140, 45);
+    let server = own_tmux();
+    let tmux = Shell::start(&server, 140, 45);
     let home = tempfile::tempdir().unwrap();
     tmux.run_espchat(home.path(), "demo");
     tmux.wait("both panes connected", |screen| {
@@ -356,7 +355,8 @@ fn a_long_paste_then_enter_is_sent_at_once() {
 
 #[test]
 fn escape_then_f11_types_nothing() {
-    let tmux = Tmux::start(140, 45);
+    let server = own_tmux();
+    let tmux = Shell::start(&server, 140, 45);
     let home = tempfile::tempdir().unwrap();
     tmux.run_espchat(home.path(), "demo");
     tmux.wait("both panes connected", |screen| {
@@ -384,7 +384,8 @@ fn escape_then_f11_types_nothing() {
 
 #[test]
 fn pasted_lines_go_line_by_line_to_a_pane_and_to_the_console() {
-    let tmux = Tmux::start(140, 45);
+    let server = own_tmux();
+    let tmux = Shell::start(&server, 140, 45);
     let home = tempfile::tempdir().unwrap();
     tmux.run_espchat(home.path(), "demo");
     tmux.wait("both panes connected", |screen| {

@@ -332,19 +332,18 @@ fn sigint_exits_cleanly() {
 #[test]
 fn port_can_be_reopened_after_an_exclusive_client_closes_it() {
     let board = BoardProcess::start(&[]);
-    // Kept open throughout: it watches the tty-wide flag without opening or closing the port
-    // again (each close is what the board reacts to).
-    let probe = open_tty(&board.serial);
     let client = open_tty(&board.serial);
     // Take exclusive use as the serialport crate does, then close.
     assert_eq!(
         unsafe { libc::ioctl(client.as_raw_fd(), libc::TIOCEXCL) },
         0
     );
-    assert!(exclusive(&probe));
+    assert!(exclusive(&client));
     drop(client);
+    // Each look opens the port again (as root, past the flag) and closes it: the board clears
+    // the flag once nobody has the port open, which a look kept open throughout would prevent.
     let end = std::time::Instant::now() + support::DEADLINE;
-    while exclusive(&probe) {
+    while exclusive(&open_tty(&board.serial)) {
         assert!(
             std::time::Instant::now() < end,
             "TIOCEXCL was never cleared"

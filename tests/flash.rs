@@ -524,3 +524,58 @@ fn flash_and_connect_gives_up_with_a_hint_when_no_ip_comes() {
     );
     assert_eq!(oneshot.wait_exit().code(), Some(1));
 }
+
+/// A SLIP frame of FLASH_END with flag 0 (reboot): what another program on the port could send
+/// to make the board leave its loader in the middle of a flash.
+const FLASH_END_REBOOT: &[u8] = &[
+    0xC0, 0x00, 0x04, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0,
+];
+
+/// Opens the pty as a second program would.
+fn open_pty(path: &Path) -> std::fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(path)
+        .expect("open the pty")
+}
+
+/// Issue 16, item 2: a monitor or any program that opens and closes the port in the middle of
+/// a flash is not the flashing tool letting go; the board stays in its loader and the flash
+/// completes.
+#[test]
+fn espchat_flash_completes_although_another_program_opens_and_closes_the_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = image::build(ESPCHAT_PROJECT, "3.0.0", &vec![0x3C; 200_000]);
+    let app_path = dir.path().join("app.bin");
+    std::fs::write(&app_path, &app).unwrap();
+    let flash_file = dir.path().join("flash.bin");
+    // Throttled, at 921600 baud, 1 KiB blocks: about 2 s of writing, time to open and close
+    // in between.
+    let board = BoardProcess::start(&["--blank", "--flash-file", flash_file.to_str().unwrap()]);
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut flash = support::HeadlessProcess::start(&[
+        "flash",
+        "--no-stub",
+        "-b",
+        "921600",
+        "-p",
+        &serial,
+        app_path.to_str().unwrap(),
+    ]);
+    flash.wait_for("flash! 0x10000 10%");
+    drop(open_pty(&board.serial));
+    drop(open_pty(&board.serial));
+    flash.wait_for("flash! 0x10000 50%");
+    drop(open_pty(&board.serial));
+    let status = flash.wait_exit();
+    let out = flash.all_stdout().join("\n");
+    assert!(status.success(), "{out}\n{}", flash.stderr());
+    assert!(out.contains("flash! done "), "{out}");
+    assert!(
+        flash_file_at(&flash_file, APP_OFFSET, app.len()) == app,
+        "flash differs from the image"
+    );
+}

@@ -98,6 +98,7 @@ impl Board {
         let (console, console_in) = console::start(&pty);
         let mut chip = Chip::new(
             console,
+            console_in,
             Arc::clone(&pty),
             ChipConfig {
                 tcp_port: port,
@@ -114,7 +115,7 @@ impl Board {
             port,
             link,
             stop: Some(stop),
-            chip: tokio::spawn(chip.run(console_in, stopped)),
+            chip: tokio::spawn(chip.run(stopped)),
         })
     }
 

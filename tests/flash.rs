@@ -579,3 +579,35 @@ fn espchat_flash_completes_although_another_program_opens_and_closes_the_port() 
         "flash differs from the image"
     );
 }
+
+/// Issue 16, item 2: at a reset the board's UART starts empty, as a real chip's FIFO does:
+/// bytes a flashing tool still had in flight when the board rebooted never reach the app, so
+/// the first command typed afterwards arrives whole.
+#[test]
+fn bytes_in_flight_at_a_reset_do_not_reach_the_app() {
+    let board = BoardProcess::start(&["--no-throttle"]);
+    let mut console = board.open_console();
+    console.wait_listening();
+    // In one write: SYNC (the loader takes over), FLASH_END (reboot), and more frame ends
+    // behind them, as a tool's last bytes can be: the reset comes while those are still queued.
+    let mut bytes = vec![0xC0, 0x00, 0x08, 0x24, 0x00, 0x00, 0x00, 0x00, 0x00];
+    bytes.extend_from_slice(&[0x07, 0x07, 0x12, 0x20]);
+    bytes.extend_from_slice(&[0x55; 32]);
+    bytes.push(0xC0);
+    bytes.extend_from_slice(FLASH_END_REBOOT);
+    bytes.extend_from_slice(&[0xC0; 12_000]);
+    console.write_raw(&bytes);
+    console.wait_for("rst:0xc (RTC_SW_CPU_RST)");
+    console.wait_listening();
+    console.send("status");
+    let reply = loop {
+        let line = console.lines.next();
+        if line.contains("espchat: LED is") || line.contains("unknown command") {
+            break line;
+        }
+    };
+    assert!(
+        reply.contains("espchat: LED is off; clients: none; policy lab"),
+        "{reply}"
+    );
+}

@@ -100,6 +100,17 @@ impl Pty {
         }
     }
 
+    /// Drops the bytes clients wrote that nobody has read yet; returns how many.
+    pub fn discard_input(&self) -> usize {
+        let mut buf = [0u8; 4096];
+        let mut dropped = 0;
+        // The master is non-blocking: this ends with EAGAIN once the queue is empty.
+        while let Ok(n @ 1..) = nix::unistd::read(self.master.get_ref(), &mut buf) {
+            dropped += n;
+        }
+        dropped
+    }
+
     /// Writes all of `bytes` towards the client, waiting while the pty buffer is full.
     pub async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {

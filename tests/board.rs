@@ -371,3 +371,21 @@ fn exclusive(tty: &std::fs::File) -> bool {
     );
     flag != 0
 }
+
+/// Issue 16, item 2: the busy message names the program that has the port, not the virtual
+/// board, which keeps its own end of the pty open for its whole life.
+#[test]
+fn the_holder_of_a_virtual_boards_port_is_its_client_not_the_board() {
+    let board = BoardProcess::start(&[]);
+    let mut client = std::process::Command::new("sleep")
+        .arg("60")
+        .stdin(open_tty(&board.serial))
+        .spawn()
+        .expect("start sleep");
+    let holder = espchat::serial::port::holder_of(&board.serial);
+    let _ = client.kill();
+    let _ = client.wait();
+    let holder = holder.expect("a holder");
+    assert_eq!(holder.pid, client.id(), "{holder}");
+    assert_eq!(holder.command, "sleep");
+}

@@ -197,9 +197,15 @@ impl fmt::Display for Holder {
 }
 
 /// Finds a process holding `path` open, from /proc. Best effort: other users' processes are
-/// not readable without privileges.
+/// not readable without privileges. A pty's master side (a virtual board, which keeps its own
+/// end of the port open for its whole life) is not the holder: the program that opened the
+/// port as a client is.
 pub fn holder_of(path: &Path) -> Option<Holder> {
     let device = std::fs::canonicalize(path).ok()?;
+    let pty_index = device
+        .strip_prefix("/dev/pts")
+        .ok()
+        .and_then(|number| number.to_str()?.parse::<u32>().ok());
     let me = std::process::id();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry
@@ -215,17 +221,35 @@ pub fn holder_of(path: &Path) -> Option<Holder> {
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
             continue;
         };
-        let holds = fds
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == device));
-        if holds {
-            let command = std::fs::read_to_string(entry.path().join("comm"))
-                .map(|comm| comm.trim().to_owned())
-                .unwrap_or_else(|_| "another program".to_owned());
-            return Some(Holder { pid, command });
+        let mut holds = false;
+        let mut owns_pty = false;
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if target == device {
+                holds = true;
+            } else if target == Path::new("/dev/ptmx") && pty_index.is_some() {
+                owns_pty |= pty_index == master_index(&entry.path(), &fd.file_name());
+            }
         }
+        if !holds || owns_pty {
+            continue;
+        }
+        let command = std::fs::read_to_string(entry.path().join("comm"))
+            .map(|comm| comm.trim().to_owned())
+            .unwrap_or_else(|_| "another program".to_owned());
+        return Some(Holder { pid, command });
     }
     None
+}
+
+/// The pty number a `/dev/ptmx` descriptor is the master of (`tty-index` in its fdinfo).
+fn master_index(process: &Path, fd: &std::ffi::OsStr) -> Option<u32> {
+    let info = std::fs::read_to_string(process.join("fdinfo").join(fd)).ok()?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("tty-index:"))
+        .and_then(|index| index.trim().parse().ok())
 }
 
 fn list(paths: &[PathBuf]) -> String {

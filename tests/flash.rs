@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -577,6 +578,42 @@ fn espchat_flash_completes_although_another_program_opens_and_closes_the_port() 
     assert!(
         flash_file_at(&flash_file, APP_OFFSET, app.len()) == app,
         "flash differs from the image"
+    );
+}
+
+/// Issue 16, item 2: a board that leaves its loader under a flash and prints its boot loop
+/// (bytes keep coming, answers never do) ends the flash with how far it got, not a hang.
+#[test]
+fn espchat_flash_gives_up_with_how_far_it_got_when_the_board_stops_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let app_path = dir.path().join("app.bin");
+    std::fs::write(
+        &app_path,
+        image::build(ESPCHAT_PROJECT, "1.0", &vec![7u8; 100_000]),
+    )
+    .unwrap();
+    // Throttled at 115200 baud without the stub: some 10 s of writing.
+    let board = BoardProcess::start(&["--blank"]);
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut flash = support::HeadlessProcess::start(&[
+        "flash",
+        "--no-stub",
+        "--stall-timeout",
+        "2",
+        "-p",
+        &serial,
+        app_path.to_str().unwrap(),
+    ]);
+    flash.wait_for("flash! 0x10000 5%");
+    let mut other = open_pty(&board.serial);
+    other.write_all(FLASH_END_REBOOT).unwrap();
+    let status = flash.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    let stderr = flash.stderr();
+    assert!(stderr.contains("made no progress for 2 s"), "{stderr}");
+    assert!(
+        stderr.contains("while writing at 0x10000 (") && stderr.contains(" of 100"),
+        "{stderr}"
     );
 }
 

@@ -120,6 +120,25 @@ pub enum FlashError {
     },
 
     #[error(
+        "flashing the board on {} made no progress for {seconds} s{}: the board stopped \
+         answering (did it reset, or did another program use the port?); put the board into \
+         download mode and flash again",
+        port.display(),
+        match at {
+            Some((address, done, total)) => format!(
+                " while writing at {address:#x} ({done} of {total} bytes written)"
+            ),
+            None => " while finishing".to_owned(),
+        }
+    )]
+    Stalled {
+        port: PathBuf,
+        seconds: u64,
+        /// Address, bytes done and total of the segment being written.
+        at: Option<(u32, u64, u64)>,
+    },
+
+    #[error(
         "verification failed at {address:#x}: the board's flash does not hold what was \
          written; flash again, at a lower baud rate (-b 115200) if it happens again"
     )]

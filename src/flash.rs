@@ -133,6 +133,8 @@ pub struct FlashOptions {
     /// Give up when writing makes no progress for this long (erasing and verifying a segment
     /// may take longer: 30 s more per MB).
     pub stall_timeout: Duration,
+    /// Write a `.bin` app image even when it would not boot (bad magic, checksum, hash...).
+    pub force: bool,
 }
 
 impl FlashOptions {
@@ -148,6 +150,7 @@ impl FlashOptions {
             verify: true,
             skip_unchanged: true,
             stall_timeout: STALL_TIMEOUT,
+            force: false,
         }
     }
 }
@@ -302,6 +305,9 @@ pub fn flash(
             image: target.describe(),
             board: chip_name(info.chip),
         });
+    }
+    if !options.force {
+        image.check_app("the image", info.chip)?;
     }
     let segments = image.segments(info.chip, board.flash_size, board.xtal)?;
     for segment in &segments {

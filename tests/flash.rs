@@ -648,3 +648,57 @@ fn bytes_in_flight_at_a_reset_do_not_reach_the_app() {
         "{reply}"
     );
 }
+
+/// Bytes no one would mistake for an image, the same each run.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_F491_u32;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect()
+}
+
+/// Issue 16, item 3: a `.bin` that would not boot (random bytes, or the bundled image with one
+/// byte flipped) is refused before anything is written, with the reason; `--force` writes it.
+#[test]
+fn espchat_flash_refuses_an_app_image_that_would_not_boot_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (board, flash_file) = BoardProcess::blank(dir.path());
+    let serial = board.serial.to_str().unwrap();
+    let blank = std::fs::read(&flash_file).unwrap();
+
+    let random = dir.path().join("random.bin");
+    std::fs::write(&random, noise(4096)).unwrap();
+    let mut flipped = espchat::bundled::ESP32C3.to_vec();
+    flipped[0x1000] ^= 0x01;
+    let corrupt = dir.path().join("corrupt.bin");
+    std::fs::write(&corrupt, &flipped).unwrap();
+
+    for (path, reason) in [(&random, "invalid header"), (&corrupt, "failed")] {
+        let (code, stdout, stderr) = espchat_flash(&["-p", serial, path.to_str().unwrap()]);
+        assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("is not a bootable app image") && stderr.contains(reason),
+            "{stderr}"
+        );
+        assert!(stderr.contains("--force"), "{stderr}");
+        assert!(!stdout.contains("flash! done"), "{stdout}");
+        assert_eq!(
+            std::fs::read(&flash_file).unwrap(),
+            blank,
+            "the flash was changed"
+        );
+    }
+
+    let (code, stdout, stderr) =
+        espchat_flash(&["-p", serial, "--force", corrupt.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        flash_file_at(&flash_file, APP_OFFSET, flipped.len()) == flipped,
+        "--force did not write the image"
+    );
+}

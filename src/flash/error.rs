@@ -31,6 +31,12 @@ pub enum FlashError {
     NotAnImage { image: String, reason: String },
 
     #[error(
+        "{image} is not a bootable app image ({reason}): the board would not start it; check \
+         the file (is the build or the download complete?), or pass --force to write it anyway"
+    )]
+    BadApp { image: String, reason: String },
+
+    #[error(
         "espchat bundles its firmware for the ESP32-C3 and ESP32-C6, not for the {0}: give an \
          IMAGE (build the firmware for your chip, see firmware/README.md)"
     )]

@@ -186,6 +186,29 @@ impl FlashImage {
         }
     }
 
+    /// What a bootloader would check of an app image before booting it: the magic byte, the
+    /// segment table, the chip id, the checksum, the appended SHA-256. Applies to a `.bin`
+    /// written at the app address; other images pass (espflash builds an ELF's app itself).
+    pub fn check_app(&self, name: &str, chip: Chip) -> Result<(), FlashError> {
+        let FlashImage::Bin { data, address } = self else {
+            return Ok(());
+        };
+        if *address != DEFAULT_APP_ADDRESS {
+            return Ok(());
+        }
+        crate::board::image::inspect_for(data, Some(chip.id()))
+            .map(|_| ())
+            .map_err(|error| FlashError::BadApp {
+                image: name.to_owned(),
+                reason: match error {
+                    crate::board::image::ImageError::Truncated { index, len } => {
+                        format!("segment {index} (length 0x{len:x}) runs past the end of the file")
+                    }
+                    error => error.to_string(),
+                },
+            })
+    }
+
     /// The chip the image was built for, as far as it says.
     pub fn target(&self) -> ImageTarget {
         match self {

@@ -308,3 +308,29 @@ fn connect_delivers_every_line_when_input_ends_at_once() {
         }
     }
 }
+
+/// Issue 16, item 8: the hex view shows a last, shorter row once the device goes quiet: `XYZ`
+/// after 16 bytes does not wait for 13 more.
+#[test]
+fn hex_view_shows_a_partial_row_once_the_device_is_quiet() {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    // Kept open to the end, so the master never reads EIO.
+    let slave = pty.slave;
+    let slave_path = nix::unistd::ttyname(&slave).unwrap();
+    let mut monitor = HeadlessProcess::start(&[
+        "monitor",
+        "--headless",
+        "--hex",
+        "-p",
+        slave_path.to_str().unwrap(),
+    ]);
+    monitor.wait_for("serial! opened");
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(b"0123456789abcdefXYZ").unwrap();
+    let first = monitor.wait_for("|0123456789abcdef|");
+    assert!(first.starts_with("serial| 00000000  30 31"), "{first}");
+    let last = monitor.wait_for("|XYZ|");
+    assert!(last.starts_with("serial| 00000010  58 59 5a "), "{last}");
+    monitor.send("@quit");
+    assert!(monitor.wait_exit().success());
+}

@@ -19,6 +19,8 @@ use crate::event::Event;
 
 /// How often a vanished port is looked for.
 const REOPEN_INTERVAL: Duration = Duration::from_millis(200);
+/// How long a shorter hex row waits for more bytes before it is shown as it is.
+const HEX_ROW_IDLE: Duration = Duration::from_millis(200);
 /// How long the reset line is held.
 const RESET_PULSE: Duration = Duration::from_millis(100);
 
@@ -212,8 +214,16 @@ impl Actor {
                         if !self.lost(reason).await { return; }
                     }
                 },
+                // A row of the hex view is shown once 16 bytes are in, or when the device has
+                // been quiet for a moment: the last bytes it printed do not wait for more.
+                () = tokio::time::sleep(HEX_ROW_IDLE), if self.hex.as_ref().is_some_and(HexDump::pending) => {
+                    if !self.flush_hex().await { return; }
+                }
                 command = commands.recv() => match command {
-                    Some(SerialCommand::Close) | None => return,
+                    Some(SerialCommand::Close) | None => {
+                        self.flush_hex().await;
+                        return;
+                    }
                     Some(command) => {
                         if let Err(error) = self.execute(open, command).await {
                             port = None;
@@ -330,6 +340,17 @@ impl Actor {
             }
             (false, None) => true,
         }
+    }
+
+    /// Shows the shorter last row of the hex view, if any.
+    async fn flush_hex(&mut self) -> bool {
+        let mut hex = Vec::new();
+        if let Some(dump) = &mut self.hex {
+            dump.flush(&mut |line| {
+                hex.push(ConsoleOutput::Line(StyledLine::new(line, Style::default())))
+            });
+        }
+        self.forward(Vec::new(), hex).await
     }
 
     async fn flush(&mut self) -> bool {

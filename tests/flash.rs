@@ -702,3 +702,26 @@ fn espchat_flash_refuses_an_app_image_that_would_not_boot_unless_forced() {
         "--force did not write the image"
     );
 }
+
+/// Issue 16, item 11: `-p` naming something that is not a serial port says so and what to pass,
+/// instead of the OS's "Not a typewriter".
+#[test]
+fn espchat_names_a_port_that_is_not_a_serial_port_and_what_to_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "hello").unwrap();
+    for (port, what) in [
+        ("/dev/null", "it is not a terminal device"),
+        (file.to_str().unwrap(), "it is a regular file"),
+        (dir.path().to_str().unwrap(), "it is a directory"),
+    ] {
+        let (code, _, stderr) = espchat_flash(&["-p", port]);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("serial port {port}: not a serial port ({what})")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("-p PORT, e.g. /dev/ttyUSB0"), "{stderr}");
+        assert!(!stderr.contains("typewriter"), "{stderr}");
+    }
+}

@@ -157,6 +157,12 @@ pub enum PortError {
         .0.display()
     )]
     PermissionDenied(PathBuf),
+    #[error(
+        "serial port {}: not a serial port ({what}); name the board's port with -p PORT, e.g. \
+         /dev/ttyUSB0 or /dev/ttyACM0 (`espchat ports` lists the ports)",
+        path.display()
+    )]
+    NotASerialPort { path: PathBuf, what: &'static str },
     #[error("serial port {}: {message}", path.display())]
     Other { path: PathBuf, message: String },
     #[error("cannot list serial ports: {0}")]
@@ -175,11 +181,30 @@ impl PortError {
             ErrorKind::Io(std::io::ErrorKind::PermissionDenied) => {
                 PortError::PermissionDenied(path.to_owned())
             }
-            _ => PortError::Other {
-                path: path.to_owned(),
-                message: error.to_string(),
+            _ => match not_a_tty(path, &error) {
+                Some(what) => PortError::NotASerialPort {
+                    path: path.to_owned(),
+                    what,
+                },
+                None => PortError::Other {
+                    path: path.to_owned(),
+                    message: error.to_string(),
+                },
             },
         }
+    }
+}
+
+/// What `path` is instead of a terminal device, when opening it failed for that reason (a file
+/// or directory, or a device without a tty's ioctls: ENOTTY, "Not a typewriter").
+fn not_a_tty(path: &Path, error: &serialport::Error) -> Option<&'static str> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Some("it is a directory"),
+        Ok(meta) if meta.is_file() => Some("it is a regular file"),
+        _ if error.description == nix::errno::Errno::ENOTTY.desc() => {
+            Some("it is not a terminal device")
+        }
+        _ => None,
     }
 }
 

@@ -389,3 +389,18 @@ fn the_holder_of_a_virtual_boards_port_is_its_client_not_the_board() {
     assert_eq!(holder.pid, client.id(), "{holder}");
     assert_eq!(holder.command, "sleep");
 }
+
+/// Issue 16, item 11: an OS error is said once, not once in the message and again as its cause.
+#[test]
+fn a_flash_file_that_is_a_directory_is_named_with_its_os_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = support::espchat()
+        .args(["board", "--tcp-port", "0", "--flash-file"])
+        .arg(dir.path())
+        .output()
+        .expect("run espchat board");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("flash file "), "{stderr}");
+    assert_eq!(stderr.matches("os error 21").count(), 1, "{stderr}");
+}

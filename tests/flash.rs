@@ -725,3 +725,12 @@ fn espchat_names_a_port_that_is_not_a_serial_port_and_what_to_pass() {
         assert!(!stderr.contains("typewriter"), "{stderr}");
     }
 }
+
+/// Issue 16, item 11: an OS error is said once, not once in the message and again as its cause.
+#[test]
+fn espchat_flash_says_an_unreadable_images_os_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = espchat_flash(&["-p", "/dev/null", dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.matches("os error 21").count(), 1, "{stderr}");
+}

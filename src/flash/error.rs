@@ -21,10 +21,11 @@ pub enum FlashError {
     #[error(transparent)]
     Port(#[from] PortError),
 
-    #[error("cannot read {}: {source} (check the path)", path.display())]
+    // The OS error is part of the message, so it is no `source`: `{error:#}` would say it twice.
+    #[error("cannot read {}: {error} (check the path)", path.display())]
     ReadImage {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     #[error("{image} is not an ESP32 ELF or .bin image: {reason}")]

@@ -101,9 +101,9 @@ impl FlashImage {
     /// which must be named `*.bin` or start like an ESP app image (0xE9). `address` applies to
     /// a `.bin` only (default [`DEFAULT_APP_ADDRESS`]).
     pub fn from_file(path: &Path, address: Option<u32>) -> Result<FlashImage, FlashError> {
-        let data = std::fs::read(path).map_err(|source| FlashError::ReadImage {
+        let data = std::fs::read(path).map_err(|error| FlashError::ReadImage {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let is_bin_name = path
             .extension()

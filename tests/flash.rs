@@ -734,3 +734,39 @@ fn espchat_flash_says_an_unreadable_images_os_error_once() {
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(stderr.matches("os error 21").count(), 1, "{stderr}");
 }
+
+/// Issue 16, item 2: a monitor started in the middle of a flash is refused, naming the flasher
+/// that has the port (not the virtual board, which holds its own end of the pty), and the
+/// flash goes on to the end.
+#[test]
+fn a_monitor_during_a_flash_is_told_the_flasher_has_the_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = image::build(ESPCHAT_PROJECT, "3.1.0", &noise(200_000));
+    let app_path = dir.path().join("app.bin");
+    std::fs::write(&app_path, &app).unwrap();
+    let board = BoardProcess::start(&["--blank"]);
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut flash = support::HeadlessProcess::start(&[
+        "flash",
+        "--no-stub",
+        "-b",
+        "921600",
+        "-p",
+        &serial,
+        app_path.to_str().unwrap(),
+    ]);
+    flash.wait_for("flash! 0x10000 10%");
+    let monitor = support::espchat()
+        .args(["monitor", "--headless", "-p", &serial])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run espchat monitor");
+    let stderr = String::from_utf8_lossy(&monitor.stderr);
+    assert_eq!(monitor.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("busy, used by espchat (pid {})", flash.child.id())),
+        "{stderr}"
+    );
+    let status = flash.wait_exit();
+    assert!(status.success(), "{}", flash.stderr());
+}

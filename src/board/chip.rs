@@ -220,10 +220,11 @@ impl Chip {
             }
         }
         if image.is_espchat() {
-            let firmware = Firmware::start(console, self.config.tcp_port).await;
             // The UART starts empty, as a real chip's FIFO does after a reset: what the last
-            // client (a flashing tool) still had in flight must not reach the app.
+            // client (a flashing tool) still had in flight must not reach the app. Before the
+            // app logs anything: what a host sends once it sees the app's lines is kept.
             self.discard_input();
+            let firmware = Firmware::start(console, self.config.tcp_port).await;
             self.mode = Mode::App(Box::new(firmware));
         } else {
             let name = image

@@ -38,33 +38,22 @@ pub struct BoardConfig {
     pub throttle: bool,
 }
 
+// Each message includes its OS error, so none is a `source`: `{error:#}` would say it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
     #[error("cannot create the virtual serial port (pty): {0}")]
-    Pty(#[source] io::Error),
+    Pty(io::Error),
     #[error(
-        "cannot listen on 127.0.0.1:{port}: {source} (is another board using the port? \
+        "cannot listen on 127.0.0.1:{port}: {error} (is another board using the port? \
          --tcp-port 0 picks a free one)"
     )]
-    Bind {
-        port: u16,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot create the link {}: {source}", path.display())]
-    Link {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    Bind { port: u16, error: io::Error },
+    #[error("cannot create the link {}: {error}", path.display())]
+    Link { path: PathBuf, error: io::Error },
     #[error("refusing to replace {}: it exists and is not a symlink (choose another --link path)", .0.display())]
     LinkExists(PathBuf),
-    #[error("flash file {}: {source}", path.display())]
-    FlashFile {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("flash file {}: {error}", path.display())]
+    FlashFile { path: PathBuf, error: io::Error },
     #[error(
         "flash file {}: {len} bytes, not a 4 MiB flash (it was not written by espchat board; \
          choose another --flash-file or delete it)",
@@ -98,6 +87,7 @@ impl Board {
         let (console, console_in) = console::start(&pty);
         let mut chip = Chip::new(
             console,
+            console_in,
             Arc::clone(&pty),
             ChipConfig {
                 tcp_port: port,
@@ -114,7 +104,7 @@ impl Board {
             port,
             link,
             stop: Some(stop),
-            chip: tokio::spawn(chip.run(console_in, stopped)),
+            chip: tokio::spawn(chip.run(stopped)),
         })
     }
 
@@ -154,7 +144,7 @@ impl Drop for Board {
 /// The chat port: the one asked for, or a free one, checked by binding it once. The firmware
 /// binds it again at each boot.
 async fn free_port(port: u16) -> Result<u16, BoardError> {
-    let bind_error = |source| BoardError::Bind { port, source };
+    let bind_error = |error| BoardError::Bind { port, error };
     let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))
         .await
         .map_err(bind_error)?;
@@ -174,10 +164,10 @@ fn initial_flash(config: &BoardConfig) -> Result<Flash, BoardError> {
                 });
             }
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => {
+            Err(error) => {
                 return Err(BoardError::FlashFile {
                     path: path.clone(),
-                    source,
+                    error,
                 });
             }
         }
@@ -188,9 +178,9 @@ fn initial_flash(config: &BoardConfig) -> Result<Flash, BoardError> {
         let _ = flash.write(crate::bundled::APP_ADDRESS, crate::bundled::ESP32C3);
     }
     if let Some(path) = &config.flash_file {
-        write_atomically(path, flash.as_bytes()).map_err(|source| BoardError::FlashFile {
+        write_atomically(path, flash.as_bytes()).map_err(|error| BoardError::FlashFile {
             path: path.clone(),
-            source,
+            error,
         })?;
     }
     Ok(flash)
@@ -214,9 +204,9 @@ struct Link {
 
 impl Link {
     fn create(path: &Path, target: &Path) -> Result<Link, BoardError> {
-        let link_error = |source| BoardError::Link {
+        let link_error = |error| BoardError::Link {
             path: path.to_owned(),
-            source,
+            error,
         };
         match std::fs::symlink_metadata(path) {
             // A link left by a board that was killed: take it over.

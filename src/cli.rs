@@ -202,6 +202,14 @@ pub struct FlashArgs {
     /// What to do after flashing [default: hard-reset, no-reset on a pty]
     #[arg(long, value_enum, value_name = "R")]
     pub after: Option<After>,
+    /// Write a .bin even if it is not a bootable app image (bad magic, checksum or hash)
+    #[arg(long)]
+    pub force: bool,
+    /// Give up when writing makes no progress for this many seconds (erasing and verifying
+    /// may take 30 s more per MB)
+    #[arg(long, value_name = "SECS", default_value_t = espchat::flash::STALL_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -10,10 +10,12 @@ mod error;
 pub mod format;
 mod image;
 mod progress;
+mod watchdog;
 
 use std::fmt;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use espflash::connection::{Connection, ResetAfterOperation, ResetBeforeOperation};
 pub use espflash::flasher::FlashSize;
@@ -29,6 +31,8 @@ pub use self::image::{
     Arch, FlashImage, ImageTarget, app_image, bin_target, elf_target, parse_chip,
 };
 use self::progress::{Position, Tracker};
+pub use self::watchdog::STALL_TIMEOUT;
+use self::watchdog::{Watchdog, allowance};
 use crate::serial::port;
 
 /// The ROM loader detects the baud rate from SYNC at this rate; `-b` switches after connecting.
@@ -126,6 +130,11 @@ pub struct FlashOptions {
     pub verify: bool,
     /// Skip segments whose MD5 already matches.
     pub skip_unchanged: bool,
+    /// Give up when writing makes no progress for this long (erasing and verifying a segment
+    /// may take longer: 30 s more per MB).
+    pub stall_timeout: Duration,
+    /// Write a `.bin` app image even when it would not boot (bad magic, checksum, hash...).
+    pub force: bool,
 }
 
 impl FlashOptions {
@@ -140,6 +149,8 @@ impl FlashOptions {
             after: None,
             verify: true,
             skip_unchanged: true,
+            stall_timeout: STALL_TIMEOUT,
+            force: false,
         }
     }
 }
@@ -295,6 +306,9 @@ pub fn flash(
             board: chip_name(info.chip),
         });
     }
+    if !options.force {
+        image.check_app("the image", info.chip)?;
+    }
     let segments = image.segments(info.chip, board.flash_size, board.xtal)?;
     for segment in &segments {
         let size = segment.data.len() as u64;
@@ -309,18 +323,47 @@ pub fn flash(
         }
     }
 
-    let plan = segments
+    let plan: Vec<(u32, u64)> = segments
         .iter()
         .map(|segment| (segment.addr, segment.data.len() as u64))
         .collect();
-    let mut tracker = Tracker::new(plan, progress);
+    let largest = plan.iter().map(|&(_, len)| len).max().unwrap_or(0);
+    let stall = options.stall_timeout;
+    let (watchdog, beats) = Watchdog::new(&board.port_fd, allowance(stall, largest));
     let started = Instant::now();
-    let written = board.flasher.write_bins_to_flash(&segments, &mut tracker);
+    let (written, position, bytes, skipped) = std::thread::scope(|scope| {
+        scope.spawn(|| watchdog.run());
+        let emit = &mut *progress;
+        // Each event is progress; erasing or hashing a segment may be silent for longer.
+        let mut beating = move |event: FlashEvent| {
+            let allowed = match &event {
+                FlashEvent::Progress { done, total, .. } if done < total => stall,
+                _ => allowance(stall, largest),
+            };
+            beats.beat(allowed);
+            emit(event);
+        };
+        let mut tracker = Tracker::new(plan, &mut beating);
+        let written = board.flasher.write_bins_to_flash(&segments, &mut tracker);
+        // Dropping the beats (with `beating`) ends the watchdog.
+        (
+            written,
+            tracker.position(),
+            tracker.written,
+            tracker.skipped,
+        )
+    });
     let seconds = started.elapsed().as_secs_f64();
     if let Err(error) = written {
-        return Err(write_error(port, tracker.position(), error));
+        if watchdog.stalled() {
+            return Err(FlashError::Stalled {
+                port: port.clone(),
+                seconds: stall.as_secs(),
+                at: position.map(|position| (position.address, position.done, position.total)),
+            });
+        }
+        return Err(write_error(port, position, error));
     }
-    let (bytes, skipped) = (tracker.written, tracker.skipped);
     progress(FlashEvent::Done { bytes, seconds });
     Ok(FlashReport {
         chip: info.chip,
@@ -366,6 +409,8 @@ pub fn resets_for(options: &FlashOptions, modem_lines: bool) -> (Before, After) 
 /// A connected ROM loader (or stub) and what it told us.
 struct Board {
     flasher: Flasher,
+    /// The port's descriptor, inside `flasher`.
+    port_fd: RawFd,
     info: ChipInfo,
     flash_size: FlashSize,
     xtal: XtalFrequency,
@@ -380,6 +425,7 @@ impl Board {
         let port = &options.port;
         let mut serial = port::open(port, ROM_BAUD)?;
         let modem_lines = has_modem_lines(&mut serial);
+        let port_fd = serial.as_raw_fd();
         let (before, after) = resets_for(options, modem_lines);
         if before == Before::NoResetNoSync && options.chip.is_none() {
             return Err(FlashError::NeedChip);
@@ -430,6 +476,7 @@ impl Board {
         };
         Ok(Board {
             flasher,
+            port_fd,
             info: ChipInfo {
                 chip,
                 revision,

@@ -128,6 +128,12 @@ impl Headless {
             }
             out.flush()?;
         }
+        // The console's last words (a line it could not send, a last short hex row) come
+        // once it has stopped.
+        self.actors.close_console().await;
+        while let Ok(event) = self.events.try_recv() {
+            out.event(event)?;
+        }
         out.all_partials()?;
         Ok(out.flush()?)
     }

@@ -332,19 +332,18 @@ fn sigint_exits_cleanly() {
 #[test]
 fn port_can_be_reopened_after_an_exclusive_client_closes_it() {
     let board = BoardProcess::start(&[]);
-    // Kept open throughout: it watches the tty-wide flag without opening or closing the port
-    // again (each close is what the board reacts to).
-    let probe = open_tty(&board.serial);
     let client = open_tty(&board.serial);
     // Take exclusive use as the serialport crate does, then close.
     assert_eq!(
         unsafe { libc::ioctl(client.as_raw_fd(), libc::TIOCEXCL) },
         0
     );
-    assert!(exclusive(&probe));
+    assert!(exclusive(&client));
     drop(client);
+    // Each look opens the port again (as root, past the flag) and closes it: the board clears
+    // the flag once nobody has the port open, which a look kept open throughout would prevent.
     let end = std::time::Instant::now() + support::DEADLINE;
-    while exclusive(&probe) {
+    while exclusive(&open_tty(&board.serial)) {
         assert!(
             std::time::Instant::now() < end,
             "TIOCEXCL was never cleared"
@@ -447,4 +446,37 @@ fn console_refuses_an_led_pin_the_chip_lacks_with_its_range() {
     console.wait_for("espchat: led 12: that pin belongs to the SPI flash");
     console.send("led 2 active-low");
     console.wait_for("espchat: led on GPIO2 (active-low)");
+}
+
+/// Issue 16, item 2: the busy message names the program that has the port, not the virtual
+/// board, which keeps its own end of the pty open for its whole life.
+#[test]
+fn the_holder_of_a_virtual_boards_port_is_its_client_not_the_board() {
+    let board = BoardProcess::start(&[]);
+    let mut client = std::process::Command::new("sleep")
+        .arg("60")
+        .stdin(open_tty(&board.serial))
+        .spawn()
+        .expect("start sleep");
+    let holder = espchat::serial::port::holder_of(&board.serial);
+    let _ = client.kill();
+    let _ = client.wait();
+    let holder = holder.expect("a holder");
+    assert_eq!(holder.pid, client.id(), "{holder}");
+    assert_eq!(holder.command, "sleep");
+}
+
+/// Issue 16, item 11: an OS error is said once, not once in the message and again as its cause.
+#[test]
+fn a_flash_file_that_is_a_directory_is_named_with_its_os_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = support::espchat()
+        .args(["board", "--tcp-port", "0", "--flash-file"])
+        .arg(dir.path())
+        .output()
+        .expect("run espchat board");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("flash file "), "{stderr}");
+    assert_eq!(stderr.matches("os error 21").count(), 1, "{stderr}");
 }

@@ -398,3 +398,50 @@ fn unknown_commands_list_what_this_mode_takes() {
     chat.end_input();
     assert!(chat.wait_exit().success());
 }
+
+/// Issue 16, item 8: the hex view shows a last, shorter row once the device goes quiet: `XYZ`
+/// after 16 bytes does not wait for 13 more.
+#[test]
+fn hex_view_shows_a_partial_row_once_the_device_is_quiet() {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    // Kept open to the end, so the master never reads EIO.
+    let slave = pty.slave;
+    let slave_path = nix::unistd::ttyname(&slave).unwrap();
+    let mut monitor = HeadlessProcess::start(&[
+        "monitor",
+        "--headless",
+        "--hex",
+        "-p",
+        slave_path.to_str().unwrap(),
+    ]);
+    monitor.wait_for("serial! opened");
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(b"0123456789abcdefXYZ").unwrap();
+    let first = monitor.wait_for("|0123456789abcdef|");
+    assert!(first.starts_with("serial| 00000000  30 31"), "{first}");
+    let last = monitor.wait_for("|XYZ|");
+    assert!(last.starts_with("serial| 00000010  58 59 5a "), "{last}");
+    monitor.send("@quit");
+    assert!(monitor.wait_exit().success());
+}
+
+/// `@serial` while the port is gone, and input ends at once: the line is reported as not
+/// sent before espchat exits, not dropped silently (issue 16 item 1).
+#[test]
+fn a_line_for_a_vanished_port_is_reported_even_when_input_ends_at_once() {
+    let mut board = BoardProcess::start(&[]);
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut monitor = HeadlessProcess::start(&["monitor", "--headless", "-p", &serial]);
+    monitor.wait_for("board! port ");
+    board.child.kill().unwrap();
+    board.child.wait().unwrap();
+    monitor.wait_for("serial! lost ");
+    monitor.send("@serial status");
+    monitor.end_input();
+    assert!(monitor.wait_exit().success());
+    let out = monitor.all_stdout().join("\n");
+    assert!(
+        out.contains(&format!("error! not sent: serial port {serial} is gone")),
+        "{out}"
+    );
+}

@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -522,5 +523,279 @@ fn flash_and_connect_gives_up_with_a_hint_when_no_ip_comes() {
         line.contains("no IP address on the board's console within 1 s"),
         "{line}"
     );
+    assert_eq!(oneshot.wait_exit().code(), Some(1));
+}
+
+/// A SLIP frame of FLASH_END with flag 0 (reboot): what another program on the port could send
+/// to make the board leave its loader in the middle of a flash.
+const FLASH_END_REBOOT: &[u8] = &[
+    0xC0, 0x00, 0x04, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0,
+];
+
+/// Opens the pty as a second program would.
+fn open_pty(path: &Path) -> std::fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(path)
+        .expect("open the pty")
+}
+
+/// Issue 16, item 2: a monitor or any program that opens and closes the port in the middle of
+/// a flash is not the flashing tool letting go; the board stays in its loader and the flash
+/// completes.
+#[test]
+fn espchat_flash_completes_although_another_program_opens_and_closes_the_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = image::build(ESPCHAT_PROJECT, "3.0.0", &vec![0x3C; 200_000]);
+    let app_path = dir.path().join("app.bin");
+    std::fs::write(&app_path, &app).unwrap();
+    let flash_file = dir.path().join("flash.bin");
+    // Throttled, at 921600 baud, 1 KiB blocks: about 2 s of writing, time to open and close
+    // in between.
+    let board = BoardProcess::start(&["--blank", "--flash-file", flash_file.to_str().unwrap()]);
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut flash = support::HeadlessProcess::start(&[
+        "flash",
+        "--no-stub",
+        "-b",
+        "921600",
+        "-p",
+        &serial,
+        app_path.to_str().unwrap(),
+    ]);
+    flash.wait_for("flash! 0x10000 10%");
+    drop(open_pty(&board.serial));
+    drop(open_pty(&board.serial));
+    flash.wait_for("flash! 0x10000 50%");
+    drop(open_pty(&board.serial));
+    let status = flash.wait_exit();
+    let out = flash.all_stdout().join("\n");
+    assert!(status.success(), "{out}\n{}", flash.stderr());
+    assert!(out.contains("flash! done "), "{out}");
+    assert!(
+        flash_file_at(&flash_file, APP_OFFSET, app.len()) == app,
+        "flash differs from the image"
+    );
+}
+
+/// Issue 16, item 2: a board that leaves its loader under a flash and prints its boot loop
+/// (bytes keep coming, answers never do) ends the flash with how far it got, not a hang.
+#[test]
+fn espchat_flash_gives_up_with_how_far_it_got_when_the_board_stops_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let app_path = dir.path().join("app.bin");
+    std::fs::write(
+        &app_path,
+        image::build(ESPCHAT_PROJECT, "1.0", &vec![7u8; 100_000]),
+    )
+    .unwrap();
+    // Throttled at 115200 baud without the stub: some 10 s of writing.
+    let board = BoardProcess::start(&["--blank"]);
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut flash = support::HeadlessProcess::start(&[
+        "flash",
+        "--no-stub",
+        "--stall-timeout",
+        "2",
+        "-p",
+        &serial,
+        app_path.to_str().unwrap(),
+    ]);
+    flash.wait_for("flash! 0x10000 5%");
+    let mut other = open_pty(&board.serial);
+    other.write_all(FLASH_END_REBOOT).unwrap();
+    let status = flash.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    let stderr = flash.stderr();
+    assert!(stderr.contains("made no progress for 2 s"), "{stderr}");
+    assert!(
+        stderr.contains("while writing at 0x10000 (") && stderr.contains(" of 100"),
+        "{stderr}"
+    );
+}
+
+/// Issue 16, item 2: at a reset the board's UART starts empty, as a real chip's FIFO does:
+/// bytes a flashing tool still had in flight when the board rebooted never reach the app, so
+/// the first command typed afterwards arrives whole.
+#[test]
+fn bytes_in_flight_at_a_reset_do_not_reach_the_app() {
+    let board = BoardProcess::start(&["--no-throttle"]);
+    let mut console = board.open_console();
+    console.wait_listening();
+    // In one write: SYNC (the loader takes over), FLASH_END (reboot), and more frame ends
+    // behind them, as a tool's last bytes can be: the reset comes while those are still queued.
+    let mut bytes = vec![0xC0, 0x00, 0x08, 0x24, 0x00, 0x00, 0x00, 0x00, 0x00];
+    bytes.extend_from_slice(&[0x07, 0x07, 0x12, 0x20]);
+    bytes.extend_from_slice(&[0x55; 32]);
+    bytes.push(0xC0);
+    bytes.extend_from_slice(FLASH_END_REBOOT);
+    bytes.extend_from_slice(&[0xC0; 12_000]);
+    console.write_raw(&bytes);
+    console.wait_for("rst:0xc (RTC_SW_CPU_RST)");
+    console.wait_listening();
+    console.send("status");
+    let reply = loop {
+        let line = console.lines.next();
+        if line.contains("espchat: LED is") || line.contains("unknown command") {
+            break line;
+        }
+    };
+    assert!(
+        reply.contains("espchat: LED is off; clients: none; policy lab"),
+        "{reply}"
+    );
+}
+
+/// Bytes no one would mistake for an image, the same each run.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_F491_u32;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect()
+}
+
+/// Issue 16, item 3: a `.bin` that would not boot (random bytes, or the bundled image with one
+/// byte flipped) is refused before anything is written, with the reason; `--force` writes it.
+#[test]
+fn espchat_flash_refuses_an_app_image_that_would_not_boot_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (board, flash_file) = BoardProcess::blank(dir.path());
+    let serial = board.serial.to_str().unwrap();
+    let blank = std::fs::read(&flash_file).unwrap();
+
+    let random = dir.path().join("random.bin");
+    std::fs::write(&random, noise(4096)).unwrap();
+    let mut flipped = espchat::bundled::ESP32C3.to_vec();
+    flipped[0x1000] ^= 0x01;
+    let corrupt = dir.path().join("corrupt.bin");
+    std::fs::write(&corrupt, &flipped).unwrap();
+
+    for (path, reason) in [(&random, "invalid header"), (&corrupt, "failed")] {
+        let (code, stdout, stderr) = espchat_flash(&["-p", serial, path.to_str().unwrap()]);
+        assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("is not a bootable app image") && stderr.contains(reason),
+            "{stderr}"
+        );
+        assert!(stderr.contains("--force"), "{stderr}");
+        assert!(!stdout.contains("flash! done"), "{stdout}");
+        assert_eq!(
+            std::fs::read(&flash_file).unwrap(),
+            blank,
+            "the flash was changed"
+        );
+    }
+
+    let (code, stdout, stderr) =
+        espchat_flash(&["-p", serial, "--force", corrupt.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        flash_file_at(&flash_file, APP_OFFSET, flipped.len()) == flipped,
+        "--force did not write the image"
+    );
+}
+
+/// Issue 16, item 11: `-p` naming something that is not a serial port says so and what to pass,
+/// instead of the OS's "Not a typewriter".
+#[test]
+fn espchat_names_a_port_that_is_not_a_serial_port_and_what_to_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "hello").unwrap();
+    for (port, what) in [
+        ("/dev/null", "it is not a terminal device"),
+        (file.to_str().unwrap(), "it is a regular file"),
+        (dir.path().to_str().unwrap(), "it is a directory"),
+    ] {
+        let (code, _, stderr) = espchat_flash(&["-p", port]);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("serial port {port}: not a serial port ({what})")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("-p PORT, e.g. /dev/ttyUSB0"), "{stderr}");
+        assert!(!stderr.contains("typewriter"), "{stderr}");
+    }
+}
+
+/// Issue 16, item 11: an OS error is said once, not once in the message and again as its cause.
+#[test]
+fn espchat_flash_says_an_unreadable_images_os_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = espchat_flash(&["-p", "/dev/null", dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.matches("os error 21").count(), 1, "{stderr}");
+}
+
+/// Issue 16, item 2: a monitor started in the middle of a flash is refused, naming the flasher
+/// that has the port (not the virtual board, which holds its own end of the pty), and the
+/// flash goes on to the end.
+#[test]
+fn a_monitor_during_a_flash_is_told_the_flasher_has_the_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = image::build(ESPCHAT_PROJECT, "3.1.0", &noise(200_000));
+    let app_path = dir.path().join("app.bin");
+    std::fs::write(&app_path, &app).unwrap();
+    let board = BoardProcess::start(&["--blank"]);
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut flash = support::HeadlessProcess::start(&[
+        "flash",
+        "--no-stub",
+        "-b",
+        "921600",
+        "-p",
+        &serial,
+        app_path.to_str().unwrap(),
+    ]);
+    flash.wait_for("flash! 0x10000 10%");
+    let monitor = support::espchat()
+        .args(["monitor", "--headless", "-p", &serial])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run espchat monitor");
+    let stderr = String::from_utf8_lossy(&monitor.stderr);
+    assert_eq!(monitor.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("busy, used by espchat (pid {})", flash.child.id())),
+        "{stderr}"
+    );
+    let status = flash.wait_exit();
+    assert!(status.success(), "{}", flash.stderr());
+}
+
+/// An image the board does not boot, written with --force: the hint after the IP timeout names
+/// what the ROM said and the image, not the Wi-Fi (issue 16 item 3).
+#[test]
+fn flash_and_connect_blames_an_image_that_does_not_boot() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.bin");
+    let bytes: Vec<u8> = (0..4096u32).map(|n| (n * 7 % 251) as u8).collect();
+    std::fs::write(&junk, bytes).unwrap();
+    let (board, _flash_file) = BoardProcess::blank(dir.path());
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut oneshot = support::HeadlessProcess::start(&[
+        "flash-and-connect",
+        "--headless",
+        "-p",
+        &serial,
+        "--ip-timeout",
+        "2",
+        "--force",
+        junk.to_str().unwrap(),
+    ]);
+    let line = oneshot.wait_for("error! ");
+    assert!(
+        line.contains("the board does not boot its app: the console shows \"invalid header: 0x"),
+        "{line}"
+    );
+    assert!(!line.contains("password"), "{line}");
     assert_eq!(oneshot.wait_exit().code(), Some(1));
 }

@@ -405,4 +405,3 @@ fn pasted_lines_go_line_by_line_to_a_pane_and_to_the_console() {
     });
     tmux.quit_with("C-q");
 }
-

@@ -77,6 +77,8 @@ enum Mode {
 
 pub struct Chip {
     console: Console,
+    /// What clients type.
+    console_in: mpsc::Receiver<Bytes>,
     pty: Arc<Pty>,
     config: ChipConfig,
     /// The flash, except while the loader holds it.
@@ -90,10 +92,16 @@ pub struct Chip {
 }
 
 impl Chip {
-    pub fn new(console: Console, pty: Arc<Pty>, mut config: ChipConfig) -> Chip {
+    pub fn new(
+        console: Console,
+        console_in: mpsc::Receiver<Bytes>,
+        pty: Arc<Pty>,
+        mut config: ChipConfig,
+    ) -> Chip {
         let flash = std::mem::replace(&mut config.flash, Flash::new_erased(0));
         Chip {
             console,
+            console_in,
             pty,
             config,
             flash: Some(flash),
@@ -111,17 +119,13 @@ impl Chip {
     }
 
     /// Runs (after [`Chip::power_on`]) until `stop` fires or the console fails.
-    pub async fn run(
-        mut self,
-        mut console_in: mpsc::Receiver<Bytes>,
-        mut stop: oneshot::Receiver<()>,
-    ) {
+    pub async fn run(mut self, mut stop: oneshot::Receiver<()>) {
         let pty = Arc::clone(&self.pty);
         loop {
             let boot_loop = matches!(self.mode, Mode::BootLoop);
             tokio::select! {
                 _ = &mut stop => break,
-                bytes = console_in.recv() => match bytes {
+                bytes = self.console_in.recv() => match bytes {
                     Some(bytes) => self.input(&bytes).await,
                     None => break,
                 },
@@ -216,6 +220,10 @@ impl Chip {
             }
         }
         if image.is_espchat() {
+            // The UART starts empty, as a real chip's FIFO does after a reset: what the last
+            // client (a flashing tool) still had in flight must not reach the app. Before the
+            // app logs anything: what a host sends once it sees the app's lines is kept.
+            self.discard_input();
             let firmware = Firmware::start(console, self.config.tcp_port).await;
             self.mode = Mode::App(Box::new(firmware));
         } else {
@@ -230,6 +238,18 @@ impl Chip {
                 ),
             );
             self.mode = Mode::ForeignApp;
+        }
+    }
+
+    /// Drops what clients typed and the app has not read yet.
+    fn discard_input(&mut self) {
+        let mut dropped = 0;
+        while let Ok(bytes) = self.console_in.try_recv() {
+            dropped += bytes.len();
+        }
+        dropped += self.pty.discard_input();
+        if dropped > 0 {
+            tracing::debug!("reset: {dropped} bytes of input dropped");
         }
     }
 

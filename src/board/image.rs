@@ -74,6 +74,12 @@ pub enum ImageError {
 
 /// Checks the image at the start of `bytes` (the flash from the app's offset on) for an ESP32-C3.
 pub fn inspect(bytes: &[u8]) -> Result<AppImage, ImageError> {
+    inspect_for(bytes, Some(ESP32C3_CHIP_ID))
+}
+
+/// Checks the image at the start of `bytes` as a bootloader would, for the chip of `chip_id`
+/// or, with `None`, for whichever chip its header names.
+pub fn inspect_for(bytes: &[u8], chip_id: Option<u16>) -> Result<AppImage, ImageError> {
     let word = |at: usize| {
         bytes.get(at..at + 4).map_or(0xFFFF_FFFF, |b| {
             u32::from_le_bytes([b[0], b[1], b[2], b[3]])
@@ -86,9 +92,11 @@ pub fn inspect(bytes: &[u8]) -> Result<AppImage, ImageError> {
     if usize::from(count) > MAX_SEGMENTS || count == 0 {
         return Err(ImageError::SegmentCount(count));
     }
-    if chip != ESP32C3_CHIP_ID {
+    if let Some(expected) = chip_id
+        && chip != expected
+    {
         return Err(ImageError::Chip {
-            expected: ESP32C3_CHIP_ID,
+            expected,
             found: chip,
         });
     }

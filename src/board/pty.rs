@@ -21,9 +21,10 @@ pub struct Pty {
     master: AsyncFd<OwnedFd>,
     slave: OwnedFd,
     path: PathBuf,
-    /// Signalled each time a client closes the port.
+    /// Signalled each time the last client closes the port.
     closes: Notify,
-    /// Clients' closes so far: tells a new close from one signalled before someone listened.
+    /// Times the last client let go so far: tells a new one from one signalled before someone
+    /// listened.
     close_count: AtomicU64,
 }
 
@@ -56,13 +57,15 @@ impl Pty {
         &self.path
     }
 
-    /// Resolves when a client closes the port, or has closed it since the last call: compare
-    /// [`Pty::close_count`] to tell whether it was a new close.
+    /// Resolves when the last client closes the port, or has done so since the last call:
+    /// compare [`Pty::close_count`] to tell whether it was a new close. A close while another
+    /// client still has the port open (a second monitor, a bare open and close, an open the
+    /// exclusive flag refused) does not count: the tool that has the port is still there.
     pub async fn closed(&self) {
         self.closes.notified().await;
     }
 
-    /// How many times clients have closed the port.
+    /// How many times the last client has let go of the port.
     pub fn close_count(&self) -> u64 {
         self.close_count.load(Ordering::Relaxed)
     }
@@ -97,6 +100,17 @@ impl Pty {
         }
     }
 
+    /// Drops the bytes clients wrote that nobody has read yet; returns how many.
+    pub fn discard_input(&self) -> usize {
+        let mut buf = [0u8; 4096];
+        let mut dropped = 0;
+        // The master is non-blocking: this ends with EAGAIN once the queue is empty.
+        while let Ok(n @ 1..) = nix::unistd::read(self.master.get_ref(), &mut buf) {
+            dropped += n;
+        }
+        dropped
+    }
+
     /// Writes all of `bytes` towards the client, waiting while the pty buffer is full.
     pub async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
@@ -121,9 +135,9 @@ impl Pty {
         Ok(())
     }
 
-    /// Clears exclusivity each time a client closes the port, so the next one can open it.
-    /// The watch starts before this returns, so no close is missed; the future runs until the
-    /// board stops.
+    /// Clears exclusivity each time the last client closes the port, so the next one can open
+    /// it. The watch starts before this returns, so no close is missed; the future runs until
+    /// the board stops.
     pub fn keep_reopenable(
         self: &Arc<Self>,
     ) -> io::Result<impl Future<Output = io::Result<()>> + use<>> {
@@ -137,12 +151,22 @@ impl Pty {
                 match guard.try_io(|fd| Ok(fd.get_ref().0.read_events()?)) {
                     Ok(events) => {
                         let closes = events?.len();
+                        let path = pty.path.clone();
+                        // A scan of /proc: off the board's thread.
+                        let held = tokio::task::spawn_blocking(move || clients_hold(&path))
+                            .await
+                            .unwrap_or(false);
+                        tracing::debug!("pty: {closes} close(s), still open: {held}");
+                        if held {
+                            // Someone else's close: the client that has the port (and its
+                            // exclusive flag) is still there.
+                            continue;
+                        }
                         // A failure here only costs non-root users their next open; the close
                         // still counts.
                         if let Err(error) = pty.allow_reopen() {
                             tracing::warn!("cannot clear exclusive use of the pty: {error}");
                         }
-                        tracing::debug!("pty: {closes} close(s)");
                         pty.close_count.fetch_add(1, Ordering::Relaxed);
                         pty.closes.notify_one();
                     }
@@ -151,6 +175,37 @@ impl Pty {
             }
         })
     }
+}
+
+/// Whether a client still has the pty at `path` open: a descriptor of it in another process,
+/// or one in this process besides the board's own slave (a flasher in the same process, as in
+/// `espchat demo`). Unreadable processes (other users') count as not holding it.
+fn clients_hold(path: &Path) -> bool {
+    let me = std::process::id().to_string();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    let mut own = 0;
+    for process in processes.flatten() {
+        let name = process.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.bytes().all(|byte| byte.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(process.path().join("fd")) else {
+            continue;
+        };
+        let open = fds
+            .flatten()
+            .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+            .count();
+        if name == me {
+            own = open;
+        } else if open > 0 {
+            return true;
+        }
+    }
+    own > 1
 }
 
 /// Registers an owned descriptor with tokio's reactor.

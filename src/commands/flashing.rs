@@ -21,6 +21,8 @@ pub fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow
         use_stub: !args.no_stub,
         before: args.before,
         after: args.after,
+        force: args.force,
+        stall_timeout: std::time::Duration::from_secs(args.stall_timeout),
         ..FlashOptions::new(serial_path(config, args.port)?)
     };
     let report = if line_mode(&global) {

@@ -296,6 +296,8 @@ pub fn run_flash_and_connect(
         use_stub: !args.flash.no_stub,
         before: args.flash.before,
         after: args.flash.after,
+        force: args.flash.force,
+        stall_timeout: Duration::from_secs(args.flash.stall_timeout),
         ..FlashOptions::new(path.clone())
     };
     let baud = config.monitor_baud(args.monitor_baud);

@@ -21,14 +21,21 @@ pub enum FlashError {
     #[error(transparent)]
     Port(#[from] PortError),
 
-    #[error("cannot read {}: {source} (check the path)", path.display())]
+    // The OS error is part of the message, so it is no `source`: `{error:#}` would say it twice.
+    #[error("cannot read {}: {error} (check the path)", path.display())]
     ReadImage {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     #[error("{image} is not an ESP32 ELF or .bin image: {reason}")]
     NotAnImage { image: String, reason: String },
+
+    #[error(
+        "{image} is not a bootable app image ({reason}): the board would not start it; check \
+         the file (is the build or the download complete?), or pass --force to write it anyway"
+    )]
+    BadApp { image: String, reason: String },
 
     #[error(
         "espchat bundles its firmware for the ESP32-C3 and ESP32-C6, not for the {0}: give an \
@@ -117,6 +124,25 @@ pub enum FlashError {
         done: u64,
         total: u64,
         cause: String,
+    },
+
+    #[error(
+        "flashing the board on {} made no progress for {seconds} s{}: the board stopped \
+         answering (did it reset, or did another program use the port?); put the board into \
+         download mode and flash again",
+        port.display(),
+        match at {
+            Some((address, done, total)) => format!(
+                " while writing at {address:#x} ({done} of {total} bytes written)"
+            ),
+            None => " while finishing".to_owned(),
+        }
+    )]
+    Stalled {
+        port: PathBuf,
+        seconds: u64,
+        /// Address, bytes done and total of the segment being written.
+        at: Option<(u32, u64, u64)>,
     },
 
     #[error(

@@ -101,9 +101,9 @@ impl FlashImage {
     /// which must be named `*.bin` or start like an ESP app image (0xE9). `address` applies to
     /// a `.bin` only (default [`DEFAULT_APP_ADDRESS`]).
     pub fn from_file(path: &Path, address: Option<u32>) -> Result<FlashImage, FlashError> {
-        let data = std::fs::read(path).map_err(|source| FlashError::ReadImage {
+        let data = std::fs::read(path).map_err(|error| FlashError::ReadImage {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let is_bin_name = path
             .extension()
@@ -184,6 +184,29 @@ impl FlashImage {
             }
             FlashImage::Bundled => Ok(()),
         }
+    }
+
+    /// What a bootloader would check of an app image before booting it: the magic byte, the
+    /// segment table, the chip id, the checksum, the appended SHA-256. Applies to a `.bin`
+    /// written at the app address; other images pass (espflash builds an ELF's app itself).
+    pub fn check_app(&self, name: &str, chip: Chip) -> Result<(), FlashError> {
+        let FlashImage::Bin { data, address } = self else {
+            return Ok(());
+        };
+        if *address != DEFAULT_APP_ADDRESS {
+            return Ok(());
+        }
+        crate::board::image::inspect_for(data, Some(chip.id()))
+            .map(|_| ())
+            .map_err(|error| FlashError::BadApp {
+                image: name.to_owned(),
+                reason: match error {
+                    crate::board::image::ImageError::Truncated { index, len } => {
+                        format!("segment {index} (length 0x{len:x}) runs past the end of the file")
+                    }
+                    error => error.to_string(),
+                },
+            })
     }
 
     /// The chip the image was built for, as far as it says.

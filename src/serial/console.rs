@@ -19,6 +19,8 @@ use crate::event::Event;
 
 /// How often a vanished port is looked for.
 const REOPEN_INTERVAL: Duration = Duration::from_millis(200);
+/// How long a shorter hex row waits for more bytes before it is shown as it is.
+const HEX_ROW_IDLE: Duration = Duration::from_millis(200);
 /// How long the reset line is held.
 const RESET_PULSE: Duration = Duration::from_millis(100);
 
@@ -212,12 +214,25 @@ impl Actor {
                         if !self.lost(reason).await { return; }
                     }
                 },
+                // A row of the hex view is shown once 16 bytes are in, or when the device has
+                // been quiet for a moment: the last bytes it printed do not wait for more.
+                () = tokio::time::sleep(HEX_ROW_IDLE), if self.hex.as_ref().is_some_and(HexDump::pending) => {
+                    if !self.flush_hex().await { return; }
+                }
                 command = commands.recv() => match command {
-                    Some(SerialCommand::Close) | None => return,
+                    Some(SerialCommand::Close) | None => {
+                        self.flush_hex().await;
+                        return;
+                    }
                     Some(command) => {
+                        let typed = is_typed(&command);
                         if let Err(error) = self.execute(open, command).await {
                             port = None;
                             if !self.lost(error.to_string()).await { return; }
+                            // The write failed with the port: what was typed did not go out.
+                            if typed && !self.emit(SerialEvent::Problem(self.not_sent())).await {
+                                return;
+                            }
                         }
                     }
                 },
@@ -271,14 +286,15 @@ impl Actor {
             SerialCommand::Line(_)
             | SerialCommand::FreshLine(_)
             | SerialCommand::Bytes(_)
-            | SerialCommand::Reset => {
-                let message = format!(
-                    "not sent: serial port {} is gone (waiting for it to come back)",
-                    self.options.path.display()
-                );
-                self.emit(SerialEvent::Problem(message)).await
-            }
+            | SerialCommand::Reset => self.emit(SerialEvent::Problem(self.not_sent())).await,
         }
+    }
+
+    fn not_sent(&self) -> String {
+        format!(
+            "not sent: serial port {} is gone (waiting for it to come back)",
+            self.options.path.display()
+        )
     }
 
     async fn lost(&mut self, reason: String) -> bool {
@@ -330,6 +346,17 @@ impl Actor {
             }
             (false, None) => true,
         }
+    }
+
+    /// Shows the shorter last row of the hex view, if any.
+    async fn flush_hex(&mut self) -> bool {
+        let mut hex = Vec::new();
+        if let Some(dump) = &mut self.hex {
+            dump.flush(&mut |line| {
+                hex.push(ConsoleOutput::Line(StyledLine::new(line, Style::default())))
+            });
+        }
+        self.forward(Vec::new(), hex).await
     }
 
     async fn flush(&mut self) -> bool {
@@ -390,6 +417,14 @@ impl Actor {
     async fn emit(&self, event: SerialEvent) -> bool {
         self.events.send(Event::Serial(event)).await.is_ok()
     }
+}
+
+/// Bytes for the device: what the user typed.
+fn is_typed(command: &SerialCommand) -> bool {
+    matches!(
+        command,
+        SerialCommand::Line(_) | SerialCommand::FreshLine(_) | SerialCommand::Bytes(_)
+    )
 }
 
 /// The espchat firmware logs with an `espchat:` tag: once one shows, it reads its console,
@@ -573,6 +608,42 @@ mod tests {
             console.close().await;
             // ...and free the moment close returns, as the flasher needs it.
             drop(Port::open(&path, 115_200).expect("the port is free after close"));
+        }
+    }
+
+    /// Issue 16, item 1: a line typed as the port vanishes is reported as not sent, whether
+    /// the console notices the loss first or finds out by failing to write it.
+    #[tokio::test]
+    async fn a_line_whose_write_fails_with_the_port_is_reported_not_sent() {
+        for run in 1..=20 {
+            let pty = nix::pty::openpty(None, None).unwrap();
+            let path = nix::unistd::ttyname(&pty.slave).unwrap();
+            let options = SerialOptions {
+                path,
+                baud: 115_200,
+                line_ending: LineEnding::Crlf,
+                hex: false,
+                log_file: None,
+            };
+            let (events, mut event_rx) = mpsc::channel(64);
+            let console = SerialConsole::open(options, events).unwrap();
+            // The port hangs up before the actor first runs: reading and writing both fail.
+            drop(pty);
+            console.send(SerialCommand::Line("status".into())).await;
+            let mut reported = false;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while !reported {
+                let event = tokio::time::timeout_at(deadline, event_rx.recv()).await;
+                match event {
+                    Ok(Some(Event::Serial(SerialEvent::Problem(message)))) => {
+                        assert!(message.starts_with("not sent: "), "{message}");
+                        reported = true;
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => panic!("run {run}: the line was dropped without a word"),
+                }
+            }
+            console.close().await;
         }
     }
 }

@@ -157,6 +157,12 @@ pub enum PortError {
         .0.display()
     )]
     PermissionDenied(PathBuf),
+    #[error(
+        "serial port {}: not a serial port ({what}); name the board's port with -p PORT, e.g. \
+         /dev/ttyUSB0 or /dev/ttyACM0 (`espchat ports` lists the ports)",
+        path.display()
+    )]
+    NotASerialPort { path: PathBuf, what: &'static str },
     #[error("serial port {}: {message}", path.display())]
     Other { path: PathBuf, message: String },
     #[error("cannot list serial ports: {0}")]
@@ -175,11 +181,30 @@ impl PortError {
             ErrorKind::Io(std::io::ErrorKind::PermissionDenied) => {
                 PortError::PermissionDenied(path.to_owned())
             }
-            _ => PortError::Other {
-                path: path.to_owned(),
-                message: error.to_string(),
+            _ => match not_a_tty(path, &error) {
+                Some(what) => PortError::NotASerialPort {
+                    path: path.to_owned(),
+                    what,
+                },
+                None => PortError::Other {
+                    path: path.to_owned(),
+                    message: error.to_string(),
+                },
             },
         }
+    }
+}
+
+/// What `path` is instead of a terminal device, when opening it failed for that reason (a file
+/// or directory, or a device without a tty's ioctls: ENOTTY, "Not a typewriter").
+fn not_a_tty(path: &Path, error: &serialport::Error) -> Option<&'static str> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Some("it is a directory"),
+        Ok(meta) if meta.is_file() => Some("it is a regular file"),
+        _ if error.description == nix::errno::Errno::ENOTTY.desc() => {
+            Some("it is not a terminal device")
+        }
+        _ => None,
     }
 }
 
@@ -197,9 +222,15 @@ impl fmt::Display for Holder {
 }
 
 /// Finds a process holding `path` open, from /proc. Best effort: other users' processes are
-/// not readable without privileges.
+/// not readable without privileges. A pty's master side (a virtual board, which keeps its own
+/// end of the port open for its whole life) is not the holder: the program that opened the
+/// port as a client is.
 pub fn holder_of(path: &Path) -> Option<Holder> {
     let device = std::fs::canonicalize(path).ok()?;
+    let pty_index = device
+        .strip_prefix("/dev/pts")
+        .ok()
+        .and_then(|number| number.to_str()?.parse::<u32>().ok());
     let me = std::process::id();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry
@@ -215,17 +246,35 @@ pub fn holder_of(path: &Path) -> Option<Holder> {
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
             continue;
         };
-        let holds = fds
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == device));
-        if holds {
-            let command = std::fs::read_to_string(entry.path().join("comm"))
-                .map(|comm| comm.trim().to_owned())
-                .unwrap_or_else(|_| "another program".to_owned());
-            return Some(Holder { pid, command });
+        let mut holds = false;
+        let mut owns_pty = false;
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if target == device {
+                holds = true;
+            } else if target == Path::new("/dev/ptmx") && pty_index.is_some() {
+                owns_pty |= pty_index == master_index(&entry.path(), &fd.file_name());
+            }
         }
+        if !holds || owns_pty {
+            continue;
+        }
+        let command = std::fs::read_to_string(entry.path().join("comm"))
+            .map(|comm| comm.trim().to_owned())
+            .unwrap_or_else(|_| "another program".to_owned());
+        return Some(Holder { pid, command });
     }
     None
+}
+
+/// The pty number a `/dev/ptmx` descriptor is the master of (`tty-index` in its fdinfo).
+fn master_index(process: &Path, fd: &std::ffi::OsStr) -> Option<u32> {
+    let info = std::fs::read_to_string(process.join("fdinfo").join(fd)).ok()?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("tty-index:"))
+        .and_then(|index| index.trim().parse().ok())
 }
 
 fn list(paths: &[PathBuf]) -> String {

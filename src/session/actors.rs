@@ -73,6 +73,14 @@ impl Actors {
         Ok(())
     }
 
+    /// Lets go of the serial console and waits (bounded) until it has stopped, so that what it
+    /// reported last (a line it could not send, the last hex row) is in the event channel.
+    pub async fn close_console(&mut self) {
+        if let Some(serial) = self.serial.take() {
+            let _ = tokio::time::timeout(CONSOLE_CLOSE_WAIT, serial.close()).await;
+        }
+    }
+
     /// Carries out what the session decided. What only the face can do (show a pane, a
     /// notice, a report, the end) comes back, in order.
     pub async fn carry_out(&mut self, dos: Vec<Do>) -> Vec<Do> {

@@ -292,6 +292,11 @@ impl SerialConsole {
         }
     }
 
+    /// Writes `bytes` as they are.
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write to pty");
+    }
+
     /// Types a command and Enter, as picocom sends it (CR).
     pub fn send(&mut self, command: &str) {
         self.writer

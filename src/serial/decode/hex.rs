@@ -28,6 +28,11 @@ impl HexDump {
         }
     }
 
+    /// Whether a shorter row waits for more bytes.
+    pub fn pending(&self) -> bool {
+        self.filled > 0
+    }
+
     /// Emits the last, shorter row, if any.
     pub fn flush(&mut self, out: &mut impl FnMut(String)) {
         if self.filled > 0 {

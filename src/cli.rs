@@ -1,4 +1,4 @@
-//! The command line (CONTRACT.md §1). Commands arrive here as their issues land.
+//! The command line (docs/contract.md §1). Commands arrive here as their issues land.
 
 use std::path::PathBuf;
 

@@ -39,7 +39,7 @@ pub fn print(text: std::fmt::Arguments) -> anyhow::Result<()> {
         .context("cannot write to stdout")
 }
 
-/// The line mode of CONTRACT §2: asked for, or stdout is not a terminal.
+/// The line mode of docs/contract.md §2: asked for, or stdout is not a terminal.
 fn line_mode(global: &GlobalArgs) -> bool {
     global.headless || !std::io::stdout().is_terminal()
 }

@@ -53,7 +53,7 @@ pub struct WifiCredentials {
 }
 
 impl WifiCredentials {
-    /// The board's console command that stores them (CONTRACT §4), quoted so that spaces and
+    /// The board's console command that stores them (docs/contract.md §4), quoted so that spaces and
     /// quotes survive.
     pub fn console_command(&self) -> String {
         format!("wifi {} {}", quote(&self.ssid), quote(&self.password))

@@ -222,7 +222,7 @@ pub enum FlashEvent {
 }
 
 impl FlashEvent {
-    /// The status text of the headless line mode (`flash! TEXT`, CONTRACT.md §2), if the event
+    /// The status text of the headless line mode (`flash! TEXT`, docs/contract.md §2), if the event
     /// has one. `Progress` repeats the same text within a percent: print it when it changes.
     pub fn status_line(&self) -> Option<String> {
         Some(match self {

@@ -1,4 +1,4 @@
-//! The headless line mode (CONTRACT.md §2): the engine without a screen, for scripts, CI and
+//! The headless line mode (docs/contract.md §2): the engine without a screen, for scripts, CI and
 //! screen readers. One event per stdout line, `SOURCE| data` or `SOURCE! status`; commands on
 //! stdin: `@N text`, `@all text`, `@serial text`, `@quit`.
 //!
@@ -35,7 +35,7 @@ pub struct Headless {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HeadlessError {
-    #[error("cannot write to stdout: {0}")]
+    #[error("cannot write to stdout")]
     Stdout(#[from] io::Error),
     /// The board never showed its address.
     #[error("{0}")]

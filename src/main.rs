@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         Err(error) if closed_stdout(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("espchat: {error:#}");
-            // A bad setting is a usage error, as a bad flag is (CONTRACT §1).
+            // A bad setting is a usage error, as a bad flag is (docs/contract.md §1).
             if error.downcast_ref::<ConfigError>().is_some() {
                 ExitCode::from(2)
             } else {

@@ -219,7 +219,7 @@ fn espchat_flash_writes_a_blank_board_which_then_serves_the_chat() {
     let serial = board.serial.to_str().unwrap();
     let (code, stdout, stderr) = espchat_flash(&["-p", serial, app_path.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
-    // Not a terminal: the headless lines of CONTRACT §2.
+    // Not a terminal: the headless lines of docs/contract.md §2.
     assert!(stdout.contains("flash! 0x10000 100%"), "{stdout}");
     assert!(
         stdout.lines().any(|line| line.starts_with("flash! done ")),

@@ -12,7 +12,7 @@
 //! it closes: should the client read again, it sees why it was cut rather than half a line.
 //!
 //! There are [`MAX_CLIENTS`] + 1 slots: the extra one lets the ninth client hear
-//! `server full (8 clients)` before it is closed, as CONTRACT.md §3 says.
+//! `server full (8 clients)` before it is closed, as docs/contract.md §3 says.
 
 use core::cell::RefCell;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};

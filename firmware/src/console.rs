@@ -1,4 +1,4 @@
-//! The serial consoles: USB-Serial-JTAG and UART0 both take the commands of CONTRACT.md §4.
+//! The serial consoles: USB-Serial-JTAG and UART0 both take the commands of docs/contract.md §4.
 //! Nothing typed is echoed, so a Wi-Fi password never appears on the console.
 
 use embassy_sync::{blocking_mutex::raw::NoopRawMutex, mutex::Mutex};

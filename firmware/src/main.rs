@@ -6,7 +6,7 @@
 #![no_std]
 #![no_main]
 
-/// Prints a console line of CONTRACT.md §4: `espchat: <text>`.
+/// Prints a console line of docs/contract.md §4: `espchat: <text>`.
 macro_rules! say {
     ($($arg:tt)*) => {
         esp_println::println!("espchat: {}", format_args!($($arg)*))

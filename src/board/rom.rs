@@ -7,7 +7,7 @@
 //! what a flashing tool sends right after resetting the chip into download mode, so on a pty,
 //! which has no DTR/RTS lines, it stands in for the reset.
 //!
-//! Protocol facts and how they were checked: `ROM-PROTOCOL.md`, espflash 4.7
+//! Protocol facts and how they were checked: `docs/rom-protocol.md`, espflash 4.7
 //! (`src/connection/mod.rs`, `src/command.rs`, `src/flasher/mod.rs`,
 //! `src/target/flash_target/esp32.rs`) and esptool 5.6 (`esptool/loader.py`).
 

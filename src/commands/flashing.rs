@@ -54,7 +54,7 @@ pub fn save_image(args: SaveImageArgs) -> anyhow::Result<()> {
     ))
 }
 
-/// Headless: `flash! …` lines (CONTRACT §2), one per percent.
+/// Headless: `flash! …` lines (docs/contract.md §2), one per percent.
 pub fn flash_lines(
     options: &FlashOptions,
     image: &FlashImage,

@@ -438,7 +438,7 @@ pub fn firmware_lacks_credentials(text: &str) -> bool {
     text.contains("no wifi credentials")
 }
 
-/// `espchat: led on` / `espchat: led off` (CONTRACT §4), with any log prefix.
+/// `espchat: led on` / `espchat: led off` (docs/contract.md §4), with any log prefix.
 fn led_line(text: &str) -> Option<bool> {
     let rest = text.rsplit_once("espchat: led ")?.1.trim_end();
     match rest {

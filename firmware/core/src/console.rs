@@ -1,4 +1,4 @@
-//! The commands a board accepts on its serial console (CONTRACT.md §4).
+//! The commands a board accepts on its serial console (docs/contract.md §4).
 //!
 //! One line, one command; words are separated by spaces, and double quotes group a word that
 //! contains spaces (`wifi "my net" secret`). Inside quotes, `\"` and `\\` stand for `"` and `\`.

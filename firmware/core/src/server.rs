@@ -1,4 +1,4 @@
-//! The chat server of CONTRACT.md §3, driven by events and answering with [`Output`]s.
+//! The chat server of docs/contract.md §3, driven by events and answering with [`Output`]s.
 
 use core::fmt::{self, Write as _};
 use core::net::SocketAddr;

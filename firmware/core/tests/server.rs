@@ -1,4 +1,4 @@
-//! The chat protocol of CONTRACT.md §3 and the console of §4, rule by rule, with exact lines.
+//! The chat protocol of docs/contract.md §3 and the console of §4, rule by rule, with exact lines.
 
 mod support;
 

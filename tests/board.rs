@@ -332,7 +332,7 @@ fn sigint_exits_cleanly() {
 #[test]
 fn port_can_be_reopened_after_an_exclusive_client_closes_it() {
     let board = BoardProcess::start(&[]);
-    let client = open_tty(&board.serial);
+    let client = support::open_pty(&board.serial);
     // Take exclusive use as the serialport crate does, then close.
     assert_eq!(
         unsafe { libc::ioctl(client.as_raw_fd(), libc::TIOCEXCL) },
@@ -343,23 +343,13 @@ fn port_can_be_reopened_after_an_exclusive_client_closes_it() {
     // Each look opens the port again (as root, past the flag) and closes it: the board clears
     // the flag once nobody has the port open, which a look kept open throughout would prevent.
     let end = std::time::Instant::now() + support::DEADLINE;
-    while exclusive(&open_tty(&board.serial)) {
+    while exclusive(&support::open_pty(&board.serial)) {
         assert!(
             std::time::Instant::now() < end,
             "TIOCEXCL was never cleared"
         );
         thread::sleep(std::time::Duration::from_millis(10));
     }
-}
-
-fn open_tty(path: &std::path::Path) -> std::fs::File {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY)
-        .open(path)
-        .expect("open the pty")
 }
 
 /// Whether the tty has exclusive use set (TIOCGEXCL, Linux 3.8+).
@@ -455,7 +445,7 @@ fn the_holder_of_a_virtual_boards_port_is_its_client_not_the_board() {
     let board = BoardProcess::start(&[]);
     let mut client = std::process::Command::new("sleep")
         .arg("60")
-        .stdin(open_tty(&board.serial))
+        .stdin(support::open_pty(&board.serial))
         .spawn()
         .expect("start sleep");
     let holder = espchat::serial::port::holder_of(&board.serial);

@@ -504,26 +504,35 @@ fn flash_and_connect_delivers_a_scripts_lines_although_its_input_ends_at_once() 
 #[test]
 fn flash_and_connect_gives_up_with_a_hint_when_no_ip_comes() {
     // A foreign app boots without a chat server and prints no address.
+    let line = flash_and_connect_gives_up(&image::build("hello-world", "1.0", b"hi"), &[]);
+    assert!(
+        line.contains("no IP address on the board's console within 1 s"),
+        "{line}"
+    );
+}
+
+/// flash-and-connect with `image` on a blank board and a 1 s IP timeout: the `error!` line it
+/// ends with (exit status 1).
+fn flash_and_connect_gives_up(image: &[u8], extra: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let app_path = dir.path().join("hello.bin");
-    std::fs::write(&app_path, image::build("hello-world", "1.0", b"hi")).unwrap();
+    let app_path = dir.path().join("app.bin");
+    std::fs::write(&app_path, image).unwrap();
     let (board, _flash_file) = BoardProcess::blank(dir.path());
     let serial = board.serial.to_str().unwrap().to_owned();
-    let mut oneshot = support::HeadlessProcess::start(&[
+    let mut args = vec![
         "flash-and-connect",
         "--headless",
         "-p",
         &serial,
         "--ip-timeout",
         "1",
-        app_path.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    args.push(app_path.to_str().unwrap());
+    let mut oneshot = support::HeadlessProcess::start(&args);
     let line = oneshot.wait_for("error! ");
-    assert!(
-        line.contains("no IP address on the board's console within 1 s"),
-        "{line}"
-    );
-    assert_eq!(oneshot.wait_exit().code(), Some(1));
+    assert_eq!(oneshot.wait_exit().code(), Some(1), "{line}");
+    line
 }
 
 /// A SLIP frame of FLASH_END with flag 0 (reboot): what another program on the port could send
@@ -531,17 +540,6 @@ fn flash_and_connect_gives_up_with_a_hint_when_no_ip_comes() {
 const FLASH_END_REBOOT: &[u8] = &[
     0xC0, 0x00, 0x04, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0,
 ];
-
-/// Opens the pty as a second program would.
-fn open_pty(path: &Path) -> std::fs::File {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY)
-        .open(path)
-        .expect("open the pty")
-}
 
 /// Issue 16, item 2: a monitor or any program that opens and closes the port in the middle of
 /// a flash is not the flashing tool letting go; the board stays in its loader and the flash
@@ -567,10 +565,10 @@ fn espchat_flash_completes_although_another_program_opens_and_closes_the_port() 
         app_path.to_str().unwrap(),
     ]);
     flash.wait_for("flash! 0x10000 10%");
-    drop(open_pty(&board.serial));
-    drop(open_pty(&board.serial));
+    drop(support::open_pty(&board.serial));
+    drop(support::open_pty(&board.serial));
     flash.wait_for("flash! 0x10000 50%");
-    drop(open_pty(&board.serial));
+    drop(support::open_pty(&board.serial));
     let status = flash.wait_exit();
     let out = flash.all_stdout().join("\n");
     assert!(status.success(), "{out}\n{}", flash.stderr());
@@ -605,7 +603,7 @@ fn espchat_flash_gives_up_with_how_far_it_got_when_the_board_stops_answering() {
         app_path.to_str().unwrap(),
     ]);
     flash.wait_for("flash! 0x10000 5%");
-    let mut other = open_pty(&board.serial);
+    let mut other = support::open_pty(&board.serial);
     other.write_all(FLASH_END_REBOOT).unwrap();
     let status = flash.wait_exit();
     assert_eq!(status.code(), Some(1));
@@ -775,27 +773,11 @@ fn a_monitor_during_a_flash_is_told_the_flasher_has_the_port() {
 /// what the ROM said and the image, not the Wi-Fi (issue 16 item 3).
 #[test]
 fn flash_and_connect_blames_an_image_that_does_not_boot() {
-    let dir = tempfile::tempdir().unwrap();
-    let junk = dir.path().join("junk.bin");
-    let bytes: Vec<u8> = (0..4096u32).map(|n| (n * 7 % 251) as u8).collect();
-    std::fs::write(&junk, bytes).unwrap();
-    let (board, _flash_file) = BoardProcess::blank(dir.path());
-    let serial = board.serial.to_str().unwrap().to_owned();
-    let mut oneshot = support::HeadlessProcess::start(&[
-        "flash-and-connect",
-        "--headless",
-        "-p",
-        &serial,
-        "--ip-timeout",
-        "2",
-        "--force",
-        junk.to_str().unwrap(),
-    ]);
-    let line = oneshot.wait_for("error! ");
+    let junk: Vec<u8> = (0..4096u32).map(|n| (n * 7 % 251) as u8).collect();
+    let line = flash_and_connect_gives_up(&junk, &["--force"]);
     assert!(
         line.contains("the board does not boot its app: the console shows \"invalid header: 0x"),
         "{line}"
     );
     assert!(!line.contains("password"), "{line}");
-    assert_eq!(oneshot.wait_exit().code(), Some(1));
 }

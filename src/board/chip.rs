@@ -276,7 +276,9 @@ impl Chip {
             .flash
             .take()
             .unwrap_or_else(|| Flash::new_erased(super::rom::DEFAULT_FLASH_SIZE));
-        self.closes_at_loader = self.pty.close_count();
+        // A close seen before this SYNC was the previous client's, even if its check of who
+        // still has the port ends after it.
+        self.closes_at_loader = self.pty.close_events();
         let mut loader = Loader::new(flash);
         let mut events = Vec::new();
         loader.answer_sync(&mut |event| events.push(event));

@@ -23,8 +23,11 @@ pub struct Pty {
     path: PathBuf,
     /// Signalled each time the last client closes the port.
     closes: Notify,
-    /// Times the last client let go so far: tells a new one from one signalled before someone
-    /// listened.
+    /// Closes of the port seen so far, whoever closed it, counted as soon as they are read.
+    close_events: AtomicU64,
+    /// The number (in `close_events`) of the last close that let go of the port: tells a new
+    /// one from one signalled before someone listened, and from one that happened before the
+    /// current client came (its scan of /proc takes a while).
     close_count: AtomicU64,
 }
 
@@ -46,6 +49,7 @@ impl Pty {
             slave,
             path,
             closes: Notify::new(),
+            close_events: AtomicU64::new(0),
             close_count: AtomicU64::new(0),
         };
         pty.allow_reopen()?;
@@ -65,9 +69,16 @@ impl Pty {
         self.closes.notified().await;
     }
 
-    /// How many times the last client has let go of the port.
+    /// The number of the last close that let go of the port (see [`Pty::close_events`]).
     pub fn close_count(&self) -> u64 {
         self.close_count.load(Ordering::Relaxed)
+    }
+
+    /// How many closes of the port have been seen so far, whoever closed it. A client that
+    /// starts a session notes this: a later [`Pty::close_count`] above it is a close that came
+    /// after the session began, not the previous client's.
+    pub fn close_events(&self) -> u64 {
+        self.close_events.load(Ordering::Relaxed)
     }
 
     /// The baud rate the client set on its side of the port (TCGETS2 on the master shows it),
@@ -151,6 +162,8 @@ impl Pty {
                 match guard.try_io(|fd| Ok(fd.get_ref().0.read_events()?)) {
                     Ok(events) => {
                         let closes = events?.len();
+                        let number = pty.close_events.fetch_add(closes as u64, Ordering::Relaxed)
+                            + closes as u64;
                         let path = pty.path.clone();
                         // A scan of /proc: off the board's thread.
                         let held = tokio::task::spawn_blocking(move || clients_hold(&path))
@@ -167,7 +180,7 @@ impl Pty {
                         if let Err(error) = pty.allow_reopen() {
                             tracing::warn!("cannot clear exclusive use of the pty: {error}");
                         }
-                        pty.close_count.fetch_add(1, Ordering::Relaxed);
+                        pty.close_count.store(number, Ordering::Relaxed);
                         pty.closes.notify_one();
                     }
                     Err(_would_block) => continue,

@@ -499,3 +499,14 @@ pub fn wait_for_exit(child: &mut Child, what: &str) -> std::process::ExitStatus 
         thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Opens a pty (a virtual board's port) as a second program would: read-write, not as the
+/// controlling terminal.
+pub fn open_pty(path: &Path) -> File {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(path)
+        .expect("open the pty")
+}

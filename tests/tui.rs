@@ -52,6 +52,17 @@ impl<'a> Shell<'a> {
         self.keys(&[&command, "Enter"]);
     }
 
+    /// Runs `espchat demo` with an empty config and waits for both chat panes; the config dir
+    /// lives as long as the returned guard.
+    fn demo_with_both_panes(&self) -> tempfile::TempDir {
+        let home = tempfile::tempdir().unwrap();
+        self.run_espchat(home.path(), "demo");
+        self.wait("both panes connected", |screen| {
+            screen.contains("Client 2 connected")
+        });
+        home
+    }
+
     /// Presses `quit` and waits for the shell to report exit status 0; returns the screen.
     fn quit_with(&self, quit: &str) -> String {
         self.keys(&[quit]);
@@ -270,11 +281,7 @@ fn espchat_pid(tmux: &Shell) -> nix::unistd::Pid {
 fn signal_restores_the_terminal(signal: nix::sys::signal::Signal) {
     let server = own_tmux();
     let tmux = Shell::start(&server, 140, 45);
-    let home = tempfile::tempdir().unwrap();
-    tmux.run_espchat(home.path(), "demo");
-    tmux.wait("both panes connected", |screen| {
-        screen.contains("Client 2 connected")
-    });
+    let _home = tmux.demo_with_both_panes();
     assert_eq!(
         display(&tmux, "#{alternate_on} #{mouse_any_flag} #{cursor_flag}"),
         "1 1 0"
@@ -336,11 +343,7 @@ fn paste(shell: &Shell, text: &str, bracketed: bool) {
 fn a_long_paste_then_enter_is_sent_at_once() {
     let server = own_tmux();
     let tmux = Shell::start(&server, 140, 45);
-    let home = tempfile::tempdir().unwrap();
-    tmux.run_espchat(home.path(), "demo");
-    tmux.wait("both panes connected", |screen| {
-        screen.contains("Client 2 connected")
-    });
+    let _home = tmux.demo_with_both_panes();
     // Over the 1 KiB crossterm reads at a time: the rest of the paste used to wait in the
     // terminal until two more keys came.
     let text = format!("pasted-{}", "x".repeat(4000));
@@ -357,11 +360,7 @@ fn a_long_paste_then_enter_is_sent_at_once() {
 fn escape_then_f11_types_nothing() {
     let server = own_tmux();
     let tmux = Shell::start(&server, 140, 45);
-    let home = tempfile::tempdir().unwrap();
-    tmux.run_espchat(home.path(), "demo");
-    tmux.wait("both panes connected", |screen| {
-        screen.contains("Client 2 connected")
-    });
+    let _home = tmux.demo_with_both_panes();
     // In one read, ESC ESC [ 2 3 ~ is Esc to crossterm, then `[23~` as four typed keys.
     paste(&tmux, "\x1b\x1b[23~", false);
     tmux.keys(&["Escape", "F11"]);
@@ -386,11 +385,7 @@ fn escape_then_f11_types_nothing() {
 fn pasted_lines_go_line_by_line_to_a_pane_and_to_the_console() {
     let server = own_tmux();
     let tmux = Shell::start(&server, 140, 45);
-    let home = tempfile::tempdir().unwrap();
-    tmux.run_espchat(home.path(), "demo");
-    tmux.wait("both panes connected", |screen| {
-        screen.contains("Client 2 connected")
-    });
+    let _home = tmux.demo_with_both_panes();
     // Into chat pane 1: the lines wait in the input line for Enter, then go one by one.
     paste(&tmux, "on\nstatus\n", true);
     tmux.keys(&["Enter"]);

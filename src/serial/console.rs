@@ -545,18 +545,23 @@ mod tests {
         assert_eq!(led_line("Client 1: espchat: led onward"), None);
     }
 
-    #[tokio::test]
-    async fn a_fresh_line_ends_what_the_device_holds_first() {
-        use std::io::Read as _;
+    /// A pty to stand for a board, and the console options that open its port.
+    fn pty_console() -> (nix::pty::OpenptyResult, SerialOptions) {
         let pty = nix::pty::openpty(None, None).unwrap();
-        let path = nix::unistd::ttyname(&pty.slave).unwrap();
         let options = SerialOptions {
-            path,
+            path: nix::unistd::ttyname(&pty.slave).unwrap(),
             baud: 115_200,
             line_ending: LineEnding::Crlf,
             hex: false,
             log_file: None,
         };
+        (pty, options)
+    }
+
+    #[tokio::test]
+    async fn a_fresh_line_ends_what_the_device_holds_first() {
+        use std::io::Read as _;
+        let (pty, options) = pty_console();
         let (events, _event_rx) = mpsc::channel(64);
         let console = SerialConsole::open(options, events).unwrap();
         console
@@ -616,15 +621,7 @@ mod tests {
     #[tokio::test]
     async fn a_line_whose_write_fails_with_the_port_is_reported_not_sent() {
         for run in 1..=20 {
-            let pty = nix::pty::openpty(None, None).unwrap();
-            let path = nix::unistd::ttyname(&pty.slave).unwrap();
-            let options = SerialOptions {
-                path,
-                baud: 115_200,
-                line_ending: LineEnding::Crlf,
-                hex: false,
-                log_file: None,
-            };
+            let (pty, options) = pty_console();
             let (events, mut event_rx) = mpsc::channel(64);
             let console = SerialConsole::open(options, events).unwrap();
             // The port hangs up before the actor first runs: reading and writing both fail.

@@ -430,7 +430,8 @@ impl Pane {
                         Err(error) => return self.lost(&mut decoder, describe(&error), greeting).await,
                     }
                 }
-                ready = stream.writable(), if pending => {
+                // Nothing more goes to a server that has turned this client away.
+                ready = stream.writable(), if pending && !matches!(greeting, Greeting::Refused(..)) => {
                     if let Err(error) = ready {
                         return self.lost(&mut decoder, describe(&error), greeting).await;
                     }

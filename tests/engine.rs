@@ -427,3 +427,28 @@ fn a_line_for_a_vanished_port_is_reported_even_when_input_ends_at_once() {
     let out = monitor.all_stdout();
     assert!(out.contains(&not_sent), "{out:?}");
 }
+
+/// A server that says `server full` at once, before reading anything: whichever the pane does
+/// first, read that or write its line, the line is not lost (CI caught the write-after-refusal
+/// order losing it).
+#[test]
+fn a_line_survives_refusals_that_come_before_or_after_it_is_written() {
+    use std::io::BufRead as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = listener.local_addr().unwrap().to_string();
+    let mut chat = HeadlessProcess::start(&["connect", "--headless", &server]);
+    chat.send("@1 hello after the refusals");
+    for _ in 0..4 {
+        let (mut refused, _) = listener.accept().unwrap();
+        refused.write_all(b"server full (8 clients)\r\n").unwrap();
+        drop(refused);
+    }
+    let (accepted, _) = listener.accept().unwrap();
+    accepted.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(accepted)
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "hello after the refusals\n");
+    chat.end_input();
+}

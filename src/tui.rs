@@ -230,6 +230,8 @@ pub async fn run(
             break;
         }
     }
+    // Stop reading the terminal before handing it back: what is typed next is the shell's.
+    drop(input);
     drop(guard);
     // The panes send what is queued and close; the process does not wait for them.
     let dos = face.session.command(UserCommand::Finish, Instant::now());

@@ -66,8 +66,24 @@ impl<'a> Shell<'a> {
     /// Presses `quit` and waits for the shell to report exit status 0; returns the screen.
     fn quit_with(&self, quit: &str) -> String {
         self.keys(&[quit]);
+        // Type the next command only once the shell has the terminal again: keys typed while
+        // espchat is still ending are not the shell's.
+        let end = Instant::now() + DEADLINE;
+        while self.foreground() != "bash" {
+            assert!(
+                Instant::now() < end,
+                "espchat did not end; screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         self.keys(&["echo exit=$?", "Enter"]);
         self.wait("the shell back", |screen| screen.contains("exit=0"))
+    }
+
+    /// The name of the program in the pane's foreground.
+    fn foreground(&self) -> String {
+        display(self, "#{pane_current_command}")
     }
 
     /// Polls the screen until `condition` holds, with a deadline.

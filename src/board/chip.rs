@@ -254,6 +254,12 @@ impl Chip {
     }
 
     async fn input(&mut self, bytes: &[u8]) {
+        // A tool that let go before these bytes were sent ends its loader session first: the
+        // bytes are the next client's.
+        self.pty.take_events();
+        if matches!(self.mode, Mode::Loader(_)) && self.pty.close_count() > self.closes_at_loader {
+            self.leave_loader().await;
+        }
         if matches!(self.mode, Mode::Loader(_)) {
             return self.feed_loader(bytes).await;
         }
@@ -276,8 +282,7 @@ impl Chip {
             .flash
             .take()
             .unwrap_or_else(|| Flash::new_erased(super::rom::DEFAULT_FLASH_SIZE));
-        // A close seen before this SYNC was the previous client's, even if its check of who
-        // still has the port ends after it.
+        // Closes queued before this SYNC were the previous client's.
         self.closes_at_loader = self.pty.close_events();
         let mut loader = Loader::new(flash);
         let mut events = Vec::new();

@@ -27,8 +27,13 @@ pub struct Pty {
     close_events: AtomicU64,
     /// The number (in `close_events`) of the last close that let go of the port: tells a new
     /// one from one signalled before someone listened, and from one that happened before the
-    /// current client came (its scan of /proc takes a while).
+    /// current client came.
     close_count: AtomicU64,
+    /// The watch on the port's opens and closes, and how many clients have it open: read in
+    /// the order the kernel queued them, by whoever looks first (the watching task, or the
+    /// chip before it handles a client's bytes).
+    watch: std::sync::OnceLock<AsyncFd<InotifyFd>>,
+    holders: std::sync::Mutex<u64>,
 }
 
 impl Pty {
@@ -51,6 +56,8 @@ impl Pty {
             closes: Notify::new(),
             close_events: AtomicU64::new(0),
             close_count: AtomicU64::new(0),
+            watch: std::sync::OnceLock::new(),
+            holders: std::sync::Mutex::new(0),
         };
         pty.allow_reopen()?;
         Ok(Arc::new(pty))
@@ -147,78 +154,65 @@ impl Pty {
     }
 
     /// Clears exclusivity each time the last client closes the port, so the next one can open
-    /// it. The watch starts before this returns, so no close is missed; the future runs until
-    /// the board stops.
+    /// it. The watch starts before this returns, so no open or close is missed; the future runs
+    /// until the board stops.
     pub fn keep_reopenable(
         self: &Arc<Self>,
     ) -> io::Result<impl Future<Output = io::Result<()>> + use<>> {
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
-        inotify.add_watch(&self.path, AddWatchFlags::IN_CLOSE)?;
-        let inotify = register(InotifyFd(inotify))?;
+        inotify.add_watch(&self.path, AddWatchFlags::IN_OPEN | AddWatchFlags::IN_CLOSE)?;
+        if self.watch.set(register(InotifyFd(inotify))?).is_err() {
+            return Err(io::Error::other("the pty is watched already"));
+        }
         let pty = Arc::clone(self);
         Ok(async move {
+            let Some(watch) = pty.watch.get() else {
+                return Ok(());
+            };
             loop {
-                let mut guard = inotify.readable().await?;
-                match guard.try_io(|fd| Ok(fd.get_ref().0.read_events()?)) {
-                    Ok(events) => {
-                        let closes = events?.len();
-                        let number = pty.close_events.fetch_add(closes as u64, Ordering::Relaxed)
-                            + closes as u64;
-                        let path = pty.path.clone();
-                        // A scan of /proc: off the board's thread.
-                        let held = tokio::task::spawn_blocking(move || clients_hold(&path))
-                            .await
-                            .unwrap_or(false);
-                        tracing::debug!("pty: {closes} close(s), still open: {held}");
-                        if held {
-                            // Someone else's close: the client that has the port (and its
-                            // exclusive flag) is still there.
-                            continue;
-                        }
-                        // A failure here only costs non-root users their next open; the close
-                        // still counts.
-                        if let Err(error) = pty.allow_reopen() {
-                            tracing::warn!("cannot clear exclusive use of the pty: {error}");
-                        }
-                        pty.close_count.store(number, Ordering::Relaxed);
-                        pty.closes.notify_one();
-                    }
-                    Err(_would_block) => continue,
-                }
+                let mut guard = watch.readable().await?;
+                // Cleared first: an event queued while we read marks it readable again.
+                guard.clear_ready();
+                pty.take_events();
             }
         })
     }
-}
 
-/// Whether a client still has the pty at `path` open: a descriptor of it in another process,
-/// or one in this process besides the board's own slave (a flasher in the same process, as in
-/// `espchat demo`). Unreadable processes (other users') count as not holding it.
-fn clients_hold(path: &Path) -> bool {
-    let me = std::process::id().to_string();
-    let Ok(processes) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    let mut own = 0;
-    for process in processes.flatten() {
-        let name = process.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !name.bytes().all(|byte| byte.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(process.path().join("fd")) else {
-            continue;
+    /// Takes the opens and closes queued so far, in order. A close that leaves no client with
+    /// the port open is the tool letting go: exclusivity is cleared and [`Pty::closed`] fires.
+    /// A close while another client has the port (a second monitor, a bare open and close)
+    /// does not count. The chip calls this before it handles a client's bytes, so a close
+    /// queued before them is known first.
+    pub fn take_events(&self) {
+        let Some(watch) = self.watch.get() else {
+            return;
         };
-        let open = fds
-            .flatten()
-            .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
-            .count();
-        if name == me {
-            own = open;
-        } else if open > 0 {
-            return true;
+        let Ok(mut holders) = self.holders.lock() else {
+            return;
+        };
+        // Non-blocking: an empty queue is EAGAIN.
+        while let Ok(events) = watch.get_ref().0.read_events() {
+            for event in events {
+                if event.mask.contains(AddWatchFlags::IN_OPEN) {
+                    *holders += 1;
+                }
+                if event.mask.intersects(AddWatchFlags::IN_CLOSE) {
+                    *holders = holders.saturating_sub(1);
+                    let number = self.close_events.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::debug!("pty: close {number}, {holders} client(s) still have it");
+                    if *holders == 0 {
+                        // A failure here only costs non-root users their next open; the close
+                        // still counts.
+                        if let Err(error) = self.allow_reopen() {
+                            tracing::warn!("cannot clear exclusive use of the pty: {error}");
+                        }
+                        self.close_count.store(number, Ordering::Relaxed);
+                        self.closes.notify_one();
+                    }
+                }
+            }
         }
     }
-    own > 1
 }
 
 /// Registers an owned descriptor with tokio's reactor.

@@ -103,36 +103,21 @@ impl PaneLine {
         port: u16,
         events: mpsc::Sender<Event>,
     ) -> ChatPane {
-        self.spawn_to(id, Some((host, port)), events)
-    }
-
-    /// A pane for a server whose address is not known yet: it connects once it gets one
-    /// ([`PaneCommand::Retarget`]); lines sent to it meanwhile wait in its queue.
-    pub fn spawn_waiting(&mut self, id: PaneId, events: mpsc::Sender<Event>) -> ChatPane {
-        self.spawn_to(id, None, events)
-    }
-
-    fn spawn_to(
-        &mut self,
-        id: PaneId,
-        target: Option<(String, u16)>,
-        events: mpsc::Sender<Event>,
-    ) -> ChatPane {
         let (connected, next) = watch::channel(false);
         let previous = self.last.replace(next);
-        ChatPane::start(id, target, events, previous, Some(connected))
+        ChatPane::start(id, (host, port), events, previous, Some(connected))
     }
 }
 
 impl ChatPane {
     /// A pane on its own, connecting at once.
     pub fn spawn(id: PaneId, host: String, port: u16, events: mpsc::Sender<Event>) -> ChatPane {
-        Self::start(id, Some((host, port)), events, None, None)
+        Self::start(id, (host, port), events, None, None)
     }
 
     fn start(
         id: PaneId,
-        target: Option<(String, u16)>,
+        target: (String, u16),
         events: mpsc::Sender<Event>,
         previous: Option<watch::Receiver<bool>>,
         connected: Option<watch::Sender<bool>>,
@@ -159,8 +144,8 @@ impl ChatPane {
 
 struct Pane {
     id: PaneId,
-    /// The server; `None` until the board's address is known.
-    target: Option<(String, u16)>,
+    /// The server: host and port.
+    target: (String, u16),
     /// Lines not yet fully written to a connection, oldest first.
     queue: VecDeque<String>,
     events: mpsc::Sender<Event>,
@@ -188,12 +173,7 @@ impl Pane {
     async fn run(mut self, mut commands: mpsc::Receiver<PaneCommand>) {
         let mut failures: u32 = 0;
         loop {
-            let Some((host, port)) = &self.target else {
-                if !self.wait_for_address(&mut commands).await {
-                    break;
-                }
-                continue;
-            };
+            let (host, port) = &self.target;
             let addr = format!("{host}:{port}");
             if !self
                 .emit(ChatEvent::Connecting { addr: addr.clone() })
@@ -249,18 +229,6 @@ impl Pane {
             .await;
         }
         self.emit(ChatEvent::Closed).await;
-    }
-
-    /// Waits for the server's address, queueing what is typed. False when the pane should stop.
-    async fn wait_for_address(&mut self, commands: &mut mpsc::Receiver<PaneCommand>) -> bool {
-        while self.target.is_none() {
-            let command = commands.recv().await;
-            self.command(command).await;
-            if self.closing {
-                return false;
-            }
-        }
-        true
     }
 
     /// Waits until the pane before this one is connected, it is closed, or [`TURN_WAIT`] has
@@ -356,7 +324,7 @@ impl Pane {
                 false
             }
             Some(PaneCommand::Retarget { host, port }) => {
-                let target = Some((host, port));
+                let target = (host, port);
                 let changed = target != self.target;
                 self.target = target;
                 changed
@@ -446,7 +414,7 @@ impl Pane {
                 command = commands.recv(), if !self.closing => match command {
                     Some(PaneCommand::Send(line)) => self.enqueue(line).await,
                     Some(PaneCommand::Retarget { host, port }) => {
-                        let target = Some((host, port));
+                        let target = (host, port);
                         if target != self.target {
                             self.target = target;
                             self.flush(&mut decoder).await;
@@ -648,40 +616,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[tokio::test]
-    async fn a_pane_without_an_address_keeps_what_is_typed_until_it_gets_one() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (events, mut event_rx) = mpsc::channel(1024);
-        let mut line = PaneLine::new();
-        let pane = line.spawn_waiting(1, events.clone());
-        pane.send(PaneCommand::Send("typed early".into())).await;
-        pane.send(PaneCommand::Send("and again".into())).await;
-        // Nothing happens until the address comes: no connection attempt, no event (an
-        // absence needs a window to be seen in; 100 ms is many times what a pane takes to
-        // start connecting).
-        let quiet = tokio::time::timeout(Duration::from_millis(100), event_rx.recv()).await;
-        assert!(quiet.is_err(), "{quiet:?}");
-        pane.send(PaneCommand::Retarget {
-            host: "127.0.0.1".into(),
-            port,
-        })
-        .await;
-        let (stream, _) = tokio::time::timeout(Duration::from_secs(20), listener.accept())
-            .await
-            .expect("a connection")
-            .unwrap();
-        let mut lines = tokio::io::BufReader::new(stream).lines();
-        assert_eq!(
-            lines.next_line().await.unwrap().as_deref(),
-            Some("typed early")
-        );
-        assert_eq!(
-            lines.next_line().await.unwrap().as_deref(),
-            Some("and again")
-        );
     }
 
     #[tokio::test]

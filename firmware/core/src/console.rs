@@ -167,6 +167,10 @@ pub const CONSOLE_HELP: [&str; 6] = [
 
 impl ConsoleCommand {
     pub fn parse(line: &str) -> Result<Self, ConsoleError> {
+        // What a UART holds from before the command (a flashing tool's last bytes, boot noise)
+        // arrives decoded as U+FFFD or control characters: it is not part of the command.
+        let line =
+            line.trim_start_matches(|c: char| c == char::REPLACEMENT_CHARACTER || c.is_control());
         let mut words = Words { rest: line };
         let Some(command) = words.next() else {
             return Err(ConsoleError::Empty);
@@ -461,6 +465,15 @@ mod tests {
     #[test]
     fn simple_commands() {
         assert_eq!(ConsoleCommand::parse("status"), Ok(ConsoleCommand::Status));
+        // Noise the UART held from before: a flasher's last SLIP bytes, decoded.
+        assert_eq!(
+            ConsoleCommand::parse("\u{fffd}\u{fffd}status"),
+            Ok(ConsoleCommand::Status)
+        );
+        assert_eq!(
+            ConsoleCommand::parse("\u{fffd}\u{1b}policy open"),
+            Ok(ConsoleCommand::Policy(Policy::Open))
+        );
         assert_eq!(ConsoleCommand::parse("Help"), Ok(ConsoleCommand::Help));
         assert_eq!(
             ConsoleCommand::parse("reboot"),

@@ -66,8 +66,14 @@ impl<'a> Shell<'a> {
     /// Presses `quit` and waits for the shell to report exit status 0; returns the screen.
     fn quit_with(&self, quit: &str) -> String {
         self.keys(&[quit]);
-        // Type the next command only once the shell has the terminal again: keys typed while
-        // espchat is still ending are not the shell's.
+        self.wait_for_shell();
+        self.keys(&["echo exit=$?", "Enter"]);
+        self.wait("the shell back", |screen| screen.contains("exit=0"))
+    }
+
+    /// Waits until the shell has the terminal again: keys typed while espchat is still ending
+    /// are not the shell's.
+    fn wait_for_shell(&self) {
         let end = Instant::now() + DEADLINE;
         while self.foreground() != "bash" {
             assert!(
@@ -77,8 +83,6 @@ impl<'a> Shell<'a> {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.keys(&["echo exit=$?", "Enter"]);
-        self.wait("the shell back", |screen| screen.contains("exit=0"))
     }
 
     /// The name of the program in the pane's foreground.
@@ -304,6 +308,7 @@ fn signal_restores_the_terminal(signal: nix::sys::signal::Signal) {
     );
     nix::sys::signal::kill(espchat_pid(&tmux), signal).unwrap();
     let status = format!("exit={}", 128 + signal as i32);
+    tmux.wait_for_shell();
     tmux.keys(&["echo exit=$?", "Enter"]);
     let screen = tmux.wait("the shell back", |screen| {
         screen.lines().any(|line| line.starts_with("exit="))

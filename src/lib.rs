@@ -14,5 +14,6 @@ pub mod flash;
 pub mod headless;
 pub mod serial;
 pub mod session;
+pub mod trace;
 pub mod tui;
 pub mod ui;

@@ -1,0 +1,1 @@
+//! Finds the code addresses in panic and exception output, format by format.

@@ -29,6 +29,7 @@ use crate::event::Event;
 use crate::flash::FlashEvent;
 use crate::serial::decode::{Color, Style};
 use crate::serial::{BoardAddress, ConsoleOutput, SerialCommand, SerialEvent, StyledLine};
+use crate::trace::TraceLine;
 
 /// Beyond this the panes are too small to read; the board serves 8 clients anyway.
 pub const MAX_PANES: usize = 16;
@@ -275,6 +276,18 @@ impl App {
                 }
             }
             SerialEvent::Led(on) => self.board.led = Some(*on),
+            // Under the line that held the address, dimmed: espchat's, not the device's.
+            SerialEvent::Trace(line) => {
+                let style = match line {
+                    TraceLine::Frame { .. } => Style {
+                        dim: true,
+                        ..Style::default()
+                    },
+                    TraceLine::Note(_) => note_style(3),
+                };
+                self.serial
+                    .push_note(styled(format!("  ↳ {line}"), style), at);
+            }
             SerialEvent::Lost { path, reason } => {
                 self.board.lost = Some(reason.clone());
                 let text = format!("serial port {} lost: {reason}", path.display());

@@ -6,6 +6,7 @@ mod chip;
 mod console;
 mod firmware;
 pub mod image;
+mod panic;
 mod pty;
 pub mod rom;
 

@@ -9,6 +9,17 @@ pub const ESP32C3: &[u8] = include_bytes!("../assets/firmware/espchat-esp32c3.bi
 /// The app image (for 0x10000) of the ESP32-C6 firmware.
 pub const ESP32C6: &[u8] = include_bytes!("../assets/firmware/espchat-esp32c6.bin");
 
+/// The ESP32-C3 firmware's symbols: its ELF without code, with symbols and line tables
+/// (inlined frames too), zlib-compressed, for decoding its backtraces.
+pub const ESP32C3_SYMBOLS: &[u8] =
+    include_bytes!("../assets/firmware/espchat-esp32c3.symbols.zlib");
+/// The ESP32-C6 firmware's symbols.
+pub const ESP32C6_SYMBOLS: &[u8] =
+    include_bytes!("../assets/firmware/espchat-esp32c6.symbols.zlib");
+
+/// The symbols of the bundled firmware expand to about this; more means damage.
+const SYMBOLS_LIMIT: usize = 32 << 20;
+
 /// Where the app image goes in the default partition table.
 pub const APP_ADDRESS: u32 = crate::flash::DEFAULT_APP_ADDRESS;
 
@@ -19,6 +30,19 @@ pub fn app_for(chip: Chip) -> Option<&'static [u8]> {
         Chip::Esp32c6 => Some(ESP32C6),
         _ => None,
     }
+}
+
+/// The bundled firmware's symbols (an ELF) for `chip`, if espchat bundles a firmware for it.
+pub fn symbols_for(chip: Chip) -> Option<Result<Vec<u8>, String>> {
+    let packed = match chip {
+        Chip::Esp32c3 => ESP32C3_SYMBOLS,
+        Chip::Esp32c6 => ESP32C6_SYMBOLS,
+        _ => return None,
+    };
+    Some(
+        miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(packed, SYMBOLS_LIMIT)
+            .map_err(|error| format!("{:?}", error.status)),
+    )
 }
 
 #[cfg(test)]

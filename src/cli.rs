@@ -159,6 +159,10 @@ pub struct MonitorArgs {
     /// Prefix each console line with the time it arrived (UTC)
     #[arg(long)]
     pub timestamps: bool,
+    /// The app's ELF, to decode crash backtraces on the console into function, file and line
+    /// (`trace!` lines)
+    #[arg(long, value_name = "PATH")]
+    pub elf: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +247,10 @@ pub struct FlashAndConnectArgs {
         value_parser = clap::value_parser!(u32).range(300..=10_000_000)
     )]
     pub monitor_baud: Option<u32>,
+    /// The app's ELF, to decode crash backtraces on the console into function, file and line
+    /// [default: the ELF just flashed, or the bundled firmware's symbols after flashing it]
+    #[arg(long, value_name = "PATH")]
+    pub elf: Option<PathBuf>,
     /// Connect to a public address the console shows, too; by default the chat panes go only
     /// to local ones (private, link-local, loopback) on a console line's word, since any device
     /// can print any address (the TUI asks)
@@ -263,6 +271,10 @@ pub struct TuiArgs {
     /// can print any address (the TUI asks)
     #[arg(long)]
     pub any_address: bool,
+    /// The app's ELF, to decode crash backtraces on the console into function, file and line
+    /// [default: after a flash from the TUI, the bundled firmware's symbols]
+    #[arg(long, value_name = "PATH")]
+    pub elf: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -273,6 +273,7 @@ impl Printer {
                 Ok(())
             }
             SerialEvent::Led(on) => self.status("board", if on { "led on" } else { "led off" }),
+            SerialEvent::Trace(line) => self.status("trace", &line.to_string()),
             SerialEvent::Lost { path, reason } => self.status(
                 "serial",
                 &format!(

@@ -89,6 +89,8 @@ async fn carry_out(command: BoardCommand, settings: &SharedSettings) {
                 Err(error) => say!("{error}; the LED setting is unchanged"),
             }
         }
+        // esp-backtrace prints the panic and its backtrace; `custom_halt` then reboots.
+        BoardCommand::Panic => panic!("panic requested on the console"),
         BoardCommand::Reboot => {
             say!("rebooting");
             // Lets the line leave the console before the reset.

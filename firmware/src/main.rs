@@ -36,6 +36,13 @@ use crate::settings::Settings;
 
 esp_bootloader_esp_idf::esp_app_desc!();
 
+/// After a panic and its backtrace (esp-backtrace's `custom-halt`): start again, as ESP-IDF
+/// apps do, so a crashed chat server comes back by itself.
+#[unsafe(no_mangle)]
+fn custom_halt() -> ! {
+    esp_hal::system::software_reset()
+}
+
 const POOL: &str = "task pool sized for every spawn";
 
 #[esp_rtos::main]

@@ -270,6 +270,13 @@ impl Firmware {
                     .log("led: the RGB LED; the virtual board shows it in its log");
             }
             Some(BoardCommand::Reboot) => return true,
+            // As the firmware: esp-backtrace's report, then a software reset.
+            Some(BoardCommand::Panic) => {
+                for line in super::panic::panic_lines() {
+                    self.console.raw(line);
+                }
+                return true;
+            }
             None => {}
         }
         false

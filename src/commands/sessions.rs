@@ -12,6 +12,7 @@ use espchat::headless::Headless;
 use espchat::serial::port;
 use espchat::serial::{LineEnding, SerialOptions};
 use espchat::session::{Actors, Server, SessionConfig, UserCommand};
+use espchat::trace::Decoding;
 use tokio::sync::mpsc;
 
 use super::flashing::flash_lines;
@@ -25,6 +26,7 @@ pub fn run_monitor(args: MonitorArgs, config: &Config, global: GlobalArgs) -> an
     let baud = config.console_baud(args.serial.baud, &process_env)?;
     let serial = SerialOptions {
         hex: args.hex,
+        decoding: Decoding::from_elf(args.elf),
         ..console(path, baud, config.line_ending(args.line_ending), &global)
     };
     let session = SessionConfig {
@@ -64,6 +66,7 @@ fn console(
         line_ending,
         hex: false,
         log_file: global.log_file.clone(),
+        decoding: Default::default(),
     }
 }
 
@@ -182,7 +185,10 @@ pub fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Re
         },
     };
     let baud = config.console_baud(args.serial.baud, &process_env)?;
-    let serial = console(port.clone(), baud, config.line_ending(None), &global);
+    let serial = SerialOptions {
+        decoding: Decoding::from_elf(args.elf),
+        ..console(port.clone(), baud, config.line_ending(None), &global)
+    };
     if line_mode(&global) {
         let session = SessionConfig {
             ip_timeout: Some(Duration::from_secs(cli::IP_TIMEOUT_SECS)),
@@ -246,8 +252,11 @@ pub fn run_demo(args: DemoArgs, config: &Config, global: GlobalArgs) -> anyhow::
         );
         let result = if line_mode(&global) {
             let options = flash.clone();
-            tokio::task::spawn_blocking(move || flash_lines(&options, &FlashImage::Bundled))
-                .await??;
+            let report =
+                tokio::task::spawn_blocking(move || flash_lines(&options, &FlashImage::Bundled))
+                    .await??;
+            let mut serial = serial;
+            serial.decoding.flashed(&FlashImage::Bundled, report.chip);
             let session = SessionConfig {
                 ip_timeout: Some(Duration::from_secs(cli::IP_TIMEOUT_SECS)),
                 ..board_session(clients, None, true)
@@ -301,10 +310,14 @@ pub fn run_flash_and_connect(
         ..FlashOptions::new(path.clone())
     };
     let baud = config.monitor_baud(args.monitor_baud);
-    let serial = console(path.clone(), baud, config.line_ending(None), &global);
+    let mut serial = SerialOptions {
+        decoding: Decoding::from_elf(args.elf),
+        ..console(path.clone(), baud, config.line_ending(None), &global)
+    };
     let clients = config.clients(args.clients, 2);
     if line_mode(&global) {
-        flash_lines(&flash, &image)?;
+        let report = flash_lines(&flash, &image)?;
+        serial.decoding.flashed(&image, report.chip);
         let session = SessionConfig {
             ip_timeout: Some(Duration::from_secs(args.ip_timeout)),
             any_address: args.any_address,

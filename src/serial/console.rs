@@ -16,6 +16,7 @@ use super::decode::{ConsoleDecoder, ConsoleOutput, HexDump, Style, StyledLine};
 use super::ip_watcher::{BoardAddress, IpWatcher};
 use super::port::{self, PortError, UsbIdentity};
 use crate::event::Event;
+use crate::trace::{Decoding, TraceLine, Tracer};
 
 /// How often a vanished port is looked for.
 const REOPEN_INTERVAL: Duration = Duration::from_millis(200);
@@ -51,6 +52,8 @@ pub struct SerialOptions {
     pub hex: bool,
     /// Sanitized console lines are appended here, with timestamps.
     pub log_file: Option<PathBuf>,
+    /// Crash addresses decoded under the lines that hold them, when there is an ELF.
+    pub decoding: Decoding,
 }
 
 /// What the front end asks of the console.
@@ -83,6 +86,8 @@ pub enum SerialEvent {
     Address(BoardAddress),
     /// The board logged `led on` / `led off`.
     Led(bool),
+    /// A crash address decoded (or a word about decoding), right after the line holding it.
+    Trace(TraceLine),
     Lost {
         path: PathBuf,
         reason: String,
@@ -125,6 +130,7 @@ impl SerialConsole {
             text: ConsoleDecoder::new(ConsoleDecoder::DEFAULT_MAX_LINE),
             hex: options.hex.then(HexDump::new),
             watcher: IpWatcher::new(),
+            tracer: options.decoding.start(),
             log,
             identity,
             options,
@@ -162,6 +168,8 @@ struct Actor {
     /// The hex view, when it is on: then it is what the console shows.
     hex: Option<HexDump>,
     watcher: IpWatcher,
+    /// Decodes crash addresses, when the console has an ELF.
+    tracer: Option<Tracer>,
     log: Option<std::fs::File>,
     events: mpsc::Sender<Event>,
 }
@@ -383,6 +391,7 @@ impl Actor {
         }
         for output in text {
             let mut findings = Vec::new();
+            let mut traces = Vec::new();
             if let ConsoleOutput::Line(line) = &output {
                 let text = line.plain();
                 self.write_log(&text);
@@ -391,11 +400,16 @@ impl Actor {
                     findings.push(SerialEvent::Address(change));
                 }
                 findings.extend(led_line(&text).map(SerialEvent::Led));
+                if let Some(tracer) = &mut self.tracer {
+                    traces = tracer.line(&text).await;
+                }
             }
             if shown_as_text && !self.emit(SerialEvent::Output(output)).await {
                 return false;
             }
-            for finding in findings {
+            // The decoded addresses go right under their line, before what else it said.
+            let traces = traces.into_iter().map(SerialEvent::Trace);
+            for finding in traces.chain(findings) {
                 if !self.emit(finding).await {
                     return false;
                 }
@@ -554,6 +568,7 @@ mod tests {
             line_ending: LineEnding::Crlf,
             hex: false,
             log_file: None,
+            decoding: Default::default(),
         };
         (pty, options)
     }
@@ -601,6 +616,7 @@ mod tests {
             line_ending: LineEnding::Crlf,
             hex: false,
             log_file: None,
+            decoding: Default::default(),
         };
         let (events, _event_rx) = mpsc::channel(64);
         for _ in 0..20 {

@@ -2,7 +2,9 @@
 //! carry out the session core's [`Do`]s here, so opening a pane or reopening the console after
 //! a flash is written once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use espflash::target::Chip;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -29,6 +31,9 @@ pub struct Actors {
     flash_options: Option<FlashOptions>,
     /// What a flash writes: the bundled firmware unless the command named an image.
     image: Arc<FlashImage>,
+    /// The chip the last flash wrote to, until the console reopens and decodes with its
+    /// symbols.
+    flashed: Arc<Mutex<Option<Chip>>>,
 }
 
 impl Actors {
@@ -42,6 +47,7 @@ impl Actors {
             line: PaneLine::new(),
             flash_options: None,
             image: Arc::new(FlashImage::Bundled),
+            flashed: Arc::default(),
         }
     }
 
@@ -67,6 +73,10 @@ impl Actors {
     /// Opens the serial console (again, after a flash). Fails at once with a clear error when
     /// the port cannot be opened.
     pub fn open_console(&mut self) -> Result<(), PortError> {
+        let flashed = self.flashed.lock().map_or(None, |mut chip| chip.take());
+        if let (Some(options), Some(chip)) = (&mut self.serial_options, flashed) {
+            options.decoding.flashed(&self.image, chip);
+        }
         if let Some(options) = &self.serial_options {
             self.serial = Some(SerialConsole::open(options.clone(), self.events.clone())?);
         }
@@ -132,10 +142,14 @@ impl Actors {
         }
         let image = self.image.clone();
         let events = self.events.clone();
+        let flashed = self.flashed.clone();
         tokio::task::spawn_blocking(move || {
             let result = flash::flash(&options, &image, &mut |event| {
                 let _ = events.blocking_send(Event::Flash(event));
             });
+            if let Ok(report) = &result {
+                *flashed.lock().unwrap_or_else(PoisonError::into_inner) = Some(report.chip);
+            }
             let done = result
                 .map(|report| (report.bytes, report.seconds))
                 .map_err(|error| error.to_string());

@@ -81,6 +81,8 @@ pub enum BoardCommand {
     Wifi(WifiCredentials),
     Led(LedSetting),
     Reboot,
+    /// Crash on purpose: shows what a panic prints, and lets a host tool decode it.
+    Panic,
 }
 
 impl fmt::Display for BoardCommand {
@@ -99,6 +101,7 @@ impl fmt::Display for BoardCommand {
                 Ok(())
             }
             BoardCommand::Reboot => f.write_str("reboot"),
+            BoardCommand::Panic => f.write_str("panic"),
         }
     }
 }
@@ -156,12 +159,13 @@ const USAGE_LED: &str = "led <pin> [active-low]  or  led rgb";
 const USAGE_POLICY: &str = "policy lab|open";
 
 /// The console help, one line each.
-pub const CONSOLE_HELP: [&str; 6] = [
+pub const CONSOLE_HELP: [&str; 7] = [
     "commands:",
     "  wifi <ssid> <password>   store Wi-Fi credentials and reconnect",
     "  status                   LED, clients and policy",
     "  policy lab|open          who may switch the LED",
     "  led <pin> [active-low]   drive a plain GPIO LED (led rgb: the RGB LED)",
+    "  panic                    crash on purpose: the backtrace, then a reboot",
     "  reboot | help",
 ];
 
@@ -195,6 +199,7 @@ impl ConsoleCommand {
             }
             "status" => ConsoleCommand::Status,
             "reboot" | "restart" => ConsoleCommand::Board(BoardCommand::Reboot),
+            "panic" => ConsoleCommand::Board(BoardCommand::Panic),
             "help" | "?" => ConsoleCommand::Help,
             _ => return Err(ConsoleError::Unknown(prefix(&command))),
         };
@@ -203,6 +208,7 @@ impl ConsoleCommand {
             ConsoleCommand::Board(BoardCommand::Led(_)) => USAGE_LED,
             ConsoleCommand::Policy(_) => USAGE_POLICY,
             ConsoleCommand::Board(BoardCommand::Reboot) => "reboot",
+            ConsoleCommand::Board(BoardCommand::Panic) => "panic",
             ConsoleCommand::Status => "status",
             ConsoleCommand::Help => "help",
         };
@@ -478,6 +484,14 @@ mod tests {
         assert_eq!(
             ConsoleCommand::parse("reboot"),
             Ok(ConsoleCommand::Board(BoardCommand::Reboot))
+        );
+        assert_eq!(
+            ConsoleCommand::parse("panic"),
+            Ok(ConsoleCommand::Board(BoardCommand::Panic))
+        );
+        assert_eq!(
+            ConsoleCommand::parse("panic now"),
+            Err(ConsoleError::Usage("panic"))
         );
         assert_eq!(
             ConsoleCommand::parse("status now"),

@@ -633,6 +633,7 @@ fn console_board_commands_are_returned_not_carried_out() {
         Some(BoardCommand::Led(LedSetting::Rgb))
     );
     assert_eq!(h.console("reboot"), Some(BoardCommand::Reboot));
+    assert_eq!(h.console("panic"), Some(BoardCommand::Panic));
     // Nothing was logged (so no password either), sent, switched or closed.
     assert_eq!(h.take(), []);
     assert!(!h.server.led());

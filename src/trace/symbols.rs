@@ -255,12 +255,12 @@ fn comp_dirs(dwarf: &gimli::Dwarf<Reader>) -> Vec<String> {
     dirs
 }
 
-/// `/rustc/HASH/library/core/src/cell.rs` -> `core/src/cell.rs`;
+/// `/rustc/HASH/library/core/src/cell.rs` -> `library/core/src/cell.rs`;
 /// `~/.cargo/registry/src/index.crates.io-HASH/embassy-sync-0.8.0/src/pipe.rs` ->
 /// `embassy-sync-0.8.0/src/pipe.rs`; a path under a compilation directory -> relative to it.
 pub fn short_path(path: &str, comp_dirs: &[String]) -> String {
     if let Some(rest) = path.strip_prefix("/rustc/")
-        && let Some((_, library)) = rest.split_once("/library/")
+        && let Some((_, library)) = rest.split_once('/')
     {
         return library.to_owned();
     }
@@ -290,7 +290,7 @@ mod tests {
         let dirs = vec!["/home/ana/lab/firmware".to_owned()];
         assert_eq!(
             short_path("/rustc/5980761/library/core/src/cell.rs", &dirs),
-            "core/src/cell.rs"
+            "library/core/src/cell.rs"
         );
         assert_eq!(
             short_path(

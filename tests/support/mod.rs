@@ -510,3 +510,23 @@ pub fn open_pty(path: &Path) -> File {
         .open(path)
         .expect("open the pty")
 }
+
+/// The real firmware's ELF for the ESP32-C3, built (or found fresh) once per test binary.
+pub fn firmware_elf() -> PathBuf {
+    static ELF: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ELF.get_or_init(|| {
+        let firmware = Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware");
+        let status = Command::new("cargo")
+            .args(["build", "--release", "--quiet"])
+            .current_dir(&firmware)
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("run cargo for the firmware");
+        assert!(
+            status.success(),
+            "building the firmware failed: it needs `rustup target add riscv32imc-unknown-none-elf`"
+        );
+        firmware.join("target/riscv32imc-unknown-none-elf/release/espchat-firmware")
+    })
+    .clone()
+}

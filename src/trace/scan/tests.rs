@@ -392,3 +392,10 @@ fn prefixes_are_stripped() {
         "Task watchdog"
     );
 }
+
+#[test]
+fn arduino_monitor_stamp_alone_is_a_blank_line() {
+    assert_eq!(text::payload("10:10:43.045 ->"), "");
+    assert_eq!(text::payload("10:10:43.045 -> x"), "x");
+    assert_eq!(text::payload("a -> b"), "a -> b");
+}

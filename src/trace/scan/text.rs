@@ -43,18 +43,19 @@ fn strip_brackets(text: &str) -> &str {
     rest.strip_prefix(':').unwrap_or(rest).trim_start()
 }
 
-/// The Arduino IDE serial monitor's `HH:MM:SS.mmm -> `.
+/// The Arduino IDE serial monitor's `HH:MM:SS.mmm -> ` (just `HH:MM:SS.mmm ->` on an empty line).
 fn strip_arduino_time(text: &str) -> &str {
-    let Some(arrow) = text.get(..24).unwrap_or(text).find(" -> ") else {
+    let head = text.get(..24).unwrap_or(text);
+    let Some(arrow) = head.find(" ->") else {
         return text;
     };
     let stamp = &text.as_bytes()[..arrow];
-    if !stamp.is_empty()
-        && stamp
-            .iter()
-            .all(|b| b.is_ascii_digit() || b":.".contains(b))
-    {
-        text[arrow + 4..].trim_start()
+    let rest = &text[arrow + 3..];
+    let stamp_only = stamp
+        .iter()
+        .all(|b| b.is_ascii_digit() || b":.".contains(b));
+    if !stamp.is_empty() && stamp_only && (rest.is_empty() || rest.starts_with(' ')) {
+        rest.trim_start()
     } else {
         text
     }

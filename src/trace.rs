@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use espflash::target::Chip;
 use tokio::sync::oneshot;
 
-use self::scan::PanicScanner;
+use self::scan::{PanicScanner, Role};
 pub use self::symbols::{Frame, Symbols};
 use crate::flash::FlashImage;
 
@@ -45,12 +45,17 @@ pub struct Decoding {
 }
 
 impl Decoding {
-    /// With `--elf PATH`, or none.
-    pub fn from_elf(path: Option<PathBuf>) -> Decoding {
-        Decoding {
+    /// With `--elf PATH`, or none. A file that cannot be opened is said now, before a
+    /// session starts; one that is not an ELF is said on the console once it is read.
+    pub fn from_elf(path: Option<PathBuf>) -> Result<Decoding, String> {
+        if let Some(path) = &path {
+            std::fs::File::open(path)
+                .map_err(|error| format!("cannot read the ELF {}: {error}", path.display()))?;
+        }
+        Ok(Decoding {
             elf: path.map(ElfSource::File),
             flashed_desc: None,
-        }
+        })
     }
 
     /// `image` was just written to a `chip`: an ELF (or the bundled firmware) brings its own
@@ -259,7 +264,12 @@ impl Tracer {
             )));
         }
         for found in found {
-            let frames = symbols.frames(found.address);
+            // A return address points after its call: the call is the byte before.
+            let probe = match found.role {
+                Role::ReturnAddress => found.address.saturating_sub(1),
+                _ => found.address,
+            };
+            let frames = symbols.frames(probe);
             for (index, frame) in frames.iter().enumerate() {
                 out.push(TraceLine::Frame {
                     address: found.address,

@@ -124,28 +124,18 @@ fn monitor_with_elf(elf: &Path) -> (HeadlessProcess, std::fs::File, nix::pty::Op
     (monitor, master, pty)
 }
 
-#[test]
-fn a_backtrace_is_decoded_as_gnu_addr2line_decodes_it() {
-    let elf = support::firmware_elf();
-    let addresses = firmware_addresses(&elf, 24);
-    let expected = gnu_addr2line(&elf, &addresses);
+type Decoded = HashMap<u32, Vec<(bool, String, Option<String>, Option<u32>)>>;
 
-    let (mut monitor, mut board, _pty) = monitor_with_elf(&elf);
+/// The console `text` through `espchat monitor --elf`: every stdout line, and the `trace!`
+/// frames by address. `text` ends with a line `after the panic`.
+fn decode_console(elf: &Path, text: &str) -> (Vec<String>, Decoded) {
+    let (mut monitor, mut board, _pty) = monitor_with_elf(elf);
     monitor.wait_for("serial! opened");
-    let mut text = String::from(
-        "\r\n====================== PANIC ======================\r\npanicked at src/main.rs:1:1:\r\nboom\r\n\r\nBacktrace:\r\n\r\n",
-    );
-    for address in &addresses {
-        text.push_str(&format!("0x{address:x}\r\n"));
-    }
-    text.push_str("\r\n\r\nafter the panic\r\n");
     board.write_all(text.as_bytes()).expect("write the panic");
     monitor.wait_for("serial| after the panic");
     monitor.send("@quit");
     let lines = monitor.all_stdout().to_vec();
-
-    let mut decoded: HashMap<u32, Vec<(bool, String, Option<String>, Option<u32>)>> =
-        HashMap::new();
+    let mut decoded = Decoded::new();
     for line in &lines {
         if let Some((address, inlined, function, file, number)) = parse_trace(line) {
             decoded
@@ -154,33 +144,66 @@ fn a_backtrace_is_decoded_as_gnu_addr2line_decodes_it() {
                 .push((inlined, function, file, number));
         }
     }
-    for address in &addresses {
-        let ours = decoded
-            .get(address)
-            .unwrap_or_else(|| panic!("{address:#x} was not decoded: {lines:#?}"));
-        let theirs = &expected[address];
-        assert_eq!(
-            ours.len(),
-            theirs.len(),
-            "frames of {address:#x}: ours {ours:#?}, addr2line's {theirs:#?}"
-        );
-        for (index, ((inlined, function, file, number), peer)) in
-            ours.iter().zip(theirs).enumerate()
-        {
-            assert_eq!(*inlined, index > 0, "{address:#x} frame {index}");
-            if peer.function != "??" {
-                assert_eq!(function, &peer.function, "{address:#x} frame {index}");
+    (lines, decoded)
+}
+
+/// Our frames of `address` are addr2line's: same count, function, file and line.
+fn assert_same_frames(address: u32, decoded: &Decoded, theirs: &[PeerFrame]) {
+    let ours = decoded
+        .get(&address)
+        .unwrap_or_else(|| panic!("{address:#x} was not decoded: {decoded:#?}"));
+    assert_eq!(
+        ours.len(),
+        theirs.len(),
+        "frames of {address:#x}: ours {ours:#?}, addr2line's {theirs:#?}"
+    );
+    for (index, ((inlined, function, file, number), peer)) in ours.iter().zip(theirs).enumerate() {
+        assert_eq!(*inlined, index > 0, "{address:#x} frame {index}");
+        // binutils sometimes names a local label (`.L0 `) where DWARF has the function.
+        if peer.function != "??" && !peer.function.starts_with(".L") {
+            // The outermost function by its path (from the symbol table), where DWARF with
+            // line tables only has its bare name: `a::B<T>::poll` for `poll<X>`.
+            let mut bare = peer.function.split('<').next().unwrap_or_default();
+            // DWARF's `{closure#0}` / `{async_fn#0}` is the symbol's `{{closure}}`.
+            if bare.starts_with("{closure#") || bare.starts_with("{async_fn#") {
+                bare = "{{closure}}";
             }
-            assert_eq!(*number, peer.line, "{address:#x} frame {index}: {ours:#?}");
-            match file {
-                Some(file) => assert!(
-                    peer.file.ends_with(file.as_str()),
-                    "{address:#x} frame {index}: {file} is not {}",
-                    peer.file
-                ),
-                None => assert_eq!(peer.file, "??", "{address:#x} frame {index}"),
-            }
+            let outermost = index + 1 == ours.len();
+            assert!(
+                *function == peer.function
+                    || (outermost && function.ends_with(&format!("::{bare}"))),
+                "{address:#x} frame {index}: {function} is not {}",
+                peer.function
+            );
         }
+        assert_eq!(*number, peer.line, "{address:#x} frame {index}: {ours:#?}");
+        match file {
+            Some(file) => assert!(
+                peer.file.ends_with(file.as_str()),
+                "{address:#x} frame {index}: {file} is not {}",
+                peer.file
+            ),
+            None => assert_eq!(peer.file, "??", "{address:#x} frame {index}"),
+        }
+    }
+}
+
+#[test]
+fn a_backtrace_is_decoded_as_gnu_addr2line_decodes_it() {
+    let elf = support::firmware_elf();
+    let addresses = firmware_addresses(&elf, 24);
+    let expected = gnu_addr2line(&elf, &addresses);
+    let mut text = String::from(
+        "\r\n====================== PANIC ======================\r\npanicked at src/main.rs:1:1:\r\nboom\r\n\r\nBacktrace:\r\n\r\n",
+    );
+    for address in &addresses {
+        text.push_str(&format!("0x{address:x}\r\n"));
+    }
+    text.push_str("\r\n\r\nafter the panic\r\n");
+    let (lines, decoded) = decode_console(&elf, &text);
+
+    for address in &addresses {
+        assert_same_frames(*address, &decoded, &expected[address]);
         // Each address's frames come right after the console line that holds it.
         let at = lines
             .iter()
@@ -193,9 +216,90 @@ fn a_backtrace_is_decoded_as_gnu_addr2line_decodes_it() {
         );
     }
     // Lines that hold no backtrace are not decoded.
-    let traces = lines.iter().filter(|line| line.starts_with("trace! ")).count();
-    let frames: usize = addresses.iter().map(|address| expected[address].len()).sum();
+    let traces = lines
+        .iter()
+        .filter(|line| line.starts_with("trace! "))
+        .count();
+    let frames: usize = addresses
+        .iter()
+        .map(|address| expected[address].len())
+        .sum();
     assert_eq!(traces, frames, "{lines:#?}");
+}
+
+#[test]
+fn every_format_s_addresses_are_decoded_and_nothing_else() {
+    let elf = support::firmware_elf();
+    let a = firmware_addresses(&elf, 12);
+    // Register values that are data, and addresses outside the ELF's code, stay undecoded.
+    let text = [
+        // esp-backtrace / esp-hal: the exception line.
+        format!(
+            "Exception 'Load access fault' mepc={:#010x}, mtval=0x00000000",
+            a[0]
+        ),
+        String::new(),
+        // ESP-IDF on RISC-V: the Guru Meditation register dump.
+        "Guru Meditation Error: Core  0 panic'ed (Load access fault). Exception was unhandled."
+            .to_owned(),
+        String::new(),
+        "Core  0 register dump:".to_owned(),
+        format!(
+            "MEPC    : {:#010x}  RA      : {:#010x}  SP      : 0x3fc98e40  GP      : 0x3fc8d000",
+            a[1], a[2]
+        ),
+        format!(
+            "TP      : 0x3fc8e4b4  T0      : {:#010x}  T1      : 0x3fc98b3c  T2      : 0x00000000",
+            a[3]
+        ),
+        "MSTATUS : 0x00001881  MTVEC   : 0x40380001  MCAUSE  : 0x00000005  MTVAL   : 0x00000000"
+            .to_owned(),
+        String::new(),
+        // ESP-IDF on Xtensa (and Arduino ESP32): PC:SP pairs.
+        format!(
+            "Backtrace: {:#010x}:0x3ffb1230 {:#010x}:0x3ffb1250 |<-CORRUPTED",
+            a[4], a[5]
+        ),
+        String::new(),
+        // ESP-IDF's abort().
+        format!("abort() was called at PC {:#010x} on core 0", a[6]),
+        String::new(),
+        // The ESP8266 Arduino core.
+        "Exception (28):".to_owned(),
+        format!(
+            "epc1={:#010x} epc2=0x00000000 epc3=0x00000000 excvaddr=0x00000010 depc=0x00000000",
+            a[7]
+        ),
+        String::new(),
+        // An ordinary log line holding a code address is not a crash.
+        format!("I (99) main: handler at {:#010x}", a[8]),
+        "after the panic".to_owned(),
+    ]
+    .join("\r\n")
+        + "\r\n";
+    let (lines, decoded) = decode_console(&elf, &text);
+
+    // What each format says is code, at the address to look up (a return address: the call
+    // before it).
+    let wanted = [
+        (a[0], a[0]),
+        (a[1], a[1]),
+        (a[2], a[2] - 1),
+        (a[4], a[4]),
+        (a[5], a[5]),
+        (a[6], a[6]),
+        (a[7], a[7]),
+    ];
+    let probes: Vec<u32> = wanted.iter().map(|&(_, probe)| probe).collect();
+    let expected = gnu_addr2line(&elf, &probes);
+    for (address, probe) in wanted {
+        assert_same_frames(address, &decoded, &expected[&probe]);
+    }
+    let mut found: Vec<u32> = decoded.keys().copied().collect();
+    found.sort_unstable();
+    let mut want: Vec<u32> = wanted.iter().map(|&(address, _)| address).collect();
+    want.sort_unstable();
+    assert_eq!(found, want, "{lines:#?}");
 }
 
 #[test]

@@ -26,7 +26,7 @@ pub fn run_monitor(args: MonitorArgs, config: &Config, global: GlobalArgs) -> an
     let baud = config.console_baud(args.serial.baud, &process_env)?;
     let serial = SerialOptions {
         hex: args.hex,
-        decoding: Decoding::from_elf(args.elf),
+        decoding: Decoding::from_elf(args.elf).map_err(anyhow::Error::msg)?,
         ..console(path, baud, config.line_ending(args.line_ending), &global)
     };
     let session = SessionConfig {
@@ -186,7 +186,7 @@ pub fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Re
     };
     let baud = config.console_baud(args.serial.baud, &process_env)?;
     let serial = SerialOptions {
-        decoding: Decoding::from_elf(args.elf),
+        decoding: Decoding::from_elf(args.elf).map_err(anyhow::Error::msg)?,
         ..console(port.clone(), baud, config.line_ending(None), &global)
     };
     if line_mode(&global) {
@@ -311,7 +311,7 @@ pub fn run_flash_and_connect(
     };
     let baud = config.monitor_baud(args.monitor_baud);
     let mut serial = SerialOptions {
-        decoding: Decoding::from_elf(args.elf),
+        decoding: Decoding::from_elf(args.elf).map_err(anyhow::Error::msg)?,
         ..console(path.clone(), baud, config.line_ending(None), &global)
     };
     let clients = config.clients(args.clients, 2);

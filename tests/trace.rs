@@ -85,8 +85,11 @@ fn gnu_addr2line(elf: &Path, addresses: &[u32]) -> HashMap<u32, Vec<PeerFrame>> 
     frames
 }
 
-/// A `trace!` frame line: (address, inlined-by, function, file, line).
-fn parse_trace(line: &str) -> Option<(u32, bool, String, Option<String>, Option<u32>)> {
+/// A frame as a `trace!` line shows it: inlined-by, function, file, line.
+type OurFrame = (bool, String, Option<String>, Option<u32>);
+
+/// A `trace!` frame line: its address and frame.
+fn parse_trace(line: &str) -> Option<(u32, OurFrame)> {
     let rest = line.strip_prefix("trace! 0x")?;
     let (hex, rest) = rest.split_once(' ')?;
     let address = u32::from_str_radix(hex, 16).ok()?;
@@ -105,7 +108,7 @@ fn parse_trace(line: &str) -> Option<(u32, bool, String, Option<String>, Option<
         },
         None => (rest.to_owned(), None, None),
     };
-    Some((address, inlined, function, file, number))
+    Some((address, (inlined, function, file, number)))
 }
 
 /// `espchat monitor --elf ELF` on a pty the test writes to; waits until the port is open.
@@ -124,7 +127,7 @@ fn monitor_with_elf(elf: &Path) -> (HeadlessProcess, std::fs::File, nix::pty::Op
     (monitor, master, pty)
 }
 
-type Decoded = HashMap<u32, Vec<(bool, String, Option<String>, Option<u32>)>>;
+type Decoded = HashMap<u32, Vec<OurFrame>>;
 
 /// The console `text` through `espchat monitor --elf`: every stdout line, and the `trace!`
 /// frames by address. `text` ends with a line `after the panic`.
@@ -137,11 +140,8 @@ fn decode_console(elf: &Path, text: &str) -> (Vec<String>, Decoded) {
     let lines = monitor.all_stdout().to_vec();
     let mut decoded = Decoded::new();
     for line in &lines {
-        if let Some((address, inlined, function, file, number)) = parse_trace(line) {
-            decoded
-                .entry(address)
-                .or_default()
-                .push((inlined, function, file, number));
+        if let Some((address, frame)) = parse_trace(line) {
+            decoded.entry(address).or_default().push(frame);
         }
     }
     (lines, decoded)

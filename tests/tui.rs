@@ -127,6 +127,42 @@ fn demo_flashes_finds_the_ip_chats_switches_the_led_and_quits_cleanly() {
 }
 
 #[test]
+fn demo_decodes_the_boards_panic_under_its_backtrace() {
+    let server = own_tmux();
+    let shell = Shell::start(&server, 160, 50);
+    let _home = shell.demo_with_both_panes();
+    // The console (M-0): the virtual board panics as the firmware does, with real addresses,
+    // and reboots; the panes come back.
+    shell.keys(&["M-0"]);
+    shell.keys(&["panic", "Enter"]);
+    // The panes lose the server when it reboots: the panic's lines were all printed before.
+    shell.wait("the reboot after the panic", |screen| {
+        screen.contains("disconnected: the server closed the connection")
+    });
+    // The reboot's log pushed the backtrace up: the console's search finds it, decoded. (The
+    // panes may have reconnected once at the start, too: search again until it is there.)
+    let decoded =
+        |screen: &str| screen.contains("espchat_firmware::chat::Chat::console at src/chat.rs:");
+    let end = Instant::now() + DEADLINE;
+    let screen = loop {
+        shell.keys(&["C-t", "/"]);
+        shell.keys(&["Chat::console at", "Enter"]);
+        match shell.0.wait_for(
+            Instant::now(),
+            Duration::from_secs(2),
+            Duration::from_millis(100),
+            decoded,
+        ) {
+            Ok((_, screen)) => break screen,
+            Err(error) if Instant::now() > end => panic!("no decoded frame: {error}"),
+            Err(_) => shell.keys(&["Escape"]),
+        }
+    };
+    assert!(screen.contains("↳ 0x4207"), "{screen}");
+    shell.quit_with("C-q");
+}
+
+#[test]
 fn the_config_file_sets_the_panes_and_rebinds_quit() {
     let server = own_tmux();
     let shell = Shell::start(&server, 140, 45);

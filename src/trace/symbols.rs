@@ -98,7 +98,7 @@ impl Symbols {
             .filter(|symbol| symbol.kind() == object::SymbolKind::Text && symbol.size() > 0)
             .filter_map(|symbol| {
                 let name = symbol.name().ok()?;
-                let name = addr2line::demangle_auto(Cow::Borrowed(name), None).into_owned();
+                let name = elide_generics(&addr2line::demangle_auto(Cow::Borrowed(name), None));
                 Some((symbol.address(), symbol.address() + symbol.size(), name))
             })
             .collect();
@@ -155,7 +155,7 @@ impl Symbols {
                     .function
                     .as_ref()
                     .and_then(|name| name.demangle().ok())
-                    .map(Cow::into_owned);
+                    .map(|name| elide_generics(&name));
                 let (file, line) = match &frame.location {
                     Some(location) => (location.file.map(|f| self.short_path(f)), location.line),
                     None => (None, None),
@@ -225,6 +225,54 @@ impl Symbols {
             .map(|byte| format!("{byte:02x}"))
             .collect()
     }
+}
+
+/// Generic arguments longer than this are shown as `<…>`.
+const GENERICS_SHOWN: usize = 24;
+
+/// `lock<core::option::Option<…>, embassy_sync::…>` -> `lock<…>`: a name's generic arguments,
+/// when long, hide it. Short ones (`Cell<T>`) and a trait impl's `<A as B>::f` stay.
+pub fn elide_generics(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut chars = name.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        let after_name = out
+            .chars()
+            .last()
+            .is_some_and(|last| last.is_alphanumeric() || last == '_' || last == '}');
+        if c != '<' || !after_name {
+            out.push(c);
+            continue;
+        }
+        // Find the matching `>` (skipping `->`, which is not a bracket).
+        let mut depth = 1;
+        let mut end = None;
+        let mut previous = c;
+        for (index, inner) in name[at + 1..].char_indices() {
+            match inner {
+                '<' => depth += 1,
+                '>' if previous != '-' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(at + 1 + index);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            previous = inner;
+        }
+        match end {
+            Some(end) if end - at - 1 > GENERICS_SHOWN => {
+                out.push_str("<…>");
+                while chars.peek().is_some_and(|&(index, _)| index <= end) {
+                    chars.next();
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// `a::b` or `a::b<T>`, not `poll<a::b>`: a name with its path.
@@ -308,6 +356,38 @@ mod tests {
             "/home/ana/lab/firmwareX/src/chat.rs"
         );
         assert_eq!(short_path("src/main.rs", &dirs), "src/main.rs");
+    }
+
+    #[test]
+    fn long_generic_arguments_are_elided() {
+        assert_eq!(
+            elide_generics(
+                "lock<core::option::Option<espchat_core::console::BoardCommand>, embassy_sync::X>"
+            ),
+            "lock<…>"
+        );
+        assert_eq!(
+            elide_generics("embassy_executor::raw::TaskStorage<F>::poll"),
+            "embassy_executor::raw::TaskStorage<F>::poll"
+        );
+        assert_eq!(
+            elide_generics(
+                "<espchat_firmware::chat::Slot as espchat_records::switchboard::Outbox>::room"
+            ),
+            "<espchat_firmware::chat::Slot as espchat_records::switchboard::Outbox>::room"
+        );
+        assert_eq!(
+            elide_generics("{closure#0}<core::result::Result<(), core::fmt::Error>, F> at"),
+            "{closure#0}<…> at"
+        );
+        assert_eq!(
+            elide_generics("call<dyn core::ops::function::Fn() -> u32, usize, usize>"),
+            "call<…>"
+        );
+        assert_eq!(
+            elide_generics("unbalanced<a::b::c::d::e::f::g::h::i"),
+            "unbalanced<a::b::c::d::e::f::g::h::i"
+        );
     }
 
     #[test]

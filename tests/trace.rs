@@ -173,7 +173,7 @@ fn assert_same_frames(address: u32, decoded: &Decoded, theirs: &[PeerFrame]) {
             let outermost = index + 1 == ours.len();
             assert!(
                 *function == peer.function
-                    || (!bare.is_empty() && ours_bare == bare)
+                    || ours_bare == peer.function.split('<').next().unwrap_or_default()
                     || (outermost && function.ends_with(&format!("::{bare}"))),
                 "{address:#x} frame {index}: {function} is not {}",
                 peer.function

@@ -18,6 +18,12 @@
 //! A calibration pass (a few MB each) first checks that every consumer runs and estimates its
 //! speed; the amount shrinks for all consumers if the slowest would need over 120 s for it.
 //! Every wait has a deadline; a consumer missing from PATH is skipped with a message.
+//!
+//! Crash decoding: 1% of the lines are ESP-IDF `Backtrace: PC:SP ...` lines holding code
+//! addresses of the bundled ESP32-C3 firmware, and `espchat --elf` runs with that firmware's
+//! symbols (so it decodes them, `trace!` lines and all) beside plain `espchat`. Before the runs,
+//! the bench times loading the firmware's ELF (the full one if `firmware/` was built, and the
+//! bundled symbols) in this process, with the memory it takes.
 
 mod support;
 
@@ -68,10 +74,12 @@ fn main() {
     let bench = Bench::start(
         "ingest benchmark: serial console text through a pty, as fast as the consumer reads",
     );
-    let pattern = support::esp_log_text(PATTERN_BYTES, true);
+    let (elf, addresses) = bench_elf();
+    report_elf_loads(&elf);
+    let pattern = with_backtraces(&support::esp_log_text(PATTERN_BYTES, true), &addresses);
     print_context(&pattern);
 
-    let consumers = consumers();
+    let consumers = consumers(&elf);
     let mut runnable = Vec::new();
     for consumer in &consumers {
         match find_on_path(consumer.program()) {
@@ -179,7 +187,7 @@ impl Consumer {
     }
 }
 
-fn consumers() -> Vec<Consumer> {
+fn consumers(elf: &Path) -> Vec<Consumer> {
     let owned = |args: &[&str]| args.iter().map(|arg| (*arg).to_owned()).collect();
     vec![
         Consumer {
@@ -190,6 +198,19 @@ fn consumers() -> Vec<Consumer> {
                 "--headless",
                 "-p",
                 "{}",
+            ]),
+            install_hint: "built by cargo",
+        },
+        Consumer {
+            name: "espchat --elf",
+            command: owned(&[
+                env!("CARGO_BIN_EXE_espchat"),
+                "monitor",
+                "--headless",
+                "-p",
+                "{}",
+                "--elf",
+                &elf.to_string_lossy(),
             ]),
             install_hint: "built by cargo",
         },
@@ -600,6 +621,19 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
             LINK_BYTES_PER_SEC / 1e3,
             verdict(link >= LINK_GOAL)
         );
+        match find("espchat --elf") {
+            Some(decoding) => {
+                let ratio_elf = decoding.rate.median / rate;
+                println!(
+                    "goal 3, with an ELF and 1% of lines decoded, within 10% of the rate \
+                     without: {:.1} MB/s against {:.1} MB/s ({ratio_elf:.2}x): {}",
+                    decoding.rate.median / MB,
+                    rate / MB,
+                    verdict(ratio_elf >= 0.9)
+                );
+            }
+            None => println!("goal 3, decoding within 10%: espchat --elf did not run"),
+        }
         match tio {
             Some(tio) => {
                 let (mine, theirs) = (espchat.cpu_per_mb.median, tio.cpu_per_mb.median);
@@ -647,7 +681,8 @@ fn print_table(results: &[(&Consumer, Vec<Result<Run, String>>)], total: u64, sh
 * the machine is shared: MB/s moves with other load (see the load averages); CPU per
   MB moves less.
 * every consumer runs with stdout to /dev/null and stdin a pipe kept open:
-  espchat `monitor --headless -p PTY`, `cat PTY`, `tio -b 115200 PTY` and
+  espchat `monitor --headless -p PTY` (and with `--elf` the bundled firmware's
+  symbols), `cat PTY`, `tio -b 115200 PTY` and
   `picocom --quiet --noreset --nolock -b 115200 PTY`. tio and picocom need no
   terminal: with stdin a pipe they read the port and forward stdin, no wrapper.
   espchat decodes every line (UTF-8, escapes, the IP watcher) and prints plain
@@ -678,4 +713,81 @@ impl Spread {
             max: values[values.len() - 1],
         })
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crash decoding
+
+/// The bundled ESP32-C3 firmware's symbols in a file, and code addresses from its functions.
+fn bench_elf() -> (std::path::PathBuf, Vec<u32>) {
+    use object::{Object as _, ObjectSymbol as _};
+    let elf = espchat::bundled::symbols_for(espflash::target::Chip::Esp32c3)
+        .expect("espchat bundles the ESP32-C3 firmware")
+        .expect("its symbols inflate");
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("espchat-esp32c3-symbols.elf");
+    std::fs::write(&path, &elf).expect("write the symbols");
+    let file = object::File::parse(&*elf).expect("an ELF");
+    let addresses: Vec<u32> = file
+        .symbols()
+        .filter(|symbol| symbol.kind() == object::SymbolKind::Text && symbol.size() >= 16)
+        .filter_map(|symbol| u32::try_from(symbol.address() + ((symbol.size() / 2) & !1)).ok())
+        .step_by(7)
+        .take(200)
+        .collect();
+    (path, addresses)
+}
+
+/// `pattern` with every 100th line an ESP-IDF backtrace line of two code addresses.
+fn with_backtraces(pattern: &[u8], addresses: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pattern.len() + pattern.len() / 50);
+    let mut next = addresses.iter().cycle();
+    for (index, line) in pattern.split_inclusive(|&byte| byte == b'\n').enumerate() {
+        if index % 100 == 99
+            && let (Some(pc), Some(caller)) = (next.next(), next.next())
+        {
+            out.extend_from_slice(
+                format!("Backtrace: {pc:#010x}:0x3fc9a0f0 {caller:#010x}:0x3fc9a110\r\n")
+                    .as_bytes(),
+            );
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
+/// How long loading an ELF for decoding takes here, and how much memory the loaded symbols
+/// hold (VmRSS growth of this process while they are alive).
+fn report_elf_loads(bundled: &Path) {
+    let firmware = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("firmware/target/riscv32imc-unknown-none-elf/release/espchat-firmware");
+    let mut table = Table::new(["ELF", "size", "load ms", "RSS growth", "first lookup us"]);
+    for (name, path) in [
+        ("firmware ELF (line tables)", firmware.as_path()),
+        ("bundled symbols", bundled),
+    ] {
+        let Ok(data) = std::fs::read(path) else {
+            println!("{name}: {} not built, skipped", path.display());
+            continue;
+        };
+        let rss = || proc_field(std::process::id(), "status", "VmRSS:").unwrap_or(0);
+        let before = rss();
+        let started = Instant::now();
+        let mut symbols = espchat::trace::Symbols::load(&data).expect("the ELF loads");
+        let load = started.elapsed();
+        let grown = rss().saturating_sub(before);
+        let probe = Instant::now();
+        let _ = symbols.frames(0x4206_0000);
+        let lookup = probe.elapsed();
+        table.row([
+            name.to_owned(),
+            format!("{:.1} MB", data.len() as f64 / MB),
+            format!("{:.0}", load.as_secs_f64() * 1e3),
+            fmt_mib(grown),
+            format!("{:.0}", lookup.as_secs_f64() * 1e6),
+        ]);
+        drop(symbols);
+    }
+    table.print();
+    println!();
 }

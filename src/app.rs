@@ -277,16 +277,18 @@ impl App {
             }
             SerialEvent::Led(on) => self.board.led = Some(*on),
             // Under the line that held the address, dimmed: espchat's, not the device's.
-            SerialEvent::Trace(line) => {
-                let style = match line {
-                    TraceLine::Frame { .. } => Style {
-                        dim: true,
-                        ..Style::default()
-                    },
-                    TraceLine::Note(_) => note_style(3),
-                };
-                self.serial
-                    .push_note(styled(format!("  ↳ {line}"), style), at);
+            SerialEvent::Trace(lines) => {
+                for line in lines {
+                    let style = match line {
+                        TraceLine::Frame { .. } => Style {
+                            dim: true,
+                            ..Style::default()
+                        },
+                        TraceLine::Note(_) => note_style(3),
+                    };
+                    self.serial
+                        .push_note(styled(format!("  ↳ {line}"), style), at);
+                }
             }
             SerialEvent::Lost { path, reason } => {
                 self.board.lost = Some(reason.clone());

@@ -273,7 +273,12 @@ impl Printer {
                 Ok(())
             }
             SerialEvent::Led(on) => self.status("board", if on { "led on" } else { "led off" }),
-            SerialEvent::Trace(line) => self.status("trace", &line.to_string()),
+            SerialEvent::Trace(lines) => {
+                for line in lines {
+                    self.status("trace", &line.to_string())?;
+                }
+                Ok(())
+            }
             SerialEvent::Lost { path, reason } => self.status(
                 "serial",
                 &format!(

@@ -391,3 +391,55 @@ fn the_bundled_firmware_s_panic_is_decoded_after_flash_and_connect() {
     session.send("@quit");
     assert!(session.wait_exit().success());
 }
+
+/// The tracer's lines for console lines fed until `done` says so (the ELF loads in the
+/// background meanwhile), with a deadline.
+async fn trace_until(
+    tracer: &mut espchat::trace::Tracer,
+    done: impl Fn(&espchat::trace::Tracer, &[espchat::trace::TraceLine]) -> bool,
+) -> Vec<espchat::trace::TraceLine> {
+    let end = std::time::Instant::now() + support::DEADLINE;
+    let mut all = Vec::new();
+    while !done(tracer, &all) && std::time::Instant::now() < end {
+        all.extend(tracer.line("I (1) main: tick").await);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    all
+}
+
+#[tokio::test]
+async fn a_flashed_image_that_is_not_the_elf_s_build_is_warned_about() {
+    use espchat::trace::{ElfSource, TraceLine, Tracer};
+    let elf = support::firmware_elf();
+    let data = std::fs::read(&elf).expect("read the ELF");
+    let file = object::File::parse(&*data).expect("an ELF");
+    let desc = {
+        use object::ObjectSection as _;
+        file.section_by_name(".flash.appdesc")
+            .expect("the firmware has an app descriptor")
+            .data()
+            .expect("its bytes")[..256]
+            .to_vec()
+    };
+    // The same build: no warning, and decoding works.
+    let mut same = Tracer::start(ElfSource::File(elf.clone()), Some(desc.clone()));
+    let lines = trace_until(&mut same, |tracer, _| tracer.load_time.is_some()).await;
+    assert!(lines.is_empty(), "{lines:?}");
+    let decoded = same
+        .line("abort() was called at PC 0x42060f54 on core 0")
+        .await;
+    assert!(!decoded.is_empty());
+    assert!(same.load_time.is_some());
+
+    // Another build (its version string differs): said once, before any decoding.
+    let mut other_desc = desc;
+    other_desc[16] ^= 0x01;
+    let mut other = Tracer::start(ElfSource::File(elf), Some(other_desc));
+    let lines = trace_until(&mut other, |_, lines| !lines.is_empty()).await;
+    match lines.as_slice() {
+        [TraceLine::Note(note)] => {
+            assert!(note.contains("is not the app that was flashed"), "{note}")
+        }
+        lines => panic!("{lines:?}"),
+    }
+}

@@ -86,8 +86,8 @@ pub enum SerialEvent {
     Address(BoardAddress),
     /// The board logged `led on` / `led off`.
     Led(bool),
-    /// A crash address decoded (or a word about decoding), right after the line holding it.
-    Trace(TraceLine),
+    /// Crash addresses decoded (or a word about decoding), right after the line holding them.
+    Trace(Vec<TraceLine>),
     Lost {
         path: PathBuf,
         reason: String,
@@ -408,8 +408,8 @@ impl Actor {
                 return false;
             }
             // The decoded addresses go right under their line, before what else it said.
-            let traces = traces.into_iter().map(SerialEvent::Trace);
-            for finding in traces.chain(findings) {
+            let traces = (!traces.is_empty()).then_some(SerialEvent::Trace(traces));
+            for finding in traces.into_iter().chain(findings) {
                 if !self.emit(finding).await {
                     return false;
                 }

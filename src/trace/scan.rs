@@ -105,6 +105,11 @@ impl PanicScanner {
     /// The code addresses worth decoding in this console line, in order of appearance.
     pub fn line(&mut self, line: &str) -> Vec<Found> {
         let mut found = Vec::new();
+        // Most console lines: no block open, and nothing that opens one or holds a code
+        // address. One pass over the bytes and four searches decide it.
+        if matches!(self.block, Block::Idle) && !worth_a_look(line) {
+            return found;
+        }
         let text = payload(line);
         // defmt puts its location after an empty message: `[ERROR]  (esp_backtrace ...)`.
         if is_location_or_empty(text) {
@@ -428,6 +433,21 @@ fn trap_frame(line: &str, found: &mut Vec<Found>) {
             push(found, address, role);
         }
     }
+}
+
+/// Whether an idle line may matter: it holds `0x` and eight hex digits (every code address
+/// the formats print with `0x` has eight: code lives at 0x4000_0000 and up, Xtensa's A0 at
+/// 0x8000_0000 and up), or a word that opens a block or prints addresses without `0x`.
+fn worth_a_look(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    let long_hex = bytes.windows(10).any(|window| {
+        window[0] == b'0' && window[1] == b'x' && window[2..].iter().all(u8::is_ascii_hexdigit)
+    });
+    long_hex
+        || line.contains("acktrace")
+        || line.contains(">>>stack>>>")
+        || line.contains("mepc")
+        || line.contains("TrapFrame")
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod firmware;
 pub mod image;
 mod pty;
 pub mod rom;
+mod uart;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@ pub mod image;
 mod panic;
 mod pty;
 pub mod rom;
+mod uart;
 
 use std::io;
 use std::path::{Path, PathBuf};

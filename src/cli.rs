@@ -200,6 +200,11 @@ pub struct FlashArgs {
     /// Talk to the ROM loader only, without uploading espflash's faster RAM stub
     #[arg(long)]
     pub no_stub: bool,
+    /// With --no-stub: send the image as it is (FLASH_DATA), not deflated. By default the ROM
+    /// loader gets it compressed (FLASH_DEFL_*) wherever that is shorter [the stub always
+    /// compresses]
+    #[arg(long, requires = "no_stub")]
+    pub no_compress: bool,
     /// How to get the board into download mode [default: default-reset, no-reset on a pty]
     #[arg(long, value_enum, value_name = "R")]
     pub before: Option<Before>,

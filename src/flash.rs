@@ -10,6 +10,7 @@ mod error;
 pub mod format;
 mod image;
 mod progress;
+mod rom_deflate;
 mod watchdog;
 
 use std::fmt;
@@ -31,6 +32,7 @@ pub use self::image::{
     Arch, FlashImage, ImageTarget, app_image, bin_target, elf_target, parse_chip,
 };
 use self::progress::{Position, Tracker};
+pub use self::rom_deflate::deflate;
 pub use self::watchdog::STALL_TIMEOUT;
 use self::watchdog::{Watchdog, allowance};
 use crate::serial::port;
@@ -122,6 +124,9 @@ pub struct FlashOptions {
     pub baud: Option<u32>,
     /// Upload espflash's RAM stub first: faster, compressed writes.
     pub use_stub: bool,
+    /// Without the stub: send each segment deflated (FLASH_DEFL_*) when that is shorter and
+    /// the chip's ROM loader takes it. espflash's stub always compresses.
+    pub compress: bool,
     /// `None`: DTR/RTS reset on a real port, `no-reset` on a port without modem lines (pty).
     pub before: Option<Before>,
     /// `None`: `hard-reset` on a real port, `no-reset` on a port without modem lines (pty).
@@ -145,6 +150,7 @@ impl FlashOptions {
             chip: None,
             baud: None,
             use_stub: true,
+            compress: true,
             before: None,
             after: None,
             verify: true,
@@ -327,6 +333,9 @@ pub fn flash(
         .iter()
         .map(|segment| (segment.addr, segment.data.len() as u64))
         .collect();
+    // espflash compresses only for its stub, which it leaves out in Secure Download Mode.
+    let rom_mode = !options.use_stub || board.flasher.secure_download_mode();
+    let rom_compressed = rom_mode && options.compress && rom_deflate::rom_deflates(info.chip);
     let largest = plan.iter().map(|&(_, len)| len).max().unwrap_or(0);
     let stall = options.stall_timeout;
     let (watchdog, beats) = Watchdog::new(&board.port_fd, allowance(stall, largest));
@@ -344,7 +353,17 @@ pub fn flash(
             emit(event);
         };
         let mut tracker = Tracker::new(plan, &mut beating);
-        let written = board.flasher.write_bins_to_flash(&segments, &mut tracker);
+        let written = if rom_compressed {
+            rom_deflate::write_segments(
+                &mut board.flasher,
+                &segments,
+                options.verify,
+                options.skip_unchanged,
+                &mut tracker,
+            )
+        } else {
+            board.flasher.write_bins_to_flash(&segments, &mut tracker)
+        };
         // Dropping the beats (with `beating`) ends the watchdog.
         (
             written,

@@ -306,6 +306,8 @@ fn espchat_flash_says_how_far_it_got_when_the_board_goes_away() {
     let mut flash = support::HeadlessProcess::start(&[
         "flash",
         "--no-stub",
+        // Constant bytes deflate to nothing: sent raw, they take their time.
+        "--no-compress",
         "-p",
         &serial,
         app_path.to_str().unwrap(),
@@ -558,6 +560,7 @@ fn espchat_flash_completes_although_another_program_opens_and_closes_the_port() 
     let mut flash = support::HeadlessProcess::start(&[
         "flash",
         "--no-stub",
+        "--no-compress",
         "-b",
         "921600",
         "-p",
@@ -596,6 +599,7 @@ fn espchat_flash_gives_up_with_how_far_it_got_when_the_board_stops_answering() {
     let mut flash = support::HeadlessProcess::start(&[
         "flash",
         "--no-stub",
+        "--no-compress",
         "--stall-timeout",
         "2",
         "-p",

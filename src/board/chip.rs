@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 
 use super::console::Console;
 use super::firmware::Firmware;
 use super::image::{self, APP_OFFSET, ImageError};
 use super::pty::Pty;
 use super::rom::{Flash, INITIAL_BAUD, Loader, LoaderEvent, SyncDetector};
+use super::uart::UartLine;
 
 const ROM_BANNER: &[&str] = &["ESP-ROM:esp32c3-api1-20210207", "Build:Feb  7 2021"];
 const ROM_LOAD: &[&str] = &[
@@ -41,8 +41,6 @@ const BOOTLOADER: &[&str] = &[
     "boot:  2 factory          factory app      00 00 00010000 003f0000",
     "boot: End of partition table",
 ];
-/// The smallest line-time debt worth a sleep.
-const PACE_GRAIN: Duration = Duration::from_millis(2);
 /// How often a chip with nothing to boot retries (and prints its complaint again).
 const BOOT_LOOP: Duration = Duration::from_secs(1);
 
@@ -85,8 +83,8 @@ pub struct Chip {
     flash: Option<Flash>,
     mode: Mode,
     sync: SyncDetector,
-    /// When the simulated UART line is free again.
-    line_free: Instant,
+    /// The simulated UART line, when pacing.
+    uart: UartLine,
     /// The port's close count when the loader took over.
     closes_at_loader: u64,
 }
@@ -107,7 +105,7 @@ impl Chip {
             flash: Some(flash),
             mode: Mode::ForeignApp,
             sync: SyncDetector::default(),
-            line_free: Instant::now(),
+            uart: UartLine::new(),
             closes_at_loader: 0,
         }
     }
@@ -348,15 +346,7 @@ impl Chip {
                 Mode::Loader(loader) => loader.baud(),
                 _ => INITIAL_BAUD,
             });
-        let time = Duration::from_secs_f64(bytes as f64 * 10.0 / f64::from(baud));
-        let now = Instant::now();
-        self.line_free = self.line_free.max(now) + time;
-        // Timers have a millisecond's grain: sleeping for every small packet would cost a
-        // rounded-up tick each time (2.5 ms per 1 KiB block, measured). Small debts are carried
-        // and paid with the next sleep, so the line's pace stays exact.
-        if self.line_free > now + PACE_GRAIN {
-            tokio::time::sleep_until(self.line_free).await;
-        }
+        self.uart.carry(bytes, baud).await;
     }
 
     fn save(&self, flash: &Flash) {

@@ -216,7 +216,7 @@ impl Pty {
 }
 
 /// Registers an owned descriptor with tokio's reactor.
-fn register<T: AsRawFd>(owner: T) -> io::Result<AsyncFd<T>> {
+pub(super) fn register<T: AsRawFd>(owner: T) -> io::Result<AsyncFd<T>> {
     // SAFETY: `owner` owns its descriptor (an `OwnedFd` or an `Inotify`) and keeps the same one
     // open until the `AsyncFd` drops it.
     unsafe { AsyncFd::register(owner) }.map_err(|error| error.into_parts().1)

@@ -19,6 +19,7 @@ pub fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow
         chip: args.chip,
         baud: config.flash_baud(args.baud, &process_env)?,
         use_stub: !args.no_stub,
+        compress: !args.no_compress,
         before: args.before,
         after: args.after,
         force: args.force,

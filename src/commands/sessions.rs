@@ -303,6 +303,7 @@ pub fn run_flash_and_connect(
         chip: args.flash.chip,
         baud: config.flash_baud(args.flash.baud, &process_env)?,
         use_stub: !args.flash.no_stub,
+        compress: !args.flash.no_compress,
         before: args.flash.before,
         after: args.flash.after,
         force: args.flash.force,

@@ -21,9 +21,10 @@ struct Current {
 
 /// Follows espflash through the segments it was given, in order.
 ///
-/// espflash counts chunks (1 KiB for the ROM, 16 KiB of compressed data for the stub), and a
-/// segment skipped as unchanged gets `finish(true)` without an `init`; the tracker knows the
-/// segments, so it reports bytes and names every segment.
+/// espflash counts chunks (1 KiB for the ROM, 16 KiB of compressed data for the stub; espchat's
+/// compressed ROM writes count uncompressed bytes, so theirs are exact), and a segment skipped
+/// as unchanged gets `finish(true)` without an `init`; the tracker knows the segments, so it
+/// reports bytes and names every segment.
 pub struct Tracker<'e, F: FnMut(FlashEvent)> {
     emit: &'e mut F,
     segments: Vec<(u32, u64)>,

@@ -386,33 +386,13 @@ fn esptool_writes_and_verifies_in_every_mode() {
     }
 }
 
-/// The real firmware's ELF for the ESP32-C3, built (or found fresh) once for this test binary.
-fn firmware_elf() -> PathBuf {
-    static ELF: OnceLock<PathBuf> = OnceLock::new();
-    ELF.get_or_init(|| {
-        let firmware = Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware");
-        let status = Command::new("cargo")
-            .args(["build", "--release", "--quiet"])
-            .current_dir(&firmware)
-            .env_remove("RUSTFLAGS")
-            .status()
-            .expect("run cargo for the firmware");
-        assert!(
-            status.success(),
-            "building the firmware failed: it needs `rustup target add riscv32imc-unknown-none-elf`"
-        );
-        firmware.join("target/riscv32imc-unknown-none-elf/release/espchat-firmware")
-    })
-    .clone()
-}
-
 #[test]
 fn espchat_flash_writes_the_firmware_elf_in_rom_mode_as_espflash_converts_it() {
     use espflash::flasher::{FlashData, FlashSettings, FlashSize};
     use espflash::image_format::idf::IdfBootloaderFormat;
     use espflash::target::{Chip, XtalFrequency};
 
-    let elf_path = firmware_elf();
+    let elf_path = support::firmware_elf();
     let elf = std::fs::read(&elf_path).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (board, flash_file) = BoardProcess::blank(dir.path());

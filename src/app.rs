@@ -280,7 +280,7 @@ impl App {
             SerialEvent::Trace(lines) => {
                 for line in lines {
                     let style = match line {
-                        TraceLine::Frame { .. } => Style {
+                        TraceLine::Frame(_) => Style {
                             dim: true,
                             ..Style::default()
                         },

@@ -6,6 +6,7 @@
 pub mod scan;
 pub mod symbols;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -126,13 +127,9 @@ impl ElfSource {
 /// What goes under a console line: a decoded address, or a word about decoding.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TraceLine {
-    /// One frame at `address`; frames after the first of an address are the functions the
-    /// previous frame was inlined into.
-    Frame {
-        address: u32,
-        frame: Frame,
-        inlined_by: bool,
-    },
+    /// One frame of a decoded address, rendered (see [`render_frame`]) once per address and
+    /// shared by every line that prints it again.
+    Frame(Arc<str>),
     /// The ELF could not be loaded, or does not match the running app.
     Note(String),
 }
@@ -141,28 +138,34 @@ impl fmt::Display for TraceLine {
     /// The text after `trace! ` in line mode (docs/contract.md §2).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TraceLine::Frame {
-                address,
-                frame,
-                inlined_by,
-            } => {
-                write!(f, "{address:#010x} ")?;
-                if *inlined_by {
-                    f.write_str("(inlined by) ")?;
-                }
-                f.write_str(frame.function.as_deref().unwrap_or("??"))?;
-                if let Some(file) = &frame.file {
-                    write!(f, " at {file}")?;
-                    if let Some(line) = frame.line {
-                        write!(f, ":{line}")?;
-                    }
-                }
-                Ok(())
-            }
+            TraceLine::Frame(text) => f.write_str(text),
             TraceLine::Note(text) => f.write_str(text),
         }
     }
 }
+
+/// `0x42001234 espchat_firmware::chat::serve at src/chat.rs:120`, or with `(inlined by) `
+/// before the function for the functions a frame was inlined into. Control characters (an ELF
+/// is a file from anywhere) are left out.
+pub fn render_frame(address: u32, frame: &Frame, inlined_by: bool) -> String {
+    let mut text = format!("{address:#010x} ");
+    if inlined_by {
+        text.push_str("(inlined by) ");
+    }
+    text.push_str(frame.function.as_deref().unwrap_or("??"));
+    if let Some(file) = &frame.file {
+        text.push_str(" at ");
+        text.push_str(file);
+        if let Some(line) = frame.line {
+            text.push_str(&format!(":{line}"));
+        }
+    }
+    text.retain(|c| !c.is_control());
+    text
+}
+
+/// Decoded addresses remembered, rendered: a reboot loop prints the same panic again and again.
+const RENDERED_LIMIT: usize = 4096;
 
 enum State {
     Loading(oneshot::Receiver<Result<(Symbols, Duration), String>>),
@@ -183,6 +186,8 @@ pub struct Tracer {
     /// How long loading took, once it is done.
     pub load_time: Option<Duration>,
     mismatch_said: bool,
+    /// (address printed, address looked up) -> its lines.
+    rendered: HashMap<(u32, u32), Arc<[TraceLine]>>,
 }
 
 impl Tracer {
@@ -208,6 +213,7 @@ impl Tracer {
             flashed_desc,
             load_time: None,
             mismatch_said: false,
+            rendered: HashMap::new(),
         }
     }
 
@@ -220,6 +226,7 @@ impl Tracer {
             flashed_desc: None,
             load_time: None,
             mismatch_said: false,
+            rendered: HashMap::new(),
         }
     }
 
@@ -269,14 +276,23 @@ impl Tracer {
                 Role::ReturnAddress => found.address.saturating_sub(1),
                 _ => found.address,
             };
-            let frames = symbols.frames(probe);
-            for (index, frame) in frames.iter().enumerate() {
-                out.push(TraceLine::Frame {
-                    address: found.address,
-                    frame: frame.clone(),
-                    inlined_by: index > 0,
+            let lines = self
+                .rendered
+                .entry((found.address, probe))
+                .or_insert_with(|| {
+                    symbols
+                        .frames(probe)
+                        .iter()
+                        .enumerate()
+                        .map(|(index, frame)| {
+                            TraceLine::Frame(render_frame(found.address, frame, index > 0).into())
+                        })
+                        .collect()
                 });
-            }
+            out.extend(lines.iter().cloned());
+        }
+        if self.rendered.len() > RENDERED_LIMIT {
+            self.rendered.clear();
         }
         out
     }
@@ -309,7 +325,11 @@ impl Tracer {
 
 /// The hex ESP-IDF prints at boot after `ELF file SHA256:` (often the first 16 digits).
 fn elf_sha_said(text: &str) -> Option<String> {
-    let (_, rest) = text.split_once("ELF file SHA256:")?;
+    const SAID: &str = "ELF file SHA256:";
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(SAID));
+    let at = FINDER.find(text.as_bytes())?;
+    let rest = &text[at + SAID.len()..];
     let hex: String = rest
         .trim_start()
         .chars()
@@ -355,25 +375,19 @@ mod tests {
             line: Some(120),
             inlined: false,
         };
-        let line = TraceLine::Frame {
-            address: 0x4200_1234,
-            frame: frame.clone(),
-            inlined_by: false,
-        };
         assert_eq!(
-            line.to_string(),
+            render_frame(0x4200_1234, &frame, false),
             "0x42001234 espchat_firmware::chat::serve at src/chat.rs:120"
         );
-        let inlined = TraceLine::Frame {
-            address: 0x4200_1234,
-            frame: Frame {
-                file: None,
-                line: None,
-                function: None,
-                ..frame
-            },
-            inlined_by: true,
+        let unknown = Frame {
+            file: None,
+            line: None,
+            function: Some("evil\u{1b}[2Jname".to_owned()),
+            ..frame
         };
-        assert_eq!(inlined.to_string(), "0x42001234 (inlined by) ??");
+        assert_eq!(
+            render_frame(0x4200_1234, &unknown, true),
+            "0x42001234 (inlined by) evil[2Jname"
+        );
     }
 }

@@ -439,15 +439,17 @@ fn trap_frame(line: &str, found: &mut Vec<Found>) {
 /// the formats print with `0x` has eight: code lives at 0x4000_0000 and up, Xtensa's A0 at
 /// 0x8000_0000 and up), or a word that opens a block or prints addresses without `0x`.
 fn worth_a_look(line: &str) -> bool {
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    static HEX: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("0x"));
+    static WORDS: LazyLock<[Finder<'static>; 4]> =
+        LazyLock::new(|| ["acktrace", ">>>stack>>>", "mepc", "TrapFrame"].map(Finder::new));
     let bytes = line.as_bytes();
-    let long_hex = bytes.windows(10).any(|window| {
-        window[0] == b'0' && window[1] == b'x' && window[2..].iter().all(u8::is_ascii_hexdigit)
-    });
-    long_hex
-        || line.contains("acktrace")
-        || line.contains(">>>stack>>>")
-        || line.contains("mepc")
-        || line.contains("TrapFrame")
+    HEX.find_iter(bytes).any(|at| {
+        bytes
+            .get(at + 2..at + 10)
+            .is_some_and(|digits| digits.iter().all(u8::is_ascii_hexdigit))
+    }) || WORDS.iter().any(|word| word.find(bytes).is_some())
 }
 
 #[cfg(test)]

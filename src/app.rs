@@ -512,15 +512,23 @@ impl App {
         self.focus = focus;
     }
 
-    /// Lines a page scroll moves in the focused pane: its height on screen, less one line of
-    /// overlap so the reader keeps their place.
-    fn page(&self) -> usize {
+    /// Lines a page scroll moves in the focused pane: what fills its rows from the line at the
+    /// bottom of the view, back (`older`) or forward, less one line of overlap so the reader
+    /// keeps their place. Long lines wrap over several rows: counting lines by the pane's
+    /// height would skip some.
+    fn page(&self, older: bool) -> usize {
         let layout = layout::layout(self.area, self);
-        let rect = match self.focus {
-            Focus::Serial => layout.serial,
-            Focus::Chat(i) => layout.panes.get(i).copied().unwrap_or(layout.serial),
+        let (rect, chrome) = match self.focus {
+            // Borders; a chat pane has its input line too.
+            Focus::Serial => (layout.serial, 2),
+            Focus::Chat(i) => (layout.panes.get(i).copied().unwrap_or(layout.serial), 3),
         };
-        usize::from(rect.height.saturating_sub(4)).max(1)
+        let width = usize::from(rect.width.saturating_sub(2)).max(1);
+        let height = usize::from(rect.height.saturating_sub(chrome)).max(1);
+        let lines =
+            self.scrollback(self.focus)
+                .lines_in_rows(width, height, self.timestamps, older);
+        lines.saturating_sub(1).max(1)
     }
 
     pub fn update(&mut self, action: Action) -> Vec<Command> {
@@ -589,11 +597,11 @@ impl App {
                 commands.push(Command::Serial(SerialCommand::Hex(self.hex)));
             }
             Action::ScrollUp => {
-                let page = self.page();
+                let page = self.page(true);
                 self.scrollback_mut(self.focus).scroll_up(page);
             }
             Action::ScrollDown => {
-                let page = self.page();
+                let page = self.page(false);
                 self.scrollback_mut(self.focus).scroll_down(page);
             }
             Action::Search => {

@@ -9,6 +9,24 @@ use crate::serial::StyledLine;
 /// Enough for a long boot log plus a session's chatter; at ~100 bytes a line, about a MB a pane.
 pub const SCROLLBACK_LINES: usize = 10_000;
 
+/// Screen rows `line` takes at `width` cells, with a timestamp column (10 cells) when
+/// `stamped`: characters are laid out by their width and wrapped where the next one does not
+/// fit, as the panes draw them.
+pub fn rows_of(line: &StyledLine, stamped: bool, width: usize) -> usize {
+    use unicode_width::UnicodeWidthChar as _;
+    let mut rows = 1;
+    let mut used = if stamped { 10 } else { 0 };
+    for c in line.spans.iter().flat_map(|span| span.text.chars()) {
+        let w = c.width().unwrap_or(0);
+        if used + w > width && used > 0 {
+            rows += 1;
+            used = 0;
+        }
+        used += w;
+    }
+    rows
+}
+
 /// A finished line and when it came.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -98,6 +116,31 @@ impl Scrollback {
 
     pub fn offset(&self) -> usize {
         self.offset
+    }
+
+    /// Lines that fill `height` rows of `width` cells, starting at the line in view at the
+    /// bottom and going back (`older`) or forward: what one page shows from there.
+    pub fn lines_in_rows(&self, width: usize, height: usize, stamped: bool, older: bool) -> usize {
+        let bottom = self.lines.len().saturating_sub(self.offset + 1);
+        let mut used = 0;
+        let mut count = 0;
+        let mut index = bottom;
+        loop {
+            let Some(entry) = self.lines.get(index) else {
+                break;
+            };
+            used += rows_of(&entry.line, stamped, width);
+            if used > height {
+                break;
+            }
+            count += 1;
+            index = match (older, index.checked_sub(1)) {
+                (true, Some(previous)) => previous,
+                (true, None) => break,
+                (false, _) => index + 1,
+            };
+        }
+        count.max(1)
     }
 
     pub fn scroll_up(&mut self, lines: usize) {

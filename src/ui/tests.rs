@@ -557,3 +557,46 @@ fn a_pasted_line_break_shows_in_the_input_line_and_the_cursor_stays_in_view() {
             .contains(ratatui::style::Modifier::REVERSED)
     );
 }
+
+#[test]
+fn paging_through_wrapped_lines_shows_every_line() {
+    let mut app = board(1);
+    app.resize(Size::new(60, 30));
+    app.update(crate::app::keys::Action::FocusPane(0));
+    // Lines of one, two and three rows at the pane's width.
+    for n in 0..90 {
+        let text = format!("L{n:03} {}", "x".repeat((n % 3) * 60));
+        app.handle_event(&Event::Serial(SerialEvent::Output(ConsoleOutput::Line(
+            plain(&text),
+        ))));
+    }
+    let seen = |app: &App, seen: &mut std::collections::BTreeSet<String>| {
+        let screen = text(render(app, 60, 30).backend().buffer());
+        for word in screen.split(|c: char| !c.is_ascii_alphanumeric()) {
+            if word.len() == 4 && word.starts_with('L') {
+                seen.insert(word.to_owned());
+            }
+        }
+    };
+    let all: std::collections::BTreeSet<String> = (0..90).map(|n| format!("L{n:03}")).collect();
+    for (action, direction) in [
+        (crate::app::keys::Action::ScrollUp, "up"),
+        (crate::app::keys::Action::ScrollDown, "down"),
+    ] {
+        let mut shown = std::collections::BTreeSet::new();
+        seen(&app, &mut shown);
+        for _ in 0..200 {
+            let before = app.serial.offset();
+            app.update(action.clone());
+            seen(&app, &mut shown);
+            if app.serial.offset() == before {
+                break;
+            }
+        }
+        let missing: Vec<_> = all.difference(&shown).collect();
+        assert!(
+            missing.is_empty(),
+            "paging {direction} never showed {missing:?}"
+        );
+    }
+}

@@ -125,10 +125,7 @@ impl Scrollback {
         let mut used = 0;
         let mut count = 0;
         let mut index = bottom;
-        loop {
-            let Some(entry) = self.lines.get(index) else {
-                break;
-            };
+        while let Some(entry) = self.lines.get(index) {
             used += rows_of(&entry.line, stamped, width);
             if used > height {
                 break;

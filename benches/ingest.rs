@@ -189,29 +189,23 @@ impl Consumer {
 
 fn consumers(elf: &Path) -> Vec<Consumer> {
     let owned = |args: &[&str]| args.iter().map(|arg| (*arg).to_owned()).collect();
+    let monitor: Vec<String> = owned(&[
+        env!("CARGO_BIN_EXE_espchat"),
+        "monitor",
+        "--headless",
+        "-p",
+        "{}",
+    ]);
+    let elf = elf.to_string_lossy();
     vec![
         Consumer {
             name: "espchat",
-            command: owned(&[
-                env!("CARGO_BIN_EXE_espchat"),
-                "monitor",
-                "--headless",
-                "-p",
-                "{}",
-            ]),
+            command: monitor.clone(),
             install_hint: "built by cargo",
         },
         Consumer {
             name: "espchat --elf",
-            command: owned(&[
-                env!("CARGO_BIN_EXE_espchat"),
-                "monitor",
-                "--headless",
-                "-p",
-                "{}",
-                "--elf",
-                &elf.to_string_lossy(),
-            ]),
+            command: [monitor, owned(&["--elf", &elf])].concat(),
             install_hint: "built by cargo",
         },
         Consumer {

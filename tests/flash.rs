@@ -633,19 +633,6 @@ fn bytes_in_flight_at_a_reset_do_not_reach_the_app() {
     );
 }
 
-/// Bytes no one would mistake for an image, the same each run.
-fn noise(len: usize) -> Vec<u8> {
-    let mut state = 0x2545_F491_u32;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect()
-}
-
 /// Issue 16, item 3: a `.bin` that would not boot (random bytes, or the bundled image with one
 /// byte flipped) is refused before anything is written, with the reason; `--force` writes it.
 #[test]
@@ -656,7 +643,7 @@ fn espchat_flash_refuses_an_app_image_that_would_not_boot_unless_forced() {
     let blank = std::fs::read(&flash_file).unwrap();
 
     let random = dir.path().join("random.bin");
-    std::fs::write(&random, noise(4096)).unwrap();
+    std::fs::write(&random, support::noise(4096)).unwrap();
     let mut flipped = espchat::bundled::ESP32C3.to_vec();
     flipped[0x1000] ^= 0x01;
     let corrupt = dir.path().join("corrupt.bin");
@@ -725,7 +712,7 @@ fn espchat_flash_says_an_unreadable_images_os_error_once() {
 #[test]
 fn a_monitor_during_a_flash_is_told_the_flasher_has_the_port() {
     let dir = tempfile::tempdir().unwrap();
-    let app = image::build(ESPCHAT_PROJECT, "3.1.0", &noise(200_000));
+    let app = image::build(ESPCHAT_PROJECT, "3.1.0", &support::noise(200_000));
     let app_path = dir.path().join("app.bin");
     std::fs::write(&app_path, &app).unwrap();
     let board = BoardProcess::start(&["--blank"]);

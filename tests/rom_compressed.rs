@@ -40,19 +40,6 @@ fn half_compressible(len: usize) -> Vec<u8> {
     bytes
 }
 
-/// Bytes deflate cannot shrink.
-fn noise(len: usize) -> Vec<u8> {
-    let mut state = 0x2545_F491_u32;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect()
-}
-
 /// An espchat app image around `payload`, in `dir`; returns its bytes and path.
 fn app_file(dir: &Path, name: &str, payload: &[u8]) -> (Vec<u8>, PathBuf) {
     let app = image::build(ESPCHAT_PROJECT, "17.0.0", payload);
@@ -220,7 +207,7 @@ fn rom_mode_sends_raw_blocks_where_deflate_does_not_shrink_or_with_no_compress()
     let raw_blocks = |app: &[u8]| app.len().div_ceil(ROM_BLOCK);
 
     // Not an app (an app's header and descriptor deflate a little): written with --force.
-    let noisy = noise(60_000);
+    let noisy = support::noise(60_000);
     assert!(flash::deflate(&noisy).unwrap().len() >= noisy.len());
     let noisy_path = dir.path().join("noise.bin");
     std::fs::write(&noisy_path, &noisy).unwrap();

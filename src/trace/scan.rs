@@ -147,35 +147,30 @@ impl PanicScanner {
         };
     }
 
+    /// A backtrace frame line: its address is reported and the frames go on.
+    fn frame(&mut self, text: &str, found: &mut Vec<Found>) -> bool {
+        let Some(address) = frame_line(text) else {
+            return false;
+        };
+        push(found, address, Role::Frame);
+        self.block = Block::Frames {
+            started: true,
+            blanks: 0,
+        };
+        true
+    }
+
     /// Continues the current block with `text`; false when the line is not part of it.
     fn in_block(&mut self, text: &str, found: &mut Vec<Found>) -> bool {
         match self.block {
             Block::Idle => false,
-            Block::Frames { .. } => {
-                if let Some(address) = frame_line(text) {
-                    push(found, address, Role::Frame);
-                    self.block = Block::Frames {
-                        started: true,
-                        blanks: 0,
-                    };
-                    true
-                } else {
-                    is_annotation(text)
-                }
-            }
+            Block::Frames { .. } => self.frame(text, found) || is_annotation(text),
             Block::Registers { xtensa, .. } => {
                 if let Some(line_fields) = fields(text) {
                     self.registers(line_fields, xtensa, found);
                     true
-                } else if let Some(address) = frame_line(text) {
-                    push(found, address, Role::Frame);
-                    self.block = Block::Frames {
-                        started: true,
-                        blanks: 0,
-                    };
-                    true
                 } else {
-                    is_annotation(text)
+                    self.frame(text, found) || is_annotation(text)
                 }
             }
             Block::IdfBacktrace => {

@@ -530,3 +530,17 @@ pub fn firmware_elf() -> PathBuf {
     })
     .clone()
 }
+
+/// Bytes deflate cannot shrink and no one would mistake for an image, the same each run
+/// (xorshift).
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_F491_u32;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect()
+}

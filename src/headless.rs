@@ -16,6 +16,7 @@ use crate::chat::{ChatEvent, PaneId};
 use crate::event::Event;
 use crate::serial::{ConsoleOutput, SerialCommand, SerialEvent, StyledLine};
 use crate::session::{Actors, Do, Notice, Session, SessionConfig, UserCommand};
+use crate::trace::TraceLine;
 
 /// An unfinished line (a prompt, a server that sends no newline) is printed once nothing has
 /// been added to it for this long.
@@ -275,7 +276,15 @@ impl Printer {
             SerialEvent::Led(on) => self.status("board", if on { "led on" } else { "led off" }),
             SerialEvent::Trace(lines) => {
                 for line in lines {
-                    self.status("trace", &line.to_string())?;
+                    match line {
+                        // Rendered without control characters already, once per address.
+                        TraceLine::Frame(text) => {
+                            self.stdout.write_all(b"trace! ")?;
+                            self.stdout.write_all(text.as_bytes())?;
+                            self.stdout.write_all(b"\n")?;
+                        }
+                        TraceLine::Note(text) => self.status("trace", &text)?,
+                    }
                 }
                 Ok(())
             }

@@ -6,7 +6,6 @@
 
 use core::net::Ipv4Addr;
 
-use edge_dhcp::server::{Server as DhcpLeases, ServerOptions};
 use edge_dhcp::{Options, Packet};
 use embassy_futures::select::{Either, Either3, select, select3};
 use embassy_net::udp::{PacketMetadata, UdpSocket};
@@ -20,7 +19,7 @@ use esp_radio::wifi::{
     sta::StationConfig,
 };
 use espchat_core::{PASSWORD_MAX, PASSWORD_MIN, PORT, SSID_MAX, WifiCredentials};
-use espchat_records::{ACCESS_POINT_ADDRESS, Next, StationRetry};
+use espchat_records::{ACCESS_POINT_ADDRESS, Next, StationRetry, lease_options, leases};
 use heapless::String;
 use static_cell::StaticCell;
 
@@ -310,7 +309,8 @@ async fn access_point(
     credentials
 }
 
-/// Leases 192.168.4.50 and up to the access point's clients, so they need no manual setup.
+/// Leases 192.168.4.50 and up to the access point's clients, so they need no manual setup
+/// (the table's sizing and the lease time: `espchat_records::leases`).
 #[embassy_executor::task]
 pub async fn dhcp_server(stack: Stack<'static>) {
     const SERVER_PORT: u16 = 67;
@@ -319,9 +319,8 @@ pub async fn dhcp_server(stack: Stack<'static>) {
         say!("dhcp server: no network receiver left");
         return;
     };
-    let mut leases: DhcpLeases<_, 8> =
-        DhcpLeases::new(|| Instant::now().as_secs(), ACCESS_POINT_ADDRESS);
-    let options = ServerOptions::new(ACCESS_POINT_ADDRESS, None);
+    let mut leases = leases(|| Instant::now().as_secs());
+    let options = lease_options();
     let mut rx_meta = [PacketMetadata::EMPTY; 4];
     let mut tx_meta = [PacketMetadata::EMPTY; 4];
     let mut rx_buf = [0u8; 1024];

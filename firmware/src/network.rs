@@ -235,8 +235,7 @@ async fn connected(
         stack.wait_config_up().await;
         if let Some(config) = stack.config_v4() {
             let address = config.address.address();
-            say!("got ip: {address}");
-            say!("listening on {address}:{PORT}");
+            announce(address);
             network.send(Network::Station(address));
         }
         core::future::pending::<()>().await
@@ -251,6 +250,22 @@ async fn connected(
     match end {
         Either3::Third(new) => Some(new),
         _ => None,
+    }
+}
+
+/// The lines a host tool finds the chat server by (docs/contract.md §4).
+fn announce(address: Ipv4Addr) {
+    say!("got ip: {address}");
+    say!("listening on {address}:{PORT}");
+}
+
+/// The address lines again, for the `ip` and `status` commands: a host tool that opened the
+/// console after the board came up missed them.
+pub fn say_address() {
+    match NETWORK.try_get() {
+        Some(Network::Station(address)) => announce(address),
+        Some(Network::AccessPoint) => announce(ACCESS_POINT_ADDRESS),
+        Some(Network::Down) | None => say!("no ip yet: wifi is not connected"),
     }
 }
 
@@ -298,8 +313,7 @@ async fn access_point(
     match started {
         Ok(()) => {
             say!("access point \"{ssid}\" (open network) started");
-            say!("got ip: {ACCESS_POINT_ADDRESS}");
-            say!("listening on {ACCESS_POINT_ADDRESS}:{PORT}");
+            announce(ACCESS_POINT_ADDRESS);
             network.send(Network::AccessPoint);
         }
         Err(error) => say!("wifi: cannot start the access point: {error}"),

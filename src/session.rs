@@ -12,6 +12,8 @@
 //! - when pane actors open: once that address is known, in pane order (pane N is the server's
 //!   client N); lines typed for a pane before then are held here and delivered in order;
 //! - when to store Wi-Fi credentials: once after a flash, when the firmware reads its console;
+//! - when to ask the board for its address: once, when our firmware is on the console but its
+//!   address has not been seen a while after the output stopped (the boot log went to nobody);
 //! - when a session that was told to finish is done: its panes have delivered what was typed,
 //!   or a deadline says why not.
 
@@ -34,6 +36,12 @@ use crate::serial::{
 
 /// Once the board's IP is known, how long to wait for its server's port before assuming 5000.
 pub const PORT_GRACE: Duration = Duration::from_secs(1);
+/// How long the console must be quiet, with our firmware on it and no address seen, before the
+/// session asks the board for its address (`ip`): long enough for a booting board to print it.
+pub const ASK_ADDRESS_QUIET: Duration = Duration::from_secs(3);
+/// The console command of our firmware that prints its address lines again (docs/contract.md
+/// §4).
+const ASK_ADDRESS: &str = "ip";
 /// A connection that the server has not greeted counts as accepted after this long.
 pub const ACCEPT_SETTLE: Duration = Duration::from_millis(500);
 /// After the session is told to finish, the longest wait for the panes to deliver their lines.
@@ -171,6 +179,14 @@ pub struct Session {
     held: VecDeque<(PaneId, String)>,
     provision_pending: bool,
     no_credentials: bool,
+    /// The console is open (between its `Opened` and a loss or a flash).
+    console_open: bool,
+    /// When the console last showed something.
+    console_heard: Option<Instant>,
+    /// The console showed a line of our firmware (`espchat:`), so it takes our commands.
+    our_firmware: bool,
+    /// The board was asked for its address (once a session).
+    asked_address: bool,
     /// What the ROM or bootloader said when the app did not boot (`invalid header: ...`).
     boot_failure: Option<String>,
     flashing: bool,
@@ -207,6 +223,10 @@ impl Session {
             held: VecDeque::new(),
             provision_pending: config.flashed && config.wifi.is_some(),
             no_credentials: false,
+            console_open: false,
+            console_heard: None,
+            our_firmware: false,
+            asked_address: false,
             boot_failure: None,
             flashing: false,
             ip_deadline: config.ip_timeout.map(|timeout| now + timeout),
@@ -249,10 +269,16 @@ impl Session {
             .filter_map(|pane| pane.connected_at)
             .min()
             .map(|at| at + ACCEPT_SETTLE);
-        [self.port_grace, self.ip_deadline, close, settle]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.port_grace,
+            self.ip_deadline,
+            close,
+            settle,
+            self.ask_address_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// An engine event, as every actor reports it.
@@ -266,13 +292,25 @@ impl Session {
                 }
                 self.settle_target(now, &mut out);
             }
+            Event::Serial(SerialEvent::Opened { .. }) => {
+                self.console_open = true;
+                self.console_heard = Some(now);
+            }
+            Event::Serial(SerialEvent::Lost { .. }) => self.console_open = false,
+            Event::Serial(SerialEvent::Output(ConsoleOutput::Partial(_))) => {
+                self.console_heard = Some(now);
+            }
             Event::Serial(SerialEvent::Output(ConsoleOutput::Line(line))) => {
+                self.console_heard = Some(now);
                 let text = line.plain();
+                self.our_firmware |= firmware_reads_console(&text);
                 if self.provision_pending
                     && firmware_reads_console(&text)
                     && let Some(wifi) = &self.config.wifi
                 {
                     self.provision_pending = false;
+                    // The board prints its address once it has joined this network.
+                    self.asked_address = true;
                     out.push(Do::Serial(SerialCommand::FreshLine(wifi.console_command())));
                     out.push(Do::Notice(Notice::ProvisionSent {
                         ssid: wifi.ssid.clone(),
@@ -307,6 +345,8 @@ impl Session {
             }
             Event::FlashDone(result) => {
                 self.flashing = false;
+                // Whatever the board runs now has yet to show itself.
+                self.our_firmware = false;
                 self.provision_pending = result.is_ok() && self.config.wifi.is_some();
                 out.push(Do::OpenConsole);
             }
@@ -351,6 +391,8 @@ impl Session {
             UserCommand::Flash => {
                 if !self.flashing {
                     self.flashing = true;
+                    // The console lets go of the port for the flash.
+                    self.console_open = false;
                     out.push(Do::Flash);
                 }
             }
@@ -378,10 +420,15 @@ impl Session {
         out
     }
 
-    /// Time passed: the port grace, the IP timeout, the finishing deadline.
+    /// Time passed: the port grace, asking for the address, the IP timeout, the finishing
+    /// deadline.
     pub fn tick(&mut self, now: Instant) -> Vec<Do> {
         let mut out = Vec::new();
         self.settle_target(now, &mut out);
+        if self.ask_address_at().is_some_and(|at| now >= at) {
+            self.asked_address = true;
+            out.push(Do::Serial(SerialCommand::FreshLine(ASK_ADDRESS.to_owned())));
+        }
         for pane in &mut self.panes {
             if pane
                 .connected_at
@@ -409,6 +456,24 @@ impl Session {
         }
         self.check_finished(&mut out);
         out
+    }
+
+    /// When to ask the board for its address, if the session would: our firmware is on the
+    /// open console, its address has not been seen, and the console has been quiet for
+    /// [`ASK_ADDRESS_QUIET`] by then. A board that booted before the console opened printed
+    /// its address to nobody; one that is still booting prints it before the quiet ends.
+    /// Only our firmware is asked: another one may take `ip` for something else.
+    fn ask_address_at(&self) -> Option<Instant> {
+        let ask = self.config.server == Server::Board
+            && !self.asked_address
+            && self.console_open
+            && self.our_firmware
+            && !self.flashing
+            && self.address.ip.is_none();
+        if !ask {
+            return None;
+        }
+        self.console_heard.map(|heard| heard + ASK_ADDRESS_QUIET)
     }
 
     /// Why no address came, as far as the console tells, and what to do.

@@ -281,15 +281,21 @@ fn hostile_floods_keep_memory_bounded_and_others_chatting() {
 }
 
 #[test]
-fn console_commands_status_wifi_and_reboot() {
+fn console_commands_ip_status_wifi_and_reboot() {
     let board = BoardProcess::start(&[]);
     let mut console = board.open_console();
     console.wait_listening();
     let (mut one, _two) = two_clients(&board);
 
+    console.send("ip");
+    console.wait_for("espchat: got ip: 127.0.0.1");
+    assert_eq!(console.wait_listening(), board.port);
+
     console.send("status");
     console.wait_for("espchat: LED is off; clients: 1,2; policy lab");
     console.wait_for("espchat: client 2 at 127.0.0.1:");
+    console.wait_for("espchat: got ip: 127.0.0.1");
+    assert_eq!(console.wait_listening(), board.port);
 
     console.send("wifi \"lab net\" hunter2hunter2");
     let line = console.wait_for("espchat: wifi connecting to \"lab net\"");

@@ -30,6 +30,62 @@ fn monitor_reports_the_boards_ip_and_port() {
     assert!(monitor.wait_exit().success());
 }
 
+/// A board that came up before espchat (its boot log read by a tool that left): espchat sees
+/// our firmware on the console once a chat client arrives, hears no address, and asks for it
+/// with `ip` once the console is quiet.
+#[test]
+fn monitor_asks_a_board_that_booted_unheard_for_its_address() {
+    let board = BoardProcess::start(&[]);
+    let boot_log = board.take_boot_log();
+    assert!(
+        boot_log.contains("espchat: got ip: 127.0.0.1"),
+        "{boot_log}"
+    );
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut monitor = HeadlessProcess::start(&["monitor", "--headless", "-p", &serial]);
+    monitor.wait_for(&format!("serial! opened {serial}"));
+    let _client = board.connect();
+    monitor.wait_for("espchat: client 1 connected from 127.0.0.1:");
+    // The board's answer, then what espchat makes of it.
+    let answer = monitor.wait_for("espchat: got ip: ");
+    assert!(answer.starts_with("serial| I ("), "{answer}");
+    assert_eq!(monitor.wait_for("board! ip "), "board! ip 127.0.0.1");
+    assert_eq!(
+        monitor.wait_for("board! port "),
+        format!("board! port {}", board.port)
+    );
+    monitor.send("@quit");
+    assert!(monitor.wait_exit().success());
+    let seen = monitor.all_stdout().to_vec();
+    // Asked once, and not before the client came: the address was unknown until the answer.
+    let asked = |line: &String| line.contains("espchat: got ip: ");
+    assert_eq!(
+        seen.iter().filter(|line| asked(line)).count(),
+        1,
+        "{seen:#?}"
+    );
+    let client = seen
+        .iter()
+        .position(|line| line.contains("client 1 connected"));
+    let answer = seen.iter().position(asked);
+    assert!(client < answer, "{seen:#?}");
+}
+
+/// The same in line mode's `tui`: the panes open once the board has answered.
+#[test]
+fn line_mode_tui_opens_its_pane_on_a_board_that_booted_unheard() {
+    let board = BoardProcess::start(&[]);
+    board.take_boot_log();
+    let serial = board.serial.to_str().unwrap().to_owned();
+    let mut tui = HeadlessProcess::start(&["tui", "--headless", "--clients", "1", "-p", &serial]);
+    tui.wait_for(&format!("serial! opened {serial}"));
+    let _client = board.connect();
+    tui.wait_for("espchat: client 1 connected from 127.0.0.1:");
+    assert_eq!(tui.wait_for("board! ip "), "board! ip 127.0.0.1");
+    tui.wait_for(&format!("chat1! connected 127.0.0.1:{}", board.port));
+    tui.wait_for("chat1| Client 2 connected");
+}
+
 #[test]
 fn monitor_finds_the_port_in_espchat_port() {
     let board = BoardProcess::start(&[]);

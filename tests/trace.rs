@@ -147,6 +147,28 @@ fn decode_console(elf: &Path, text: &str) -> (Vec<String>, Decoded) {
     (lines, decoded)
 }
 
+/// `core::ptr::drop_in_place<…>` -> `core::ptr::drop_in_place`: a name without the generic
+/// arguments it ends with, if any.
+fn without_last_generics(name: &str) -> &str {
+    if !name.ends_with('>') {
+        return name;
+    }
+    let mut depth = 0;
+    for (at, c) in name.char_indices().rev() {
+        match c {
+            '>' => depth += 1,
+            '<' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &name[..at];
+                }
+            }
+            _ => {}
+        }
+    }
+    name
+}
+
 /// Our frames of `address` are addr2line's: same count, function, file and line.
 fn assert_same_frames(address: u32, decoded: &Decoded, theirs: &[PeerFrame]) {
     let ours = decoded
@@ -162,7 +184,8 @@ fn assert_same_frames(address: u32, decoded: &Decoded, theirs: &[PeerFrame]) {
         // binutils sometimes names a local label (`.L0 `) where DWARF has the function.
         if peer.function != "??" && !peer.function.starts_with(".L") {
             // The outermost function by its path (from the symbol table), where DWARF with
-            // line tables only has its bare name: `a::B<T>::poll` for `poll<X>`.
+            // line tables only has its bare name: `a::B<T>::poll` for `poll<X>`, and
+            // `core::ptr::drop_in_place<…>` for `drop_in_place<X>`.
             let mut bare = peer.function.split('<').next().unwrap_or_default();
             // DWARF's `{closure#0}` / `{async_fn#0}` is the symbol's `{{closure}}`.
             if bare.starts_with("{closure#") || bare.starts_with("{async_fn#") {
@@ -174,7 +197,8 @@ fn assert_same_frames(address: u32, decoded: &Decoded, theirs: &[PeerFrame]) {
             assert!(
                 *function == peer.function
                     || ours_bare == peer.function.split('<').next().unwrap_or_default()
-                    || (outermost && function.ends_with(&format!("::{bare}"))),
+                    || (outermost
+                        && without_last_generics(function).ends_with(&format!("::{bare}"))),
                 "{address:#x} frame {index}: {function} is not {}",
                 peer.function
             );

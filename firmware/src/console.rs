@@ -89,6 +89,7 @@ async fn carry_out(command: BoardCommand, settings: &SharedSettings) {
                 Err(error) => say!("{error}; the LED setting is unchanged"),
             }
         }
+        BoardCommand::Address => network::say_address(),
         // esp-backtrace prints the panic and its backtrace; `custom_halt` then reboots.
         BoardCommand::Panic => panic!("panic requested on the console"),
         BoardCommand::Reboot => {

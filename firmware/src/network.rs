@@ -6,7 +6,6 @@
 
 use core::net::Ipv4Addr;
 
-use edge_dhcp::server::{Server as DhcpLeases, ServerOptions};
 use edge_dhcp::{Options, Packet};
 use embassy_futures::select::{Either, Either3, select, select3};
 use embassy_net::udp::{PacketMetadata, UdpSocket};
@@ -20,7 +19,7 @@ use esp_radio::wifi::{
     sta::StationConfig,
 };
 use espchat_core::{PASSWORD_MAX, PASSWORD_MIN, PORT, SSID_MAX, WifiCredentials};
-use espchat_records::{ACCESS_POINT_ADDRESS, Next, StationRetry};
+use espchat_records::{ACCESS_POINT_ADDRESS, Next, StationRetry, lease_options, leases};
 use heapless::String;
 use static_cell::StaticCell;
 
@@ -236,8 +235,7 @@ async fn connected(
         stack.wait_config_up().await;
         if let Some(config) = stack.config_v4() {
             let address = config.address.address();
-            say!("got ip: {address}");
-            say!("listening on {address}:{PORT}");
+            announce(address);
             network.send(Network::Station(address));
         }
         core::future::pending::<()>().await
@@ -252,6 +250,22 @@ async fn connected(
     match end {
         Either3::Third(new) => Some(new),
         _ => None,
+    }
+}
+
+/// The lines a host tool finds the chat server by (docs/contract.md §4).
+fn announce(address: Ipv4Addr) {
+    say!("got ip: {address}");
+    say!("listening on {address}:{PORT}");
+}
+
+/// The address lines again, for the `ip` and `status` commands: a host tool that opened the
+/// console after the board came up missed them.
+pub fn say_address() {
+    match NETWORK.try_get() {
+        Some(Network::Station(address)) => announce(address),
+        Some(Network::AccessPoint) => announce(ACCESS_POINT_ADDRESS),
+        Some(Network::Down) | None => say!("no ip yet: wifi is not connected"),
     }
 }
 
@@ -299,8 +313,7 @@ async fn access_point(
     match started {
         Ok(()) => {
             say!("access point \"{ssid}\" (open network) started");
-            say!("got ip: {ACCESS_POINT_ADDRESS}");
-            say!("listening on {ACCESS_POINT_ADDRESS}:{PORT}");
+            announce(ACCESS_POINT_ADDRESS);
             network.send(Network::AccessPoint);
         }
         Err(error) => say!("wifi: cannot start the access point: {error}"),
@@ -310,7 +323,8 @@ async fn access_point(
     credentials
 }
 
-/// Leases 192.168.4.50 and up to the access point's clients, so they need no manual setup.
+/// Leases 192.168.4.50 and up to the access point's clients, so they need no manual setup
+/// (the table's sizing and the lease time: `espchat_records::leases`).
 #[embassy_executor::task]
 pub async fn dhcp_server(stack: Stack<'static>) {
     const SERVER_PORT: u16 = 67;
@@ -319,9 +333,8 @@ pub async fn dhcp_server(stack: Stack<'static>) {
         say!("dhcp server: no network receiver left");
         return;
     };
-    let mut leases: DhcpLeases<_, 8> =
-        DhcpLeases::new(|| Instant::now().as_secs(), ACCESS_POINT_ADDRESS);
-    let options = ServerOptions::new(ACCESS_POINT_ADDRESS, None);
+    let mut leases = leases(|| Instant::now().as_secs());
+    let options = lease_options();
     let mut rx_meta = [PacketMetadata::EMPTY; 4];
     let mut tx_meta = [PacketMetadata::EMPTY; 4];
     let mut rx_buf = [0u8; 1024];

@@ -203,6 +203,11 @@ impl Firmware {
     fn join_wifi(&self) {
         self.console
             .log(format_args!("wifi connecting to \"{}\"", self.ssid));
+        self.say_address();
+    }
+
+    /// Where the chat is served: at boot, and again for the `ip` and `status` commands.
+    fn say_address(&self) {
         self.console
             .log(format_args!("got ip: {}", Ipv4Addr::LOCALHOST));
         if self.listener.is_some() {
@@ -270,6 +275,7 @@ impl Firmware {
                     .log("led: the RGB LED; the virtual board shows it in its log");
             }
             Some(BoardCommand::Reboot) => return true,
+            Some(BoardCommand::Address) => self.say_address(),
             // As the firmware: esp-backtrace's report, then a software reset.
             Some(BoardCommand::Panic) => {
                 for line in super::panic::panic_lines() {

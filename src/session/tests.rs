@@ -555,3 +555,143 @@ fn no_address_from_a_board_that_does_not_boot_blames_the_image() {
         "{dos:?}"
     );
 }
+
+fn opened() -> Event {
+    Event::Serial(SerialEvent::Opened {
+        path: "/dev/ttyACM0".into(),
+        baud: 115_200,
+    })
+}
+
+fn ask_address() -> Do {
+    Do::Serial(SerialCommand::FreshLine("ip".to_owned()))
+}
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn a_board_that_booted_before_the_console_opened_is_asked_for_its_address_once() {
+    let t0 = Instant::now();
+    let (mut session, _) = Session::start(board(1), t0);
+    session.event(&opened(), t0);
+    // Nothing yet says the board runs our firmware: nothing to ask.
+    assert_eq!(session.next_deadline(), None);
+    assert_eq!(session.tick(t0 + ASK_ADDRESS_QUIET * 10), []);
+    // A chat client arrives: our firmware says so, and not where it listens.
+    let t1 = t0 + Duration::from_secs(30);
+    let line = console("I (86400) espchat: client 1 connected from 127.0.0.1:40001");
+    assert_eq!(session.event(&line, t1), []);
+    assert_eq!(session.next_deadline(), Some(t1 + ASK_ADDRESS_QUIET));
+    assert_eq!(session.tick(t1 + ASK_ADDRESS_QUIET - MS), []);
+    assert_eq!(session.tick(t1 + ASK_ADDRESS_QUIET), [ask_address()]);
+    // Once: a board that does not answer is not asked again.
+    assert_eq!(session.next_deadline(), None);
+    assert_eq!(
+        session.event(&console("espchat: client 1 disconnected"), t1),
+        []
+    );
+    assert_eq!(session.tick(t1 + ASK_ADDRESS_QUIET * 10), []);
+    // The answer opens the panes as a boot log would have.
+    assert_eq!(
+        session.event(&address(Some([127, 0, 0, 1]), Some(40000)), t1),
+        [open(1, "127.0.0.1", 40000)]
+    );
+}
+
+#[test]
+fn a_booting_board_is_given_the_quiet_to_say_its_address_itself() {
+    let t0 = Instant::now();
+    let (mut session, _) = Session::start(board(1), t0);
+    session.event(&opened(), t0);
+    session.event(&console("I (30) espchat: espchat 0.1.0 on ESP32-C3"), t0);
+    // Boot output goes on: each line moves the question back.
+    let t1 = t0 + ASK_ADDRESS_QUIET - MS;
+    session.event(&console("I (2000) espchat: wifi connecting to \"lab\""), t1);
+    assert_eq!(session.tick(t0 + ASK_ADDRESS_QUIET), []);
+    assert_eq!(session.next_deadline(), Some(t1 + ASK_ADDRESS_QUIET));
+    // An unfinished line counts as output too.
+    let t2 = t1 + ASK_ADDRESS_QUIET - MS;
+    let partial = Event::Serial(SerialEvent::Output(ConsoleOutput::Partial(
+        StyledLine::new("...", Default::default()),
+    )));
+    session.event(&partial, t2);
+    assert_eq!(session.tick(t1 + ASK_ADDRESS_QUIET), []);
+    // Then the address comes by itself: nothing to ask.
+    session.event(&address(Some([192, 168, 1, 42]), None), t2);
+    assert_eq!(
+        session.tick(t2 + ASK_ADDRESS_QUIET * 10),
+        [open(1, "192.168.1.42", espchat_core::PORT)]
+    );
+    assert_eq!(session.next_deadline(), None);
+}
+
+#[test]
+fn another_firmware_is_never_asked() {
+    let t0 = Instant::now();
+    let (mut session, _) = Session::start(board(1), t0);
+    session.event(&opened(), t0);
+    session.event(&console("MicroPython v1.22.0 on 2024-01-01; ESP32C3"), t0);
+    session.event(&console(">>> "), t0);
+    assert_eq!(session.next_deadline(), None);
+    assert_eq!(session.tick(t0 + ASK_ADDRESS_QUIET * 10), []);
+}
+
+#[test]
+fn only_an_open_console_is_asked_and_a_flash_forgets_the_firmware() {
+    let t0 = Instant::now();
+    let (mut session, _) = Session::start(board(0), t0);
+    session.event(&opened(), t0);
+    session.event(&console("espchat: client 1 disconnected"), t0);
+    let lost = Event::Serial(SerialEvent::Lost {
+        path: "/dev/ttyACM0".into(),
+        reason: "unplugged".into(),
+    });
+    session.event(&lost, t0 + MS);
+    assert_eq!(session.next_deadline(), None);
+    assert_eq!(session.tick(t0 + ASK_ADDRESS_QUIET * 2), []);
+    // Back (a native-USB board re-enumerates): the same board, asked after the quiet.
+    let t1 = t0 + ASK_ADDRESS_QUIET * 2;
+    session.event(&opened(), t1);
+    assert_eq!(session.next_deadline(), Some(t1 + ASK_ADDRESS_QUIET));
+    // A flash closes the console, and the board may run anything afterwards.
+    assert_eq!(session.command(UserCommand::Flash, t1), [Do::Flash]);
+    assert_eq!(session.next_deadline(), None);
+    session.event(&Event::FlashDone(Ok((1024, 1.0))), t1);
+    session.event(&opened(), t1);
+    session.event(&console("ESP-ROM:esp32c3-api1-20210207"), t1);
+    assert_eq!(session.next_deadline(), None);
+    assert_eq!(session.tick(t1 + ASK_ADDRESS_QUIET * 2), []);
+}
+
+#[test]
+fn the_board_just_given_credentials_is_not_asked() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        wifi: Some(wifi()),
+        flashed: true,
+        ..board(1)
+    };
+    let (mut session, _) = Session::start(config, t0);
+    session.event(&opened(), t0);
+    let dos = session.event(&console("espchat: no wifi credentials"), t0);
+    assert_eq!(dos.len(), 2, "{dos:?}");
+    assert_eq!(session.next_deadline(), None);
+    assert_eq!(session.tick(t0 + ASK_ADDRESS_QUIET * 2), []);
+}
+
+#[test]
+fn a_fixed_server_never_asks_the_board() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        server: Server::Fixed {
+            host: "::1".into(),
+            port: 7000,
+        },
+        ..board(0)
+    };
+    let (mut session, _) = Session::start(config, t0);
+    session.event(&opened(), t0);
+    session.event(&console("espchat: client 1 disconnected"), t0);
+    assert_eq!(session.next_deadline(), None);
+    assert_eq!(session.tick(t0 + ASK_ADDRESS_QUIET * 2), []);
+}

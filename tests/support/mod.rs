@@ -237,6 +237,36 @@ impl BoardProcess {
         ChatClient::connect(self.port)
     }
 
+    /// Reads the boot log up to `listening on` and lets go of the port, as a tool that came
+    /// and went would: the next client finds the console quiet, the address said to nobody.
+    pub fn take_boot_log(&self) -> String {
+        use nix::sys::termios::{SetArg, SpecialCharacterIndices, cfmakeraw, tcgetattr, tcsetattr};
+        let mut port = open_pty(&self.serial);
+        let mut termios = tcgetattr(&port).expect("tcgetattr");
+        cfmakeraw(&mut termios);
+        // A read returns after 100 ms without bytes, so the deadline is checked.
+        termios.control_chars[SpecialCharacterIndices::VMIN as usize] = 0;
+        termios.control_chars[SpecialCharacterIndices::VTIME as usize] = 1;
+        tcsetattr(&port, SetArg::TCSANOW, &termios).expect("tcsetattr");
+        let end = Instant::now() + DEADLINE;
+        let mut log = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&log);
+            if let Some(at) = text.find("espchat: listening on ")
+                && text[at..].contains('\n')
+            {
+                return text.into_owned();
+            }
+            assert!(
+                Instant::now() < end,
+                "no `listening on` in the boot log: {text}"
+            );
+            let n = port.read(&mut buf).expect("read the pty");
+            log.extend_from_slice(&buf[..n]);
+        }
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }

@@ -81,6 +81,10 @@ pub enum BoardCommand {
     Wifi(WifiCredentials),
     Led(LedSetting),
     Reboot,
+    /// Print where the chat is served again, as the board did when its network came up
+    /// (`got ip: A`, `listening on A:P`): a host tool that missed the boot log asks with `ip`.
+    /// Only the board knows its address, so `status` asks for this too.
+    Address,
     /// Crash on purpose: shows what a panic prints, and lets a host tool decode it.
     Panic,
 }
@@ -101,6 +105,7 @@ impl fmt::Display for BoardCommand {
                 Ok(())
             }
             BoardCommand::Reboot => f.write_str("reboot"),
+            BoardCommand::Address => f.write_str("ip"),
             BoardCommand::Panic => f.write_str("panic"),
         }
     }
@@ -159,10 +164,11 @@ const USAGE_LED: &str = "led <pin> [active-low]  or  led rgb";
 const USAGE_POLICY: &str = "policy lab|open";
 
 /// The console help, one line each.
-pub const CONSOLE_HELP: [&str; 7] = [
+pub const CONSOLE_HELP: [&str; 8] = [
     "commands:",
     "  wifi <ssid> <password>   store Wi-Fi credentials and reconnect",
-    "  status                   LED, clients and policy",
+    "  ip                       the board's address and chat port again",
+    "  status                   LED, clients, policy and the address",
     "  policy lab|open          who may switch the LED",
     "  led <pin> [active-low]   drive a plain GPIO LED (led rgb: the RGB LED)",
     "  panic                    crash on purpose: the backtrace, then a reboot",
@@ -198,6 +204,7 @@ impl ConsoleCommand {
                 ConsoleCommand::Policy(policy)
             }
             "status" => ConsoleCommand::Status,
+            "ip" => ConsoleCommand::Board(BoardCommand::Address),
             "reboot" | "restart" => ConsoleCommand::Board(BoardCommand::Reboot),
             "panic" => ConsoleCommand::Board(BoardCommand::Panic),
             "help" | "?" => ConsoleCommand::Help,
@@ -208,6 +215,7 @@ impl ConsoleCommand {
             ConsoleCommand::Board(BoardCommand::Led(_)) => USAGE_LED,
             ConsoleCommand::Policy(_) => USAGE_POLICY,
             ConsoleCommand::Board(BoardCommand::Reboot) => "reboot",
+            ConsoleCommand::Board(BoardCommand::Address) => "ip",
             ConsoleCommand::Board(BoardCommand::Panic) => "panic",
             ConsoleCommand::Status => "status",
             ConsoleCommand::Help => "help",
@@ -496,6 +504,14 @@ mod tests {
         assert_eq!(
             ConsoleCommand::parse("status now"),
             Err(ConsoleError::Usage("status"))
+        );
+        assert_eq!(
+            ConsoleCommand::parse("\u{fffd}IP"),
+            Ok(ConsoleCommand::Board(BoardCommand::Address))
+        );
+        assert_eq!(
+            ConsoleCommand::parse("ip 1.2.3.4"),
+            Err(ConsoleError::Usage("ip"))
         );
     }
 

@@ -199,7 +199,8 @@ impl Server {
     }
 
     /// A line typed on the serial console. Commands the server cannot carry out itself
-    /// (Wi-Fi, LED pin, reboot) are returned for the board to handle.
+    /// (Wi-Fi, LED pin, reboot, the address) are returned for the board to handle; `status`
+    /// logs the server's part and returns [`BoardCommand::Address`] for the board's.
     pub fn console(
         &mut self,
         line: &str,
@@ -215,6 +216,7 @@ impl Server {
                         log(out, format_args!("client {id} at {}", client.peer));
                     }
                 }
+                return Some(BoardCommand::Address);
             }
             Ok(ConsoleCommand::Policy(policy)) => {
                 self.policy = policy;

@@ -587,7 +587,8 @@ fn console_status_logs_the_state_and_every_client() {
     h.disconnect(id(2), Disconnect::Closed);
     h.receive(id(1), b"on\n");
     h.take();
-    assert_eq!(h.console("status"), None);
+    // The address is the board's to print.
+    assert_eq!(h.console("status"), Some(BoardCommand::Address));
     assert_eq!(
         h.take(),
         [
@@ -598,7 +599,7 @@ fn console_status_logs_the_state_and_every_client() {
     );
 
     let mut empty = Harness::new();
-    assert_eq!(empty.console("  STATUS  "), None);
+    assert_eq!(empty.console("  STATUS  "), Some(BoardCommand::Address));
     assert_eq!(empty.take(), [log("LED is off; clients: none; policy lab")]);
 }
 
@@ -609,7 +610,9 @@ fn console_help_logs_the_commands() {
     let expected: Vec<Event> = CONSOLE_HELP.iter().map(|line| log(line)).collect();
     assert_eq!(h.take(), expected);
     // Every command the console takes is in the help.
-    for command in ["wifi", "status", "policy", "led", "panic", "reboot", "help"] {
+    for command in [
+        "wifi", "ip", "status", "policy", "led", "panic", "reboot", "help",
+    ] {
         assert!(
             CONSOLE_HELP.iter().any(|line| line.contains(command)),
             "{command} is missing from the help"
@@ -640,6 +643,7 @@ fn console_board_commands_are_returned_not_carried_out() {
     );
     assert_eq!(h.console("reboot"), Some(BoardCommand::Reboot));
     assert_eq!(h.console("panic"), Some(BoardCommand::Panic));
+    assert_eq!(h.console("ip"), Some(BoardCommand::Address));
     // Nothing was logged (so no password either), sent, switched or closed.
     assert_eq!(h.take(), []);
     assert!(!h.server.led());

@@ -6,20 +6,23 @@
 //! ```
 //!
 //! The chat server itself is `espchat-core`; this crate adds what the firmware needs around it:
-//! its flash records, the station's retry policy, the switchboard that connects the server to
-//! the client slots, and what a slot keeps to end a cut-off client's line.
+//! its flash records, the station's retry policy, the access point's DHCP leases, the
+//! switchboard that connects the server to the client slots, and what a slot keeps to end a
+//! cut-off client's line.
 #![no_std]
 
 #[cfg(test)]
 extern crate std;
 
 mod access_point;
+mod dhcp;
 mod record;
 mod sending;
 mod station;
 mod switchboard;
 
 pub use access_point::{ACCESS_POINT_ADDRESS, access_point_ssid};
+pub use dhcp::{FIRST_LEASE, LEASE_SECS, LEASES, Leases, lease_options, leases};
 /// The LED setting and the chips' LED pins live in the core, so the virtual board follows the
 /// same rules; the firmware finds them here with its records.
 pub use espchat_core::{Chip, LedSetting, PinError};

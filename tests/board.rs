@@ -315,6 +315,51 @@ fn console_commands_ip_status_wifi_and_reboot() {
 }
 
 #[test]
+fn console_echoes_what_is_typed_with_backspace_and_the_password_as_stars() {
+    let board = BoardProcess::start(&[]);
+    let mut console = board.open_console();
+    console.wait_listening();
+
+    // A typo taken back with DEL, which is what picocom sends for Backspace: the terminal shows
+    // `ip` (the board read the bytes in one piece and echoed the result, or it echoed `ii` and
+    // rubbed the second `i` out), and the command is `ip`.
+    console.write_raw(b"ii\x7fp\r");
+    let echoed = console.next_line();
+    assert_eq!(on_screen(&echoed), "ip", "echoed {echoed:?}");
+    console.wait_for("espchat: got ip: 127.0.0.1");
+    assert_eq!(console.wait_listening(), board.port);
+
+    console.write_raw(b"wifi lab hunter2hunter2\r");
+    assert_eq!(
+        console.wait_for("wifi lab "),
+        format!("wifi lab {}", "*".repeat(14))
+    );
+    let line = console.wait_for("espchat: wifi connecting to \"lab\"");
+    assert!(!line.contains("hunter2"), "{line:?}");
+    console.wait_for("espchat: got ip: 127.0.0.1");
+}
+
+/// What a terminal shows of an echoed line: BS moves the cursor back, the next character
+/// overwrites.
+fn on_screen(echoed: &str) -> String {
+    let mut row: Vec<char> = Vec::new();
+    let mut col = 0;
+    for c in echoed.chars() {
+        if c == '\x08' {
+            col = usize::saturating_sub(col, 1);
+        } else {
+            if col < row.len() {
+                row[col] = c;
+            } else {
+                row.push(c);
+            }
+            col += 1;
+        }
+    }
+    row.into_iter().collect::<String>().trim_end().to_owned()
+}
+
+#[test]
 fn sigterm_exits_cleanly_and_removes_the_link() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("esp");

@@ -1,5 +1,6 @@
 //! The serial consoles: USB-Serial-JTAG and UART0 both take the commands of docs/contract.md §4.
-//! Nothing typed is echoed, so a Wi-Fi password never appears on the console.
+//! What is typed is echoed (a Wi-Fi password as `*`) and Backspace/DEL edit the line, so
+//! `picocom` and `espflash monitor` users see their typos.
 
 use embassy_sync::{blocking_mutex::raw::NoopRawMutex, mutex::Mutex};
 use embassy_time::Timer;
@@ -7,13 +8,18 @@ use embedded_io_async::Read;
 use esp_hal::Async;
 use esp_hal::uart::UartRx;
 use esp_hal::usb::usb_serial_jtag::UsbSerialJtagRx;
-use espchat_core::{BoardCommand, LineReader};
+use espchat_core::{BoardCommand, LineEditor};
 use espchat_records::LedSetting;
 
 use crate::board::CHIP;
 use crate::chat::Chat;
 use crate::settings::Settings;
 use crate::{led, network};
+
+/// Bytes taken from the console per read.
+const READ: usize = 64;
+/// Board commands one read can complete: the shortest is `ip` and its line end.
+const MOST_COMMANDS: usize = READ / 3 + 1;
 
 type SharedSettings = Mutex<NoopRawMutex, Settings>;
 
@@ -36,26 +42,29 @@ pub async fn uart(
 }
 
 async fn console(mut input: impl Read, chat: &Chat, settings: &SharedSettings) {
-    // The same sanitizer as for chat clients: bounded lines, no control characters.
-    let mut lines = LineReader::new();
-    let mut buf = [0u8; 64];
+    // The same sanitizer as for chat clients (bounded lines, no control characters), with
+    // Backspace and echo.
+    let mut editor = LineEditor::new();
+    let mut buf = [0u8; READ];
     loop {
         let n = match input.read(&mut buf).await {
             Ok(n) => n,
             // A framing error or a dropped USB host: the next read starts afresh.
             Err(_) => continue,
         };
-        // Terminals end a line with CR, CRLF or LF; the blank lines this makes are ignored.
-        for byte in &mut buf[..n] {
-            if *byte == b'\r' {
-                *byte = b'\n';
-            }
-        }
-        let mut bytes = &buf[..n];
-        while let Some(line) = lines.next_line(&mut bytes) {
-            if let Some(command) = chat.console(&line.text) {
-                carry_out(command, settings).await;
-            }
+        let mut commands: heapless::Vec<BoardCommand, MOST_COMMANDS> = heapless::Vec::new();
+        editor.feed(
+            &buf[..n],
+            &mut |text| esp_println::print!("{text}"),
+            &mut |line| {
+                if let Some(command) = chat.console(&line.text) {
+                    // Room for as many as one read can hold.
+                    let _ = commands.push(command);
+                }
+            },
+        );
+        for command in commands {
+            carry_out(command, settings).await;
         }
     }
 }

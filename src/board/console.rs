@@ -31,6 +31,13 @@ impl Console {
         self.push(format!("{line}\r\n"));
     }
 
+    /// What the app echoes of a typed line: as it is, no line end of its own.
+    pub fn echo(&self, text: &str) {
+        if !text.is_empty() {
+            self.push(text.to_owned());
+        }
+    }
+
     /// An ESP-IDF style info line: `I (ms) tag: text`.
     pub fn info(&self, tag: &str, text: impl fmt::Display) {
         self.push(format!("I ({}) {tag}: {text}\r\n", self.uptime_ms()));

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use espchat_core::{
-    BoardCommand, Chip, ClientId, Disconnect, Full, LedSetting, LineReader, MAX_CLIENTS, Output,
+    BoardCommand, Chip, ClientId, Disconnect, Full, LedSetting, LineEditor, MAX_CLIENTS, Output,
     Server,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -124,7 +124,7 @@ pub struct Firmware {
     connections: [Option<Connection>; MAX_CLIENTS],
     next_token: u64,
     console: Console,
-    console_line: LineReader,
+    console_line: LineEditor,
     listener: Option<TcpListener>,
     port: u16,
     ssid: String,
@@ -159,7 +159,7 @@ impl Firmware {
             connections: Default::default(),
             next_token: 0,
             console,
-            console_line: LineReader::new(),
+            console_line: LineEditor::new(),
             listener,
             port,
             ssid: DEFAULT_SSID.to_owned(),
@@ -219,28 +219,18 @@ impl Firmware {
         }
     }
 
-    /// What a client typed on the console. Returns true when it asked for a reboot, which is
-    /// the chip's to do.
+    /// What a client typed on the console, echoed as the firmware echoes it (the Wi-Fi
+    /// password as `*`). Returns true when it asked for a reboot, which is the chip's to do.
     pub fn console_input(&mut self, bytes: &[u8]) -> bool {
+        let mut lines = Vec::new();
+        let console = &self.console;
+        self.console_line
+            .feed(bytes, &mut |text| console.echo(text), &mut |line| {
+                lines.push(line)
+            });
         let mut reboot = false;
-        // Terminals send CR for Enter; the line reader ends lines at LF.
-        for chunk in bytes.split_inclusive(|&b| b == b'\r') {
-            let mut input = chunk;
-            let cr = input.last() == Some(&b'\r');
-            if cr {
-                input = &input[..input.len() - 1];
-            }
-            let mut lines = Vec::new();
-            while let Some(line) = self.console_line.next_line(&mut input) {
-                lines.push(line);
-            }
-            if cr {
-                let mut end: &[u8] = b"\n";
-                lines.extend(self.console_line.next_line(&mut end));
-            }
-            for line in lines {
-                reboot |= self.console_command(&line.text);
-            }
+        for line in lines {
+            reboot |= self.console_command(&line.text);
         }
         reboot
     }

@@ -339,6 +339,11 @@ impl SerialConsole {
         self.lines.wait_for(needle)
     }
 
+    /// The next console line, as it came (with any BS in it), waiting up to [`DEADLINE`].
+    pub fn next_line(&mut self) -> String {
+        self.lines.next()
+    }
+
     /// Waits for `listening on 127.0.0.1:PORT` and returns PORT.
     pub fn wait_listening(&mut self) -> u16 {
         let line = self.wait_for("espchat: listening on 127.0.0.1:");

@@ -300,6 +300,21 @@ enum WordError {
     TooLong,
 }
 
+/// Where the secret part of a (possibly unfinished) console line starts: everything after the
+/// SSID of a `wifi` command, in bytes from the start of `line`. `None` for other commands.
+pub(crate) fn secret_start(line: &str) -> Option<usize> {
+    let command =
+        line.trim_start_matches(|c: char| c == char::REPLACEMENT_CHARACTER || c.is_control());
+    let mut words = Words { rest: command };
+    let keyword = words.next()?.ok()?.to_ascii_lowercase_word()?;
+    if keyword != "wifi" {
+        return None;
+    }
+    // The SSID; unfinished (no space after it yet), it leaves nothing behind.
+    let _ = words.next()?;
+    Some(line.len() - words.rest.len())
+}
+
 /// Splits a line into words, shell-style: spaces separate, double quotes group.
 struct Words<'a> {
     rest: &'a str,

@@ -24,6 +24,7 @@ extern crate std;
 
 mod chip;
 mod console;
+mod editor;
 mod line;
 mod reads;
 mod server;
@@ -33,6 +34,7 @@ pub use console::{
     BoardCommand, CONSOLE_HELP, ConsoleCommand, ConsoleError, LedPin, LedSetting, PASSWORD_MAX,
     PASSWORD_MIN, Policy, SSID_MAX, WifiCredentials,
 };
+pub use editor::LineEditor;
 pub use line::{Line, LineReader, MAX_LINE};
 pub use reads::split_reads;
 pub use server::{ClientId, Disconnect, Full, MAX_CLIENTS, Output, PORT, Server};

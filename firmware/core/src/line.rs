@@ -40,11 +40,23 @@ pub struct LineReader {
 struct Text {
     text: String<MAX_LINE>,
     cut: bool,
+    /// Backspace (BS or DEL) takes back the last character, as a terminal user means it.
+    editing: bool,
+}
+
+impl Text {
+    fn take_back(&mut self) {
+        self.text.pop();
+        self.cut = false;
+    }
 }
 
 impl vte::Perform for Text {
     fn print(&mut self, c: char) {
         // vte hands C0 and C1 controls to `execute`; DEL still arrives here.
+        if self.editing && c == '\x7f' {
+            return self.take_back();
+        }
         if self.cut || c.is_control() {
             return;
         }
@@ -52,11 +64,30 @@ impl vte::Perform for Text {
             self.cut = true;
         }
     }
+
+    fn execute(&mut self, byte: u8) {
+        if self.editing && byte == 0x08 {
+            self.take_back();
+        }
+    }
 }
 
 impl LineReader {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A reader for a console that a person types into: BS and DEL take back the last
+    /// character instead of being dropped.
+    pub fn editing() -> Self {
+        let mut reader = Self::default();
+        reader.line.editing = true;
+        reader
+    }
+
+    /// The sanitized text of the unfinished line.
+    pub fn partial(&self) -> &str {
+        &self.line.text
     }
 
     /// Consumes bytes from the front of `input` up to and including the first `\n`, and returns
@@ -74,7 +105,14 @@ impl LineReader {
             return None;
         }
         self.advance(&[CANCEL]);
-        let line = core::mem::take(&mut self.line);
+        let editing = self.line.editing;
+        let line = core::mem::replace(
+            &mut self.line,
+            Text {
+                editing,
+                ..Text::default()
+            },
+        );
         self.raw_len = 0;
         Some(Line {
             text: line.text,
@@ -116,7 +154,8 @@ impl LineReader {
         let room = MAX_RAW_LINE - self.raw_len;
         let take = &chunk[..chunk.len().min(room)];
         self.raw_len += take.len();
-        if !self.line.cut {
+        // A console user may still take characters back from a line that is full.
+        if !self.line.cut || self.line.editing {
             self.parse(take);
         }
         // Only after the bytes that fit were parsed: the line keeps the same text however the

@@ -115,6 +115,9 @@ pub async fn run(mut driver: Driver) {
         match select(STATE.wait(), PIN.wait()).await {
             Either::First(state) => on = state,
             Either::Second(pin) => {
+                // An addressable LED keeps its colour when nothing drives it any more, and a
+                // plain LED keeps its level: the old one goes dark before it is let go.
+                driver.show(false).await;
                 // Release the old pin (and the RMT) before taking the new one.
                 drop(core::mem::replace(&mut driver, Driver::None));
                 driver = Driver::gpio(pin);

@@ -19,7 +19,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use embassy_futures::select::{Either, Either4, select, select4};
 use embassy_futures::yield_now;
-use embassy_net::tcp::{TcpReader, TcpSocket, TcpWriter};
+use embassy_net::tcp::{State, TcpReader, TcpSocket, TcpWriter};
 use embassy_sync::blocking_mutex::{Mutex, raw::NoopRawMutex};
 use embassy_sync::pipe::Pipe;
 use embassy_sync::signal::Signal;
@@ -239,10 +239,20 @@ pub async fn listener(slot: usize, chat: &'static Chat, stacks: Stacks) {
         socket.set_keep_alive(Some(KEEP_ALIVE));
         socket.set_timeout(Some(TIMEOUT));
         match select(socket.accept(PORT), network.changed()).await {
-            Either::First(Ok(())) => chat.serve(slot, &mut socket, &mut network).await,
+            // `accept` also returns for a handshake that ended half-way (reset, timed out):
+            // only an established connection (or one its client already half-closed) is a
+            // client to announce.
+            Either::First(Ok(())) if is_client(socket.state()) => {
+                chat.serve(slot, &mut socket, &mut network).await
+            }
+            Either::First(Ok(())) => socket.abort(),
             // Accepting fails only on a socket in the wrong state; do not spin on it.
             Either::First(Err(_)) => Timer::after_millis(100).await,
             Either::Second(_) => {}
         }
     }
+}
+
+fn is_client(state: State) -> bool {
+    matches!(state, State::Established | State::CloseWait)
 }

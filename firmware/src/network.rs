@@ -13,13 +13,16 @@ use embassy_net::{DhcpConfig, Ipv4Cidr, Runner, Stack, StackResources, StaticCon
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::signal::Signal;
 use embassy_sync::watch::{Receiver, Sender, Watch};
-use embassy_time::{Instant, Timer};
+use embassy_time::{Duration, Instant, Timer, with_timeout};
 use esp_radio::wifi::{
     AuthenticationMethodConfig, Config, Interface, WifiController, ap::AccessPointConfig,
     sta::StationConfig,
 };
 use espchat_core::{PASSWORD_MAX, PASSWORD_MIN, PORT, SSID_MAX, WifiCredentials};
-use espchat_records::{ACCESS_POINT_ADDRESS, Next, StationRetry, lease_options, leases};
+use espchat_records::{
+    ACCESS_POINT_ADDRESS, AccessPointRetry, AddressNews, AddressWatch, DHCP_TIMEOUT_SECS, Next,
+    StationRetry, lease_options, leases,
+};
 use heapless::String;
 use static_cell::StaticCell;
 
@@ -49,6 +52,9 @@ pub static NETWORK: Watch<CriticalSectionRawMutex, Network, RECEIVERS> =
 
 pub type NetworkReceiver = Receiver<'static, CriticalSectionRawMutex, Network, RECEIVERS>;
 type NetworkSender = Sender<'static, CriticalSectionRawMutex, Network, RECEIVERS>;
+
+/// How long leaving a router may take before the station tries to join again anyway.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Credentials typed on the console, for the radio task.
 static NEW_CREDENTIALS: Signal<CriticalSectionRawMutex, WifiCredentials> = Signal::new();
@@ -139,7 +145,8 @@ pub fn build_time_credentials() -> Option<WifiCredentials> {
 }
 
 /// Joins the router with the credentials it has; without any, or when they never worked,
-/// opens the access point until new ones come from the console.
+/// opens the access point until new ones come from the console (or, for credentials that
+/// never worked, until the router answers them after all).
 #[embassy_executor::task]
 pub async fn radio(
     mut controller: WifiController<'static>,
@@ -152,14 +159,14 @@ pub async fn radio(
         let next = match &credentials {
             None => {
                 say!("no wifi credentials; send: wifi <ssid> <password>");
-                access_point(&mut controller, &ap_ssid, &network).await
+                access_point(&mut controller, &ap_ssid, None, &network).await
             }
             Some(current) => {
                 match station(&mut controller, stacks.station, current, &network).await {
                     Some(new) => new,
                     None => {
                         say!("wifi: giving up on \"{}\" for now", current.ssid);
-                        access_point(&mut controller, &ap_ssid, &network).await
+                        access_point(&mut controller, &ap_ssid, Some(current), &network).await
                     }
                 }
             }
@@ -198,12 +205,18 @@ async fn station(
             Either::First(Ok(_)) => {
                 retry.connected();
                 match connected(controller, stack, network).await {
-                    Some(new) => {
+                    Ended::NewCredentials(new) => {
                         let _ = controller.disconnect_async().await;
                         return Some(new);
                     }
-                    None => {
+                    Ended::RouterLost => {
                         say!("wifi disconnected");
+                        continue;
+                    }
+                    Ended::NoAddress => {
+                        // Bounded: a radio that already dropped the link may not report it.
+                        let _ =
+                            with_timeout(DISCONNECT_TIMEOUT, controller.disconnect_async()).await;
                         continue;
                     }
                 }
@@ -224,32 +237,63 @@ async fn station(
     }
 }
 
-/// While the station is connected: announces its address once DHCP gives one. Returns new
-/// credentials, or `None` when the router is lost.
+/// How the station's time on the router ended.
+enum Ended {
+    /// New credentials came from the console.
+    NewCredentials(WifiCredentials),
+    /// The router dropped the association (rebooting, out of range).
+    RouterLost,
+    /// Associated, but DHCP never gave an address: still associated, so disconnect first.
+    NoAddress,
+}
+
+/// While the station is associated: announces its address when DHCP gives one and again when a
+/// renewal brings another (host tools retarget to it), says when the lease is lost, and gives
+/// up when DHCP does not answer (`espchat_records::AddressWatch`).
 async fn connected(
     controller: &WifiController<'static>,
     stack: Stack<'static>,
     network: &NetworkSender,
-) -> Option<WifiCredentials> {
-    let announce = async {
-        stack.wait_config_up().await;
-        if let Some(config) = stack.config_v4() {
-            let address = config.address.address();
-            announce(address);
-            network.send(Network::Station(address));
+) -> Ended {
+    let watch = async {
+        let mut watch = AddressWatch::associated(Instant::now().as_secs());
+        loop {
+            let address = stack.config_v4().map(|config| config.address.address());
+            match watch.look(Instant::now().as_secs(), address) {
+                Some(AddressNews::Got(address)) => {
+                    announce(address);
+                    network.send(Network::Station(address));
+                }
+                Some(AddressNews::Lost(address)) => {
+                    say!("lost ip: {address} (the DHCP lease ended)");
+                    network.send(Network::Down);
+                }
+                Some(AddressNews::GiveUp) => {
+                    say!("wifi: no address from DHCP in {DHCP_TIMEOUT_SECS} s; joining again");
+                    return;
+                }
+                None => {}
+            }
+            // Without an address, an address coming up ends the wait at once; with one,
+            // a renewal or a loss is seen within a second.
+            if address.is_none() {
+                let _ = select(stack.wait_config_up(), Timer::after_secs(1)).await;
+            } else {
+                Timer::after_secs(1).await;
+            }
         }
-        core::future::pending::<()>().await
     };
     let end = select3(
-        announce,
+        watch,
         controller.wait_for_disconnect_async(),
         NEW_CREDENTIALS.wait(),
     )
     .await;
     network.send(Network::Down);
     match end {
-        Either3::Third(new) => Some(new),
-        _ => None,
+        Either3::First(()) => Ended::NoAddress,
+        Either3::Second(_) => Ended::RouterLost,
+        Either3::Third(new) => Ended::NewCredentials(new),
     }
 }
 
@@ -292,11 +336,16 @@ fn station_config(credentials: &WifiCredentials) -> Result<StationConfig, &'stat
 }
 
 /// Runs the open access point until credentials come from the console, and returns them.
+/// With stored credentials that did not work (`stored`), the station runs beside the access
+/// point and tries them again now and then (`espchat_records::AccessPointRetry`); when the
+/// router answers, they are returned and the station takes over.
 async fn access_point(
     controller: &mut WifiController<'static>,
     ssid: &str,
+    stored: Option<&WifiCredentials>,
     network: &NetworkSender,
 ) -> WifiCredentials {
+    let station = stored.and_then(|credentials| station_config(credentials).ok());
     let started = ssid
         .try_into()
         .map_err(|_| "bad SSID")
@@ -305,9 +354,13 @@ async fn access_point(
                 .with_ssid(ssid)
                 .with_authentication(AuthenticationMethodConfig::Open)
         })
-        .and_then(|config| {
+        .and_then(|access_point| {
+            let config = match station {
+                Some(station) => Config::AccessPointStation(station, access_point),
+                None => Config::AccessPoint(access_point),
+            };
             controller
-                .set_config(&Config::AccessPoint(config))
+                .set_config(&config)
                 .map_err(|_| "the radio refused the configuration")
         });
     match started {
@@ -318,7 +371,34 @@ async fn access_point(
         }
         Err(error) => say!("wifi: cannot start the access point: {error}"),
     }
-    let credentials = NEW_CREDENTIALS.wait().await;
+    let retry_router = async {
+        let Some(credentials) = stored.filter(|_| started.is_ok()) else {
+            return core::future::pending().await;
+        };
+        let mut retry = AccessPointRetry::new();
+        loop {
+            Timer::after_secs(retry.next_delay_secs().into()).await;
+            say!(
+                "wifi: trying \"{}\" again (the access point stays up)",
+                credentials.ssid
+            );
+            if controller.connect_async().await.is_ok() {
+                return credentials.clone();
+            }
+        }
+    };
+    let credentials = match select(NEW_CREDENTIALS.wait(), retry_router).await {
+        Either::First(new) => new,
+        Either::Second(router_is_back) => {
+            say!(
+                "wifi: \"{}\" answers; leaving the access point",
+                router_is_back.ssid
+            );
+            // The station joins again on its own (station-only) configuration.
+            let _ = with_timeout(DISCONNECT_TIMEOUT, controller.disconnect_async()).await;
+            router_is_back
+        }
+    };
     network.send(Network::Down);
     credentials
 }

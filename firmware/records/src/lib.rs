@@ -6,7 +6,7 @@
 //! ```
 //!
 //! The chat server itself is `espchat-core`; this crate adds what the firmware needs around it:
-//! its flash records, the station's retry policy, the access point's DHCP leases, the
+//! its flash records, the station's retry policy and address watch, the access point's DHCP leases, the
 //! switchboard that connects the server to the client slots, and what a slot keeps to end a
 //! cut-off client's line.
 #![no_std]
@@ -15,6 +15,7 @@
 extern crate std;
 
 mod access_point;
+mod address;
 mod dhcp;
 mod record;
 mod sending;
@@ -22,11 +23,15 @@ mod station;
 mod switchboard;
 
 pub use access_point::{ACCESS_POINT_ADDRESS, access_point_ssid};
+pub use address::{AddressNews, AddressWatch, DHCP_TIMEOUT_SECS};
 pub use dhcp::{FIRST_LEASE, LEASE_SECS, LEASES, Leases, lease_options, leases};
 /// The LED setting and the chips' LED pins live in the core, so the virtual board follows the
 /// same rules; the firmware finds them here with its records.
 pub use espchat_core::{Chip, LedSetting, PinError};
 pub use record::{RECORD_MAX, Record, RecordError};
 pub use sending::Sending;
-pub use station::{FAILURES_BEFORE_ACCESS_POINT, Next, StationRetry};
+pub use station::{
+    ACCESS_POINT_RETRY_FIRST_SECS, ACCESS_POINT_RETRY_MAX_SECS, AccessPointRetry,
+    FAILURES_BEFORE_ACCESS_POINT, Next, StationRetry,
+};
 pub use switchboard::{BoardOutput, Outbox, Switchboard};

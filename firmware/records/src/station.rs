@@ -49,6 +49,32 @@ impl StationRetry {
     }
 }
 
+/// While the access point runs in place of a router that never answered, the stored
+/// credentials are tried again after this many seconds, then twice as long each time up to
+/// [`ACCESS_POINT_RETRY_MAX_SECS`]: a router that was off when the board booted (a power cut
+/// in the lab) is found again, and phones on the access point are rarely disturbed.
+pub const ACCESS_POINT_RETRY_FIRST_SECS: u32 = 30;
+pub const ACCESS_POINT_RETRY_MAX_SECS: u32 = 600;
+
+/// The delays between tries of the stored credentials while the access point runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AccessPointRetry {
+    tries: u8,
+}
+
+impl AccessPointRetry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Seconds to wait before the next try.
+    pub fn next_delay_secs(&mut self) -> u32 {
+        let doublings = u32::from(self.tries).min(8);
+        self.tries = self.tries.saturating_add(1);
+        (ACCESS_POINT_RETRY_FIRST_SECS << doublings).min(ACCESS_POINT_RETRY_MAX_SECS)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +109,27 @@ mod tests {
         retry.failed();
         retry.connected();
         assert_eq!(retry.failed(), Next::Retry { after_secs: 2 });
+    }
+
+    #[test]
+    fn the_access_point_retries_the_router_with_a_growing_capped_delay() {
+        let mut retry = AccessPointRetry::new();
+        let delays: std::vec::Vec<u32> = (0..1000).map(|_| retry.next_delay_secs()).collect();
+        assert_eq!(delays[..6], [30, 60, 120, 240, 480, 600]);
+        assert!(
+            delays[6..]
+                .iter()
+                .all(|&d| d == ACCESS_POINT_RETRY_MAX_SECS)
+        );
+        // Over a lab day (8 h) the router is tried about 50 times, not thousands.
+        let mut elapsed = 0;
+        let tries = delays
+            .iter()
+            .take_while(|&&d| {
+                elapsed += d;
+                elapsed <= 8 * 3600
+            })
+            .count();
+        assert!((45..=55).contains(&tries), "{tries} tries");
     }
 }

@@ -19,6 +19,7 @@ mod address;
 mod dhcp;
 mod record;
 mod sending;
+mod settings;
 mod station;
 mod switchboard;
 
@@ -30,6 +31,7 @@ pub use dhcp::{FIRST_LEASE, LEASE_SECS, LEASES, Leases, lease_options, leases};
 pub use espchat_core::{Chip, LedSetting, PinError};
 pub use record::{RECORD_MAX, Record, RecordError};
 pub use sending::Sending;
+pub use settings::{Loaded, MARKER, SettingsError, SettingsStore};
 pub use station::{
     ACCESS_POINT_RETRY_FIRST_SECS, ACCESS_POINT_RETRY_MAX_SECS, AccessPointRetry,
     FAILURES_BEFORE_ACCESS_POINT, Next, StationRetry,

@@ -18,8 +18,6 @@ use crate::{led, network};
 
 /// Bytes taken from the console per read.
 const READ: usize = 64;
-/// Board commands one read can complete: the shortest is `ip` and its line end.
-const MOST_COMMANDS: usize = READ / 3 + 1;
 
 type SharedSettings = Mutex<NoopRawMutex, Settings>;
 
@@ -52,19 +50,18 @@ async fn console(mut input: impl Read, chat: &Chat, settings: &SharedSettings) {
             // A framing error or a dropped USB host: the next read starts afresh.
             Err(_) => continue,
         };
-        let mut commands: heapless::Vec<BoardCommand, MOST_COMMANDS> = heapless::Vec::new();
-        editor.feed(
-            &buf[..n],
-            &mut |text| esp_println::print!("{text}"),
-            &mut |line| {
-                if let Some(command) = chat.console(&line.text) {
-                    // Room for as many as one read can hold.
-                    let _ = commands.push(command);
-                }
-            },
-        );
-        for command in commands {
-            carry_out(command, settings).await;
+        // A byte at a time, so each command is carried out before the next line is read
+        // (no queue of commands in RAM); the echo is as fine-grained as typing.
+        for byte in &buf[..n] {
+            let mut command = None;
+            editor.feed(
+                core::slice::from_ref(byte),
+                &mut |text| esp_println::print!("{text}"),
+                &mut |line| command = chat.console(&line.text),
+            );
+            if let Some(command) = command {
+                carry_out(command, settings).await;
+            }
         }
     }
 }

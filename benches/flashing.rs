@@ -718,7 +718,7 @@ fn esptool_write_report(stdout: &str) -> (Option<f64>, Option<u64>) {
 // Output
 
 fn print_context(image: &[u8], compressed: usize, esptool: Option<&Esptool>) {
-    let real = espchat::bundled::ESP32C3;
+    let real = espchat::bundled::app_for(espchat::flash::Chip::Esp32c3).unwrap();
     let real_compressed = deflated_len(real);
     println!(
         "image: {} bytes (espchat::board::image::build: 4 KiB pages, {RANDOM_PAGES}% \

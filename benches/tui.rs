@@ -617,7 +617,11 @@ struct Demo {
 }
 
 fn bench_demo(tmux: &Tmux, binary: &Path) -> Result<Demo, String> {
-    let compressed = miniz_oxide::deflate::compress_to_vec_zlib(espchat::bundled::ESP32C3, 9).len();
+    let compressed = miniz_oxide::deflate::compress_to_vec_zlib(
+        espchat::bundled::app_for(espchat::flash::Chip::Esp32c3).unwrap(),
+        9,
+    )
+    .len();
     let mut connected = Vec::new();
     let mut flashed = Vec::new();
     let mut note = None;
@@ -928,7 +932,9 @@ fn print_table(
         if let Some(note) = &demo.note {
             println!("  espchat's own report (last run): {note}");
         }
-        let image = espchat::bundled::ESP32C3.len();
+        let image = espchat::bundled::app_for(espchat::flash::Chip::Esp32c3)
+            .unwrap()
+            .len();
         println!(
             "  floor = compressed x 10 / 921600 + stub x 10 / 115200 = {compressed} x 10 / 921600 +
   {STUB_BYTES} x 10 / 115200 = {image_s:.2} s + {stub_s:.2} s = {floor:.2} s; compressed: the bundled

@@ -340,6 +340,8 @@ impl App {
                 flash.address = Some(*address);
             }
             FlashEvent::SegmentDone { .. } => flash.done = flash.total,
+            // The note below says it; the erase follows as a segment.
+            FlashEvent::OldOtadata { .. } | FlashEvent::NoPartitionTable => {}
             FlashEvent::Done { .. } => flash.phase = "done",
         }
         // The console keeps the story of the flash; the gauge shows only the present.

@@ -2,6 +2,7 @@
 //! `espchat-core` on 127.0.0.1, so every part of espchat can be tried and tested without
 //! hardware.
 
+pub mod boot;
 mod chip;
 mod console;
 mod firmware;
@@ -176,8 +177,20 @@ fn initial_flash(config: &BoardConfig) -> Result<Flash, BoardError> {
     }
     let mut flash = Flash::new_erased(DEFAULT_FLASH_SIZE);
     if !config.blank {
-        // The bundled firmware is some 600 KB: it fits the 4 MiB flash at 0x10000.
-        let _ = flash.write(crate::bundled::APP_ADDRESS, crate::bundled::ESP32C3);
+        // As `espchat flash` leaves a 4 MB ESP32-C3: bootloader, partition table, app.
+        let no_parts = crate::flash::layout::LoadedParts::default();
+        let segments = crate::flash::FlashImage::Bundled
+            .segments(
+                crate::flash::Chip::Esp32c3,
+                crate::flash::FlashSize::_4Mb,
+                espflash::target::XtalFrequency::_40Mhz,
+                &no_parts,
+            )
+            .expect("the bundled ESP32-C3 firmware converts");
+        for segment in segments {
+            // Made for this flash's size: it fits.
+            let _ = flash.write(segment.addr, &segment.data);
+        }
     }
     if let Some(path) = &config.flash_file {
         write_atomically(path, flash.as_bytes()).map_err(|error| BoardError::FlashFile {

@@ -94,20 +94,6 @@ pub enum Command {
                             the panes are open wait for them."
     )]
     FlashAndConnect(FlashAndConnectArgs),
-    /// Turn an ELF into the app image espchat bundles (the same conversion `flash` does)
-    #[command(hide = true)]
-    SaveImage(SaveImageArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct SaveImageArgs {
-    /// The chip the ELF is for, e.g. esp32c3
-    #[arg(short, long, value_name = "CHIP", value_parser = espchat::flash::parse_chip)]
-    pub chip: Chip,
-    /// The firmware ELF
-    pub elf: PathBuf,
-    /// Where to write the app image
-    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -177,8 +163,9 @@ pub struct ConnectArgs {
 
 #[derive(Debug, Args)]
 pub struct FlashArgs {
-    /// An ESP32 .elf, or a .bin to write at 0x10000 [default: the bundled espchat firmware for
-    /// the detected chip: ESP32-C3 or ESP32-C6]
+    /// An ESP32 .elf (written with bootloader and partition table), or a .bin to write at
+    /// 0x10000 [default: the bundled espchat firmware for the detected chip: ESP32-C3 or
+    /// ESP32-C6, as an ELF]
     #[arg(value_name = "IMAGE")]
     pub image: Option<PathBuf>,
     /// Serial port [default: $ESPCHAT_PORT, $ESPFLASH_PORT, `port` in the config file, or the
@@ -214,6 +201,14 @@ pub struct FlashArgs {
     /// Write a .bin even if it is not a bootable app image (bad magic, checksum or hash)
     #[arg(long)]
     pub force: bool,
+    /// A 2nd-stage bootloader .bin to write at the chip's boot address (0x0; 0x1000 on the
+    /// ESP32 and ESP32-S2) [default: espflash's for an ELF, none for a .bin]
+    #[arg(long, value_name = "FILE")]
+    pub bootloader: Option<PathBuf>,
+    /// A partition table (CSV or binary) to write at 0x8000; an ELF's app goes to its factory
+    /// (or first OTA) partition [default: espflash's for an ELF, none for a .bin]
+    #[arg(long, value_name = "FILE")]
+    pub partition_table: Option<PathBuf>,
     /// Give up when writing makes no progress for this many seconds (erasing and verifying
     /// may take 30 s more per MB)
     #[arg(long, value_name = "SECS", default_value_t = espchat::flash::STALL_TIMEOUT.as_secs(),

@@ -9,6 +9,7 @@
 mod error;
 pub mod format;
 mod image;
+pub mod layout;
 mod progress;
 mod rom_deflate;
 mod watchdog;
@@ -31,6 +32,7 @@ pub use self::format::{DEFAULT_APP_ADDRESS, SECTOR_SIZE};
 pub use self::image::{
     Arch, FlashImage, ImageTarget, app_image, bin_target, elf_target, parse_chip,
 };
+pub use self::layout::Parts;
 use self::progress::{Position, Tracker};
 pub use self::rom_deflate::deflate;
 pub use self::watchdog::STALL_TIMEOUT;
@@ -140,6 +142,9 @@ pub struct FlashOptions {
     pub stall_timeout: Duration,
     /// Write a `.bin` app image even when it would not boot (bad magic, checksum, hash...).
     pub force: bool,
+    /// A bootloader and partition table of the user's, instead of espflash's (ELF) or none
+    /// (`.bin`).
+    pub parts: Parts,
 }
 
 impl FlashOptions {
@@ -157,6 +162,7 @@ impl FlashOptions {
             skip_unchanged: true,
             stall_timeout: STALL_TIMEOUT,
             force: false,
+            parts: Parts::default(),
         }
     }
 }
@@ -216,6 +222,16 @@ pub enum FlashEvent {
     Verifying {
         address: u32,
     },
+    /// The board's old partition table has an otadata partition at `address`, which could make
+    /// its bootloader start another app than the one written: it is erased (as a segment of
+    /// erased bytes, which follows).
+    OldOtadata {
+        address: u32,
+        size: u32,
+    },
+    /// An app goes to 0x10000 without a partition table, and the board has none (erased
+    /// flash): the bootloader will not find the app.
+    NoPartitionTable,
     SegmentDone {
         address: u32,
         skipped: bool,
@@ -261,6 +277,15 @@ impl FlashEvent {
                 total,
             } => format!("{address:#x} {}%", percent(*done, *total)),
             FlashEvent::Verifying { address } => format!("{address:#x} verifying"),
+            FlashEvent::OldOtadata { address, size } => format!(
+                "erasing the old partition table's otadata at {address:#x} ({}): it could \
+                 make the bootloader start another app",
+                format_size(*size)
+            ),
+            FlashEvent::NoPartitionTable => "warning: the board has no partition table at 0x8000 \
+                 (erased flash?), so its bootloader will not find an app at 0x10000: flash an ELF \
+                 or the bundled firmware, or add --bootloader and --partition-table"
+                .to_owned(),
             FlashEvent::SegmentDone {
                 address,
                 skipped: true,
@@ -295,6 +320,7 @@ pub fn flash(
     progress: &mut impl FnMut(FlashEvent),
 ) -> Result<FlashReport, FlashError> {
     image.check("the image")?;
+    let parts = options.parts.load()?;
     let mut board = Board::connect(options, options.use_stub, progress)?;
     let info = board.info.clone();
     let port = &options.port;
@@ -315,7 +341,31 @@ pub fn flash(
     if !options.force {
         image.check_app("the image", info.chip)?;
     }
-    let segments = image.segments(info.chip, board.flash_size, board.xtal)?;
+    parts.check_chip(info.chip)?;
+    let mut segments = image.segments(info.chip, board.flash_size, board.xtal, &parts)?;
+    // espflash compresses only for its stub, which it leaves out in Secure Download Mode.
+    let rom_mode = !options.use_stub || board.flasher.secure_download_mode();
+    if layout::writes_layout(&segments) {
+        match layout::read_table(&mut board.flasher, rom_mode) {
+            Ok(old) => {
+                let table_written = segments
+                    .iter()
+                    .any(|segment| segment.addr == layout::PARTITION_TABLE_ADDRESS);
+                if !table_written && layout::table_in_flash(&old).is_none() {
+                    progress(FlashEvent::NoPartitionTable);
+                }
+                if let Some(erase) = layout::otadata_erase(&old, &segments) {
+                    progress(FlashEvent::OldOtadata {
+                        address: erase.addr,
+                        size: erase.data.len() as u32,
+                    });
+                    segments.push(erase);
+                }
+            }
+            // Secure Download Mode forbids reading; the write itself may still work.
+            Err(error) => tracing::warn!("cannot read the board's partition table: {error}"),
+        }
+    }
     for segment in &segments {
         let size = segment.data.len() as u64;
         let end = u64::from(segment.addr) + size;
@@ -333,8 +383,6 @@ pub fn flash(
         .iter()
         .map(|segment| (segment.addr, segment.data.len() as u64))
         .collect();
-    // espflash compresses only for its stub, which it leaves out in Secure Download Mode.
-    let rom_mode = !options.use_stub || board.flasher.secure_download_mode();
     let rom_compressed = rom_mode && options.compress && rom_deflate::rom_deflates(info.chip);
     let largest = plan.iter().map(|&(_, len)| len).max().unwrap_or(0);
     let stall = options.stall_timeout;

@@ -11,7 +11,7 @@ mod commands;
 use cli::{Cli, Command, GlobalArgs, TuiArgs};
 use commands::{
     list_ports, run_board, run_connect, run_demo, run_flash, run_flash_and_connect, run_monitor,
-    run_tui, save_image,
+    run_tui,
 };
 
 fn main() -> ExitCode {
@@ -27,7 +27,6 @@ fn main() -> ExitCode {
         // not stop them.
         Command::Board(args) => run_board(args),
         Command::Ports => list_ports(),
-        Command::SaveImage(args) => save_image(args),
         Command::Tui(args) => {
             with_config(cli.global, |config, global| run_tui(args, config, global))
         }

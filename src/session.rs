@@ -479,10 +479,19 @@ impl Session {
     /// Why no address came, as far as the console tells, and what to do.
     fn no_address_hint(&self) -> String {
         if let Some(failure) = &self.boot_failure {
+            let cause = if failure.starts_with("invalid header") {
+                "the ROM finds no bootloader at the start of the flash (erased flash, or a .bin \
+                 written without one)"
+            } else if failure.contains("partition table") {
+                "the bootloader finds no partition table at 0x8000 (erased, or overwritten)"
+            } else {
+                "the app is not a valid image for this chip (corrupt, or built for another one)"
+            };
             format!(
-                "the board does not boot its app: the console shows \"{failure}\", so the image \
-                 is not a valid app for this chip (corrupt, or built for another one); flash a \
-                 valid image, or run without IMAGE for the bundled espchat firmware"
+                "the board does not boot its app: the console shows \"{failure}\": {cause}; run \
+                 without IMAGE for the bundled espchat firmware, or flash an ELF (both bring a \
+                 bootloader and a partition table), or a .bin with --bootloader and \
+                 --partition-table"
             )
         } else if let Some(ip) = self.asked {
             format!(
@@ -679,7 +688,14 @@ fn is_local(ip: Ipv4Addr) -> bool {
 
 /// The words of an ESP ROM or bootloader that did not boot the app, if the line holds them.
 fn boot_failure(line: &str) -> Option<&str> {
-    ["invalid header", "checksum failed", "image invalid"]
-        .into_iter()
-        .find_map(|words| line.find(words).map(|start| line[start..].trim_end()))
+    [
+        "invalid header",
+        "invalid magic byte",
+        "checksum failed",
+        "image hash failed",
+        "image invalid",
+        "Failed to verify partition table",
+    ]
+    .into_iter()
+    .find_map(|words| line.find(words).map(|start| line[start..].trim_end()))
 }

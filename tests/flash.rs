@@ -9,7 +9,14 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use espchat::board::image::{self, APP_OFFSET, ESPCHAT_PROJECT};
-use support::BoardProcess;
+use support::{BoardProcess, layouts};
+
+/// espflash's default table for a 4 MB ESP32-C3.
+const FACTORY_CSV: &str = "\
+nvs,      data, nvs,     0x9000,  0x6000,
+phy_init, data, phy,     0xf000,  0x1000,
+factory,  app,  factory, 0x10000, 0x3f0000,
+";
 
 /// esptool 5 from PyPI, installed once into a venv under cargo's test temp dir (or `$ESPTOOL`).
 fn esptool() -> PathBuf {
@@ -99,7 +106,8 @@ fn esptool_with_stub_compression_and_a_baud_change_writes_the_chat_firmware() {
     let app = image::build(ESPCHAT_PROJECT, "7.7.7", &vec![0x3C; 120_000]);
     let app_path = dir.path().join("espchat.bin");
     std::fs::write(&app_path, &app).unwrap();
-    let (board, flash_file) = BoardProcess::blank(dir.path());
+    // esptool writes the app only: the board has its bootloader and partition table.
+    let (board, flash_file) = BoardProcess::flashed(dir.path());
 
     let output = esptool_write(&board, &["-b", "460800"], &["--compress"], &app_path);
     assert!(output.contains("Hash of data verified"), "{output}");
@@ -133,8 +141,11 @@ fn a_corrupt_image_is_refused_by_the_bootloader() {
     let flash_file = dir.path().join("flash.bin");
     let mut app = image::build(ESPCHAT_PROJECT, "1.0", &[1u8; 4000]);
     app[500] ^= 0xFF;
-    let mut flash = vec![0xFFu8; 4 * 1024 * 1024];
-    flash[APP_OFFSET as usize..APP_OFFSET as usize + app.len()].copy_from_slice(&app);
+    let flash = layouts::flash(&[
+        (0, &layouts::bootloader()),
+        (0x8000, &layouts::table(FACTORY_CSV)),
+        (APP_OFFSET, &app),
+    ]);
     std::fs::write(&flash_file, &flash).unwrap();
 
     let board = BoardProcess::start(&["--flash-file", flash_file.to_str().unwrap()]);
@@ -214,11 +225,27 @@ fn espchat_flash_writes_a_blank_board_which_then_serves_the_chat() {
     let app = image::build(ESPCHAT_PROJECT, "2.0.0", &vec![0x5A; 150_000]);
     let app_path = dir.path().join("espchat.bin");
     std::fs::write(&app_path, &app).unwrap();
+    let bootloader = layouts::bootloader();
+    let bootloader_path = dir.path().join("bootloader.bin");
+    std::fs::write(&bootloader_path, &bootloader).unwrap();
+    let table_path = dir.path().join("partitions.csv");
+    std::fs::write(&table_path, FACTORY_CSV).unwrap();
     let (board, flash_file) = BoardProcess::blank(dir.path());
 
     let serial = board.serial.to_str().unwrap();
-    let (code, stdout, stderr) = espchat_flash(&["-p", serial, app_path.to_str().unwrap()]);
+    let (code, stdout, stderr) = espchat_flash(&[
+        "-p",
+        serial,
+        "--bootloader",
+        bootloader_path.to_str().unwrap(),
+        "--partition-table",
+        table_path.to_str().unwrap(),
+        app_path.to_str().unwrap(),
+    ]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(flash_file_at(&flash_file, 0, bootloader.len()) == bootloader);
+    let table = layouts::table(FACTORY_CSV);
+    assert!(flash_file_at(&flash_file, 0x8000, table.len()) == table);
     // Not a terminal: the headless lines of docs/contract.md §2.
     assert!(stdout.contains("flash! 0x10000 100%"), "{stdout}");
     assert!(
@@ -329,11 +356,16 @@ fn espchat_flash_without_an_image_writes_the_bundled_firmware_for_the_chip() {
     let serial = board.serial.to_str().unwrap();
     let (code, stdout, stderr) = espchat_flash(&["-p", serial]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
-    let bundled = espchat::bundled::ESP32C3;
+    // An erased board gets all it needs to boot: bootloader, partition table, app.
+    let bundled = espchat::bundled::app_for(espchat::flash::Chip::Esp32c3).unwrap();
     assert!(
         flash_file_at(&flash_file, APP_OFFSET, bundled.len()) == bundled,
         "the flash does not hold the bundled ESP32-C3 image"
     );
+    let bootloader = layouts::bootloader();
+    assert!(flash_file_at(&flash_file, 0, bootloader.len()) == bootloader);
+    let table = layouts::table(FACTORY_CSV);
+    assert!(flash_file_at(&flash_file, 0x8000, table.len()) == table);
     assert_boots_into_chat(&board, "app_init: Project name:     espchat-firmware");
 }
 
@@ -499,7 +531,7 @@ fn flash_and_connect_gives_up(image: &[u8], extra: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let app_path = dir.path().join("app.bin");
     std::fs::write(&app_path, image).unwrap();
-    let (board, _flash_file) = BoardProcess::blank(dir.path());
+    let (board, _flash_file) = BoardProcess::flashed(dir.path());
     let serial = board.serial.to_str().unwrap().to_owned();
     let mut args = vec![
         "flash-and-connect",
@@ -644,7 +676,9 @@ fn espchat_flash_refuses_an_app_image_that_would_not_boot_unless_forced() {
 
     let random = dir.path().join("random.bin");
     std::fs::write(&random, support::noise(4096)).unwrap();
-    let mut flipped = espchat::bundled::ESP32C3.to_vec();
+    let mut flipped = espchat::bundled::app_for(espchat::flash::Chip::Esp32c3)
+        .unwrap()
+        .to_vec();
     flipped[0x1000] ^= 0x01;
     let corrupt = dir.path().join("corrupt.bin");
     std::fs::write(&corrupt, &flipped).unwrap();
@@ -749,8 +783,105 @@ fn flash_and_connect_blames_an_image_that_does_not_boot() {
     let junk: Vec<u8> = (0..4096u32).map(|n| (n * 7 % 251) as u8).collect();
     let line = flash_and_connect_gives_up(&junk, &["--force"]);
     assert!(
-        line.contains("the board does not boot its app: the console shows \"invalid header: 0x"),
+        line.contains(
+            "the board does not boot its app: the console shows \"invalid magic byte (nothing \
+             flashed here?)\": the app is not a valid image"
+        ),
         "{line}"
     );
     assert!(!line.contains("password"), "{line}");
+}
+
+/// A board that ran an Arduino sketch after an OTA update: Arduino's partition table, otadata
+/// selecting app1, a sketch in app0 and a newer one in app1.
+fn arduino_board(dir: &Path) -> (BoardProcess, PathBuf) {
+    let flash = layouts::flash(&[
+        (0, &layouts::bootloader()),
+        (0x8000, &layouts::table(layouts::ARDUINO_CSV)),
+        (0xe000, &layouts::otadata_entry(2)),
+        (0x10000, &image::build("blink-sketch", "1.0", &[7; 3000])),
+        (0x150000, &image::build("wifi-sketch", "2.0", &[9; 3000])),
+    ]);
+    let (board, flash_file) = BoardProcess::with_flash(dir, &flash);
+    // The virtual board honours otadata as ESP-IDF's bootloader does: app1 runs.
+    let log = board.read_log_until("app 'wifi-sketch' runs here without a chat server");
+    assert!(
+        log.contains("boot:  1 otadata          OTA data         01 00 0000e000 00002000"),
+        "{log}"
+    );
+    assert!(
+        log.contains("boot: Loaded app from partition at offset 0x150000"),
+        "{log}"
+    );
+    (board, flash_file)
+}
+
+#[test]
+fn a_board_that_ran_arduino_serves_the_chat_after_espchat_flash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (board, flash_file) = arduino_board(dir.path());
+    let (code, stdout, stderr) = espchat_flash(&["-p", board.serial.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("flash! erasing the old partition table's otadata at 0xe000 (8 KB)"),
+        "{stdout}"
+    );
+    // espflash's table replaced Arduino's, the old otadata is erased.
+    let flash = std::fs::read(&flash_file).unwrap();
+    let table = espchat::flash::layout::table_in_flash(&flash[0x8000..0x8c00]).unwrap();
+    assert!(table.find("factory").is_some() && table.find("app1").is_none());
+    assert!(flash[0xe000..0x10000].iter().all(|&byte| byte == 0xFF));
+    assert_boots_into_chat(&board, "app_init: Project name:     espchat-firmware");
+    let (_client, id) = support::ChatClient::join(board.port);
+    assert_eq!(id, 1);
+}
+
+#[test]
+fn a_bin_flashed_onto_an_arduino_board_boots_instead_of_the_app_otadata_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (board, flash_file) = arduino_board(dir.path());
+    let app = image::build(ESPCHAT_PROJECT, "5.0", &[3; 20_000]);
+    let app_path = dir.path().join("espchat.bin");
+    std::fs::write(&app_path, &app).unwrap();
+    let (code, stdout, stderr) = espchat_flash(&[
+        "--no-stub",
+        "-p",
+        board.serial.to_str().unwrap(),
+        app_path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("flash! erasing the old partition table's otadata"),
+        "{stdout}"
+    );
+    // Arduino's table stays (a .bin is only the app); app0 now holds ours and boots.
+    let flash = std::fs::read(&flash_file).unwrap();
+    assert!(
+        espchat::flash::layout::table_in_flash(&flash[0x8000..0x8c00])
+            .unwrap()
+            .find("app1")
+            .is_some()
+    );
+    assert_boots_into_chat(&board, "app_init: App version:      5.0");
+}
+
+#[test]
+fn a_bin_alone_on_an_erased_board_is_flashed_with_a_warning_that_it_will_not_boot() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = image::build(ESPCHAT_PROJECT, "1.0", &[5; 2000]);
+    let app_path = dir.path().join("app.bin");
+    std::fs::write(&app_path, &app).unwrap();
+    let (board, _flash_file) = BoardProcess::blank(dir.path());
+    let (code, stdout, stderr) = espchat_flash(&[
+        "-p",
+        board.serial.to_str().unwrap(),
+        app_path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("flash! warning: the board has no partition table at 0x8000"),
+        "{stdout}"
+    );
+    let mut console = board.open_console();
+    console.wait_for("invalid header: 0xffffffff");
 }

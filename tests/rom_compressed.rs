@@ -134,6 +134,8 @@ fn rom_mode_writes_a_blank_board_compressed_byte_for_byte() {
             [
                 FlashEvent::Connecting { .. },
                 FlashEvent::Connected { .. },
+                // A blank board: an app alone will not boot there.
+                FlashEvent::NoPartitionTable,
                 FlashEvent::Segment { address: APP_OFFSET, total: t },
                 FlashEvent::Verifying { address: APP_OFFSET },
                 FlashEvent::SegmentDone { address: APP_OFFSET, skipped: false },

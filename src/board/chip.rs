@@ -1,7 +1,9 @@
 //! The virtual ESP32-C3 itself: what runs depends on what is in its flash and on how it was
-//! started. Power on or reset: the ROM prints its banner and boots the app image at 0x10000,
-//! if it is valid; an espchat image runs the chat firmware, any other app runs without a chat
-//! server, and an erased or corrupt one leaves the ROM in its `invalid header` boot loop. A
+//! started. Power on or reset: the ROM loads the bootloader at 0x0, which reads the partition
+//! table at 0x8000 and boots the app partition otadata names (or the factory app, or ota_0),
+//! as `boot` works out; an espchat image runs the chat firmware, any other app runs without a
+//! chat server. Erased flash leaves the ROM in its `invalid header` boot loop, a missing
+//! table or app the bootloader in its own. A
 //! SYNC request on the serial port puts it into the ROM loader (on a pty there is no DTR/RTS
 //! to do that), where flashing tools write the flash; leaving the loader reboots it.
 
@@ -12,34 +14,24 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+use super::boot;
 use super::console::Console;
 use super::firmware::Firmware;
-use super::image::{self, APP_OFFSET, ImageError};
+use super::image::{self, ImageError};
 use super::pty::Pty;
 use super::rom::{Flash, INITIAL_BAUD, Loader, LoaderEvent, SyncDetector};
 use super::uart::UartLine;
+use crate::flash::layout::PARTITION_TABLE_ADDRESS;
 
 const ROM_BANNER: &[&str] = &["ESP-ROM:esp32c3-api1-20210207", "Build:Feb  7 2021"];
-const ROM_LOAD: &[&str] = &[
-    "SPIWP:0xee",
-    "mode:DIO, clock div:1",
-    "load:0x3fcd5820,len:0x1714",
-    "load:0x403cc710,len:0x968",
-    "load:0x403ce710,len:0x2f9c",
-    "entry 0x403cc710",
-];
+/// What the ROM prints before the bootloader's segments and entry.
+const ROM_LOAD: &[&str] = &["SPIWP:0xee", "mode:DIO, clock div:1"];
 const BOOTLOADER: &[&str] = &[
     "boot: ESP-IDF v5.3 2nd stage bootloader",
     "boot: chip revision: v0.3",
     "boot.esp32c3: SPI Speed      : 40MHz",
     "boot.esp32c3: SPI Mode       : DIO",
     "boot.esp32c3: SPI Flash Size : 4MB",
-    "boot: Partition Table:",
-    "boot: ## Label            Usage          Type ST Offset   Length",
-    "boot:  0 nvs              WiFi data        01 02 00009000 00006000",
-    "boot:  1 phy_init         RF data          01 01 0000f000 00001000",
-    "boot:  2 factory          factory app      00 00 00010000 003f0000",
-    "boot: End of partition table",
 ];
 /// How often a chip with nothing to boot retries (and prints its complaint again).
 const BOOT_LOOP: Duration = Duration::from_secs(1);
@@ -159,42 +151,90 @@ impl Chip {
             console.raw("Saved PC:0x40381a4e");
         }
         let flash = self.flash.as_ref().map(Flash::as_bytes).unwrap_or_default();
-        let app = flash.get(APP_OFFSET as usize..).unwrap_or_default();
-        let image = match image::inspect(app) {
-            // Nothing the ROM can load: its own boot loop.
-            Err(error @ ImageError::Magic(_)) => {
+        // The ROM loads the 2nd-stage bootloader, or loops complaining about what it found.
+        let loader = match boot::bootloader(flash) {
+            Ok(loader) => loader,
+            Err(error) => {
                 console.raw(&error.to_string());
                 self.mode = Mode::BootLoop;
                 return;
             }
-            result => result,
         };
         for line in ROM_LOAD {
             console.raw(line);
         }
+        for segment in &loader.segments {
+            console.raw(&format!(
+                "load:0x{:08x},len:0x{:x}",
+                segment.load_addr, segment.len
+            ));
+        }
+        console.raw(&format!("entry 0x{:08x}", loader.entry));
         for line in BOOTLOADER {
             let (tag, text) = line.split_once(": ").unwrap_or(("boot", line));
             console.info(tag, text);
         }
-        let image = match image {
-            Ok(image) => image,
-            Err(error) => {
-                console.error(
-                    "esp_image",
-                    format_args!("image at 0x{APP_OFFSET:x}: {error}"),
-                );
-                console.error("boot", "Factory app partition is not bootable");
-                console.error("boot", "No bootable app partitions in the partition table");
-                self.mode = Mode::BootLoop;
-                return;
+        let Some(table) = boot::partition_table(flash) else {
+            let magic = flash
+                .get(PARTITION_TABLE_ADDRESS as usize..)
+                .and_then(|bytes| bytes.get(..2))
+                .map_or(0xFFFF, |bytes| u16::from_le_bytes([bytes[0], bytes[1]]));
+            console.error(
+                "flash_parts",
+                format_args!("partition 0 invalid magic number 0x{magic:x}"),
+            );
+            console.error("boot", "Failed to verify partition table");
+            console.error("boot", "load partition table error!");
+            self.mode = Mode::BootLoop;
+            return;
+        };
+        console.info("boot", "Partition Table:");
+        console.info(
+            "boot",
+            "## Label            Usage          Type ST Offset   Length",
+        );
+        for (index, partition) in table.partitions().iter().enumerate() {
+            console.info("boot", boot::table_line(index, partition));
+        }
+        console.info("boot", "End of partition table");
+        let mut booted = None;
+        for (partition, _) in boot::app_order(&table, flash) {
+            let offset = partition.offset();
+            let bytes = flash
+                .get(offset as usize..)
+                .map(|rest| &rest[..rest.len().min(partition.size() as usize)])
+                .unwrap_or_default();
+            match image::inspect(bytes) {
+                Ok(image) => {
+                    booted = Some((offset, image));
+                    break;
+                }
+                Err(ImageError::Magic(_)) => {
+                    console.error(
+                        "esp_image",
+                        format_args!(
+                            "image at 0x{offset:x} has invalid magic byte (nothing flashed here?)"
+                        ),
+                    );
+                    console.error("boot", boot::not_bootable(&partition));
+                }
+                Err(error) => {
+                    console.error("esp_image", format_args!("image at 0x{offset:x}: {error}"));
+                    console.error("boot", boot::not_bootable(&partition));
+                }
             }
+        }
+        let Some((offset, image)) = booted else {
+            console.error("boot", "No bootable app partitions in the partition table");
+            self.mode = Mode::BootLoop;
+            return;
         };
         for (n, segment) in image.segments.iter().enumerate() {
             console.info(
                 "esp_image",
                 format_args!(
                     "segment {n}: paddr={:08x} vaddr={:08x} size={:05x} ({:6}) load",
-                    APP_OFFSET as usize + segment.offset,
+                    offset as usize + segment.offset,
                     segment.load_addr,
                     segment.len,
                     segment.len
@@ -203,7 +243,7 @@ impl Chip {
         }
         console.info(
             "boot",
-            format_args!("Loaded app from partition at offset 0x{APP_OFFSET:x}"),
+            format_args!("Loaded app from partition at offset 0x{offset:x}"),
         );
         if let Some(desc) = &image.desc {
             let compiled = format!("{} {}", desc.date, desc.time);

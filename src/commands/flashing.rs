@@ -1,13 +1,12 @@
-//! `espchat flash` and `save-image`, and flashing progress as lines or bars.
+//! `espchat flash`, and flashing progress as lines or bars.
 
 use std::io::Write as _;
 
-use anyhow::Context as _;
 use espchat::config::{Config, process_env};
 use espchat::flash::{self, FlashEvent, FlashImage, FlashOptions};
 
 use super::{line_mode, print, serial_path};
-use crate::cli::{FlashArgs, GlobalArgs, SaveImageArgs};
+use crate::cli::{FlashArgs, GlobalArgs};
 
 pub fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
     // The image is checked before any board is touched.
@@ -24,6 +23,10 @@ pub fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow
         after: args.after,
         force: args.force,
         stall_timeout: std::time::Duration::from_secs(args.stall_timeout),
+        parts: flash::Parts {
+            bootloader: args.bootloader,
+            partition_table: args.partition_table,
+        },
         ..FlashOptions::new(serial_path(config, args.port)?)
     };
     let report = if line_mode(&global) {
@@ -40,19 +43,6 @@ pub fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow
         ))?;
     }
     Ok(())
-}
-
-pub fn save_image(args: SaveImageArgs) -> anyhow::Result<()> {
-    let elf =
-        std::fs::read(&args.elf).with_context(|| format!("cannot read {}", args.elf.display()))?;
-    let app = flash::app_image(&elf, args.chip)?;
-    std::fs::write(&args.output, &app)
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
-    print(format_args!(
-        "{}: {} bytes\n",
-        args.output.display(),
-        app.len()
-    ))
 }
 
 /// Headless: `flash! …` lines (docs/contract.md §2), one per percent.
@@ -116,6 +106,16 @@ fn flash_bar(options: &FlashOptions, image: &FlashImage) -> anyhow::Result<flash
                 } else {
                     bar.finish_with_message(format!("0x{address:x}"));
                 }
+            }
+        }
+        event @ (FlashEvent::OldOtadata { .. } | FlashEvent::NoPartitionTable) => {
+            if let Some(line) = event.status_line() {
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "{}{}",
+                    line[..1].to_uppercase(),
+                    &line[1..]
+                );
             }
         }
         _ => {}

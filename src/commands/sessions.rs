@@ -308,6 +308,10 @@ pub fn run_flash_and_connect(
         after: args.flash.after,
         force: args.flash.force,
         stall_timeout: Duration::from_secs(args.flash.stall_timeout),
+        parts: espchat::flash::Parts {
+            bootloader: args.flash.bootloader.clone(),
+            partition_table: args.flash.partition_table.clone(),
+        },
         ..FlashOptions::new(path.clone())
     };
     let baud = config.monitor_baud(args.monitor_baud);

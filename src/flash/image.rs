@@ -10,6 +10,7 @@ use espflash::image_format::{Metadata, Segment};
 use espflash::target::{Chip, XtalFrequency};
 
 use super::format::{DEFAULT_APP_ADDRESS, IMAGE_MAGIC, SECTOR_SIZE, image_chip_id};
+use super::layout::LoadedParts;
 use super::{FlashError, chip_name, espflash_message};
 
 const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
@@ -220,30 +221,17 @@ impl FlashImage {
     }
 
     /// The segments to write for `chip` with `flash_size` of flash, in order.
-    pub(super) fn segments(
-        &self,
+    pub(crate) fn segments<'a>(
+        &'a self,
         chip: Chip,
         flash_size: FlashSize,
         xtal: XtalFrequency,
-    ) -> Result<Vec<Segment<'_>>, FlashError> {
-        match self {
-            FlashImage::Elf(data) => {
-                let format = IdfBootloaderFormat::new(
-                    data,
-                    &flash_data(chip, flash_size, xtal),
-                    None,
-                    None,
-                    None,
-                    None,
-                )
-                .map_err(|error| match error {
-                    espflash::Error::ElfTooBig(app, partition) => {
-                        FlashError::AppTooLarge { app, partition }
-                    }
-                    error => elf_error("the image", error),
-                })?;
-                Ok(format.flash_segments().collect())
-            }
+        parts: &'a LoadedParts,
+    ) -> Result<Vec<Segment<'a>>, FlashError> {
+        let elf = match self {
+            FlashImage::Elf(data) => data.as_slice(),
+            FlashImage::Bundled => crate::bundled::elf_for(chip)
+                .ok_or_else(|| FlashError::NoBundledImage(chip_name(chip)))?,
             FlashImage::Bin { data, address } => {
                 // The ROM writes whole words: pad as espflash's `write_bin_to_flash` does.
                 let mut data = Cow::Borrowed(data.as_slice());
@@ -251,20 +239,30 @@ impl FlashImage {
                 if rest != 0 {
                     data.to_mut().extend(std::iter::repeat_n(0xFF, 4 - rest));
                 }
-                Ok(vec![Segment {
+                let mut segments = parts.segments(chip);
+                segments.push(Segment {
                     addr: *address,
                     data,
-                }])
+                });
+                return Ok(segments);
             }
-            FlashImage::Bundled => {
-                let data = crate::bundled::app_for(chip)
-                    .ok_or_else(|| FlashError::NoBundledImage(chip_name(chip)))?;
-                Ok(vec![Segment {
-                    addr: crate::bundled::APP_ADDRESS,
-                    data: Cow::Borrowed(data),
-                }])
+        };
+        // Bootloader, partition table, app: what `espflash flash` writes for an ELF.
+        let format = IdfBootloaderFormat::new(
+            elf,
+            &flash_data(chip, flash_size, xtal),
+            parts.partition_table_path(),
+            parts.bootloader_path(),
+            None,
+            None,
+        )
+        .map_err(|error| match error {
+            espflash::Error::ElfTooBig(app, partition) => {
+                FlashError::AppTooLarge { app, partition }
             }
-        }
+            error => elf_error("the image", error),
+        })?;
+        Ok(format.flash_segments().collect())
     }
 }
 

@@ -2,6 +2,7 @@ use std::os::fd::AsRawFd as _;
 
 use clap::ValueEnum as _;
 
+use super::layout::LoadedParts;
 use super::*;
 use crate::serial::port::PortError;
 
@@ -251,12 +252,109 @@ fn bins_are_padded_to_words() {
         data: vec![1, 2, 3, 4, 5],
         address: 0x20000,
     };
+    let parts = LoadedParts::default();
     let segments = image
-        .segments(Chip::Esp32c3, FlashSize::_4Mb, XtalFrequency::_40Mhz)
+        .segments(
+            Chip::Esp32c3,
+            FlashSize::_4Mb,
+            XtalFrequency::_40Mhz,
+            &parts,
+        )
         .unwrap();
     assert_eq!(segments.len(), 1);
     assert_eq!(segments[0].addr, 0x20000);
     assert_eq!(&*segments[0].data, &[1, 2, 3, 4, 5, 0xFF, 0xFF, 0xFF]);
+}
+
+#[test]
+fn a_bin_with_a_bootloader_and_a_partition_table_writes_all_three() {
+    let dir = tempfile::tempdir().unwrap();
+    let bootloader = dir.path().join("bootloader.bin");
+    let table = dir.path().join("partitions.csv");
+    std::fs::write(&bootloader, [0xE9, 3, 2, 0x2f]).unwrap();
+    std::fs::write(
+        &table,
+        "nvs,data,nvs,0x9000,0x6000,\nfactory,app,factory,0x10000,1M,\n",
+    )
+    .unwrap();
+    let parts = Parts {
+        bootloader: Some(bootloader),
+        partition_table: Some(table),
+    }
+    .load()
+    .unwrap();
+    let image = FlashImage::Bin {
+        data: vec![0xE9; 8],
+        address: DEFAULT_APP_ADDRESS,
+    };
+    let segments = image
+        .segments(
+            Chip::Esp32c3,
+            FlashSize::_4Mb,
+            XtalFrequency::_40Mhz,
+            &parts,
+        )
+        .unwrap();
+    let addresses: Vec<u32> = segments.iter().map(|segment| segment.addr).collect();
+    assert_eq!(addresses, [0x0, 0x8000, 0x10000]);
+    let written = layout::parse_table(segments[1].data.to_vec()).unwrap();
+    assert_eq!(written.find("factory").unwrap().size(), 0x10_0000);
+    // On the ESP32 the bootloader goes to 0x1000.
+    let segments = image
+        .segments(Chip::Esp32, FlashSize::_4Mb, XtalFrequency::_40Mhz, &parts)
+        .unwrap();
+    assert_eq!(segments[0].addr, 0x1000);
+}
+
+#[test]
+fn a_bootloader_or_table_that_is_none_is_refused_before_any_board_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    let error = Parts {
+        bootloader: Some(text.clone()),
+        partition_table: None,
+    }
+    .load()
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("magic byte 0xE9"), "{error}");
+    let error = Parts {
+        bootloader: None,
+        partition_table: Some(text),
+    }
+    .load()
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("not a partition table"), "{error}");
+    let missing = Parts {
+        bootloader: Some(dir.path().join("missing.bin")),
+        partition_table: None,
+    };
+    assert!(
+        missing
+            .load()
+            .unwrap_err()
+            .to_string()
+            .contains("cannot read")
+    );
+}
+
+#[test]
+fn the_bundled_firmware_is_written_as_espflash_writes_an_elf() {
+    let parts = LoadedParts::default();
+    for chip in [Chip::Esp32c3, Chip::Esp32c6] {
+        let segments = FlashImage::Bundled
+            .segments(chip, FlashSize::_2Mb, XtalFrequency::_40Mhz, &parts)
+            .unwrap();
+        let addresses: Vec<u32> = segments.iter().map(|segment| segment.addr).collect();
+        assert_eq!(addresses, [0x0, 0x8000, 0x10000], "{chip}");
+        assert_eq!(bin_target(&segments[0].data), ImageTarget::Chip(chip));
+        // The table is made for the board's flash, and it holds the settings' nvs partition.
+        let table = layout::parse_table(segments[1].data.to_vec()).unwrap();
+        assert_eq!(table.find("factory").unwrap().size(), 0x20_0000 - 0x1_0000);
+        assert_eq!(table.find("nvs").unwrap().offset(), 0x9000);
+    }
 }
 
 #[test]

@@ -184,11 +184,7 @@ impl BoardProcess {
     /// A board with erased flash, kept in a file in `dir`, flashing at full speed; also
     /// returns the flash file.
     pub fn blank(dir: &Path) -> (BoardProcess, PathBuf) {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        // Distinct names for several flash files in one directory.
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let number = NEXT.fetch_add(1, Ordering::Relaxed);
-        let flash_file = dir.join(format!("flash-{number}.bin"));
+        let flash_file = Self::flash_file(dir);
         let board = BoardProcess::start(&[
             "--blank",
             "--no-throttle",
@@ -196,6 +192,39 @@ impl BoardProcess {
             flash_file.to_str().unwrap(),
         ]);
         (board, flash_file)
+    }
+
+    /// A board whose flash holds `flash` (4 MiB), kept in a file in `dir`; also returns the
+    /// flash file.
+    pub fn with_flash(dir: &Path, flash: &[u8]) -> (BoardProcess, PathBuf) {
+        let flash_file = Self::flash_file(dir);
+        std::fs::write(&flash_file, flash).unwrap();
+        let board = BoardProcess::start(&[
+            "--no-throttle",
+            "--flash-file",
+            flash_file.to_str().unwrap(),
+        ]);
+        (board, flash_file)
+    }
+
+    /// A board as `espchat flash` leaves it (bootloader, partition table, the espchat app),
+    /// kept in a file in `dir`; also returns the flash file.
+    pub fn flashed(dir: &Path) -> (BoardProcess, PathBuf) {
+        let flash_file = Self::flash_file(dir);
+        let board = BoardProcess::start(&[
+            "--no-throttle",
+            "--flash-file",
+            flash_file.to_str().unwrap(),
+        ]);
+        (board, flash_file)
+    }
+
+    /// Distinct names for several flash files in one directory.
+    fn flash_file(dir: &Path) -> PathBuf {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let number = NEXT.fetch_add(1, Ordering::Relaxed);
+        dir.join(format!("flash-{number}.bin"))
     }
 
     /// Starts `command`, an `espchat board` with its arguments and environment.
@@ -240,6 +269,12 @@ impl BoardProcess {
     /// Reads the boot log up to `listening on` and lets go of the port, as a tool that came
     /// and went would: the next client finds the console quiet, the address said to nobody.
     pub fn take_boot_log(&self) -> String {
+        self.read_log_until("espchat: listening on ")
+    }
+
+    /// Reads the console up to the end of the line holding `needle`, and closes the port again
+    /// (no reader is left behind to take bytes a flashing tool waits for).
+    pub fn read_log_until(&self, needle: &str) -> String {
         use nix::sys::termios::{SetArg, SpecialCharacterIndices, cfmakeraw, tcgetattr, tcsetattr};
         let mut port = open_pty(&self.serial);
         let mut termios = tcgetattr(&port).expect("tcgetattr");
@@ -253,14 +288,14 @@ impl BoardProcess {
         let mut buf = [0u8; 4096];
         loop {
             let text = String::from_utf8_lossy(&log);
-            if let Some(at) = text.find("espchat: listening on ")
+            if let Some(at) = text.find(needle)
                 && text[at..].contains('\n')
             {
                 return text.into_owned();
             }
             assert!(
                 Instant::now() < end,
-                "no `listening on` in the boot log: {text}"
+                "no `{needle}` in the boot log: {text}"
             );
             let n = port.read(&mut buf).expect("read the pty");
             log.extend_from_slice(&buf[..n]);
@@ -578,4 +613,62 @@ pub fn noise(len: usize) -> Vec<u8> {
             state as u8
         })
         .collect()
+}
+
+/// Flash layouts for the virtual board (a 4 MiB ESP32-C3), as other firmware leaves them.
+pub mod layouts {
+    use espflash::flasher::{FlashData, FlashSettings, FlashSize};
+    use espflash::image_format::idf::IdfBootloaderFormat;
+    use espflash::target::{Chip, XtalFrequency};
+
+    pub const FLASH_SIZE: usize = 4 * 1024 * 1024;
+
+    /// Arduino-ESP32's `default.csv`: two OTA app slots chosen by otadata.
+    pub const ARDUINO_CSV: &str = "\
+# Name,   Type, SubType, Offset,  Size, Flags
+nvs,      data, nvs,     0x9000,  0x5000,
+otadata,  data, ota,     0xe000,  0x2000,
+app0,     app,  ota_0,   0x10000, 0x140000,
+app1,     app,  ota_1,   0x150000,0x140000,
+spiffs,   data, spiffs,  0x290000,0x160000,
+coredump, data, coredump,0x3F0000,0x10000,
+";
+
+    /// espflash's ESP32-C3 bootloader, with the header it writes for a 4 MB flash.
+    pub fn bootloader() -> Vec<u8> {
+        let settings = FlashSettings::new(None, Some(FlashSize::_4Mb), None);
+        let data = FlashData::new(settings, 0, None, Chip::Esp32c3, XtalFrequency::_40Mhz);
+        let format =
+            IdfBootloaderFormat::new(espchat::bundled::ESP32C3_ELF, &data, None, None, None, None)
+                .expect("the bundled ELF converts");
+        let segment = format
+            .flash_segments()
+            .next()
+            .expect("a bootloader segment");
+        assert_eq!(segment.addr, 0);
+        segment.data.into_owned()
+    }
+
+    /// A partition table CSV in its binary form (esp-idf-part, as espflash writes it).
+    pub fn table(csv: &str) -> Vec<u8> {
+        esp_idf_part::PartitionTable::try_from_str(csv)
+            .expect("a valid partition table")
+            .to_bin()
+            .expect("a table that fits")
+    }
+
+    /// An otadata entry selecting sequence number `seq` (slot (seq - 1) % number of OTA apps).
+    pub fn otadata_entry(seq: u32) -> [u8; 32] {
+        espchat::board::boot::otadata_entry(seq)
+    }
+
+    /// Erased flash with `parts` written at their addresses.
+    pub fn flash(parts: &[(u32, &[u8])]) -> Vec<u8> {
+        let mut flash = vec![0xFF; FLASH_SIZE];
+        for (address, data) in parts {
+            let at = *address as usize;
+            flash[at..at + data.len()].copy_from_slice(data);
+        }
+        flash
+    }
 }

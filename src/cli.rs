@@ -236,6 +236,11 @@ pub struct FlashAndConnectArgs {
         hide_env_values = true
     )]
     pub wifi_password: Option<String>,
+    /// The LED the firmware drives, stored on the board over the console after flashing:
+    /// `rgb` (the WS2812 on GPIO8 of Espressif's DevKits, the firmware's default) or a plain
+    /// LED, `PIN [active-low]` (the ESP32-C3 SuperMini: `8 active-low`)
+    #[arg(long, value_name = "LED", env = "ESPCHAT_LED", value_parser = parse_led)]
+    pub led: Option<espchat_core::LedSetting>,
     /// Seconds to wait for the board's IP address on the console (line mode)
     #[arg(long, value_name = "SECS", default_value_t = IP_TIMEOUT_SECS)]
     pub ip_timeout: u64,
@@ -312,9 +317,34 @@ pub fn parse_server(server: &str) -> Result<(String, u16), String> {
     }
 }
 
+/// `--led`: the words of the firmware's own `led` command.
+fn parse_led(spec: &str) -> Result<espchat_core::LedSetting, String> {
+    match espchat_core::ConsoleCommand::parse(&format!("led {}", spec.replace(',', " "))) {
+        Ok(espchat_core::ConsoleCommand::Board(espchat_core::BoardCommand::Led(setting))) => {
+            Ok(setting)
+        }
+        Ok(_) => Err("expected rgb, or a GPIO number and maybe active-low".to_owned()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_server;
+    use super::{parse_led, parse_server};
+    use espchat_core::{LedPin, LedSetting};
+
+    #[test]
+    fn led_settings_in_the_firmwares_words() {
+        let supermini = LedSetting::Gpio(LedPin {
+            pin: 8,
+            active_low: true,
+        });
+        assert_eq!(parse_led("8,active-low"), Ok(supermini));
+        assert_eq!(parse_led("8 active-low"), Ok(supermini));
+        assert_eq!(parse_led("rgb"), Ok(LedSetting::Rgb));
+        assert!(parse_led("eight").unwrap_err().contains("GPIO number"));
+        assert!(parse_led("").is_err());
+    }
 
     #[test]
     fn server_addresses() {

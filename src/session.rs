@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 pub use self::actors::Actors;
 use crate::chat::{ChatEvent, PaneCommand, PaneId, QUEUE_LINES};
+use espchat_core::{BoardCommand, LedSetting};
+
 use crate::config::WifiCredentials;
 use crate::event::Event;
 use crate::serial::{
@@ -58,6 +60,8 @@ pub struct SessionConfig {
     pub server: Server,
     /// Stored on the board once after each flash, when its firmware reads the console.
     pub wifi: Option<WifiCredentials>,
+    /// The LED to store on the board, likewise (`led ...`).
+    pub led: Option<LedSetting>,
     /// The board was flashed just before the session began (line mode flashes first).
     pub flashed: bool,
     /// How long the console may take to show the board's address before the session gives up
@@ -66,6 +70,13 @@ pub struct SessionConfig {
     /// Connect to whatever address the console shows, public ones too. Otherwise only
     /// addresses a board on a local network can have are taken on the console's word.
     pub any_address: bool,
+}
+
+impl SessionConfig {
+    /// Something to store on the board once its firmware reads the console.
+    fn provisions(&self) -> bool {
+        self.wifi.is_some() || self.led.is_some()
+    }
 }
 
 /// Where the chat panes connect.
@@ -221,7 +232,7 @@ impl Session {
             port_grace: None,
             target: None,
             held: VecDeque::new(),
-            provision_pending: config.flashed && config.wifi.is_some(),
+            provision_pending: config.flashed && config.provisions(),
             no_credentials: false,
             console_open: false,
             console_heard: None,
@@ -304,17 +315,22 @@ impl Session {
                 self.console_heard = Some(now);
                 let text = line.plain();
                 self.our_firmware |= firmware_reads_console(&text);
-                if self.provision_pending
-                    && firmware_reads_console(&text)
-                    && let Some(wifi) = &self.config.wifi
-                {
+                if self.provision_pending && firmware_reads_console(&text) {
                     self.provision_pending = false;
-                    // The board prints its address once it has joined this network.
-                    self.asked_address = true;
-                    out.push(Do::Serial(SerialCommand::FreshLine(wifi.console_command())));
-                    out.push(Do::Notice(Notice::ProvisionSent {
-                        ssid: wifi.ssid.clone(),
-                    }));
+                    // First the LED: its command is carried out at once; joining a network
+                    // takes the board a while.
+                    if let Some(led) = self.config.led {
+                        let command = BoardCommand::Led(led).to_string();
+                        out.push(Do::Serial(SerialCommand::FreshLine(command)));
+                    }
+                    if let Some(wifi) = &self.config.wifi {
+                        // The board prints its address once it has joined this network.
+                        self.asked_address = true;
+                        out.push(Do::Serial(SerialCommand::FreshLine(wifi.console_command())));
+                        out.push(Do::Notice(Notice::ProvisionSent {
+                            ssid: wifi.ssid.clone(),
+                        }));
+                    }
                 } else if self.config.wifi.is_none() && firmware_lacks_credentials(&text) {
                     self.no_credentials = true;
                     out.push(Do::Notice(Notice::NoCredentials));
@@ -347,7 +363,7 @@ impl Session {
                 self.flashing = false;
                 // Whatever the board runs now has yet to show itself.
                 self.our_firmware = false;
-                self.provision_pending = result.is_ok() && self.config.wifi.is_some();
+                self.provision_pending = result.is_ok() && self.config.provisions();
                 out.push(Do::OpenConsole);
             }
             _ => {}

@@ -475,14 +475,19 @@ fn flash_and_connect_flashes_reads_the_ip_and_chats() {
         &serial,
         "--clients",
         "2",
+        "--led",
+        "8,active-low",
     ]);
     // Typed before any pane exists: it waits for pane 1.
     oneshot.send("@1 hello from a script");
     oneshot.wait_for("flash! done ");
     oneshot.wait_for(&format!("serial! opened {serial}"));
-    assert_eq!(oneshot.wait_for("board! ip "), "board! ip 127.0.0.1");
-    // Pane 1 sends as soon as it is connected, perhaps before pane 2 is: pane 1 hears it back.
+    // The board names its LED at boot, and the one asked for is stored (the ESP32-C3 SuperMini's).
     oneshot.wait_all(&[
+        "espchat: led: the RGB LED (WS2812 on GPIO8",
+        "espchat: led on GPIO8 (active-low)",
+        "board! ip 127.0.0.1",
+        // Pane 1 sends as soon as it is connected, perhaps before pane 2 is: pane 1 hears it.
         "chat1! connected 127.0.0.1:",
         "chat2! connected 127.0.0.1:",
         "chat1| Client 1: hello from a script",

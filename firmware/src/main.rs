@@ -70,6 +70,7 @@ async fn main(spawner: Spawner) -> ! {
     let led_setting = settings.load::<LedSetting>().await.unwrap_or_default();
     let settings = SETTINGS.init(Mutex::new(settings));
 
+    say!("led: {}", led_setting.describe());
     let led = led::Driver::new(led_setting, peripherals.RMT, peripherals.GPIO8);
     spawner.spawn(led::run(led).expect(POOL));
 

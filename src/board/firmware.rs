@@ -201,6 +201,9 @@ impl Firmware {
     /// The virtual board's network is always there: "joining" it prints what a real board
     /// prints once DHCP answers.
     fn join_wifi(&self) {
+        // The virtual board keeps no LED setting across boots: the default, as a fresh board.
+        self.console
+            .log(format_args!("led: {}", LedSetting::Rgb.describe()));
         self.console
             .log(format_args!("wifi connecting to \"{}\"", self.ssid));
         self.say_address();

@@ -33,6 +33,7 @@ pub fn run_monitor(args: MonitorArgs, config: &Config, global: GlobalArgs) -> an
         panes: 0,
         server: Server::Board,
         wifi: None,
+        led: None,
         flashed: false,
         ip_timeout: None,
         any_address: false,
@@ -46,6 +47,7 @@ pub fn run_connect(args: ConnectArgs, config: &Config) -> anyhow::Result<()> {
         panes: usize::from(config.clients(args.clients, 1)),
         server: Server::Fixed { host, port },
         wifi: None,
+        led: None,
         flashed: false,
         ip_timeout: None,
         any_address: false,
@@ -76,6 +78,7 @@ fn board_session(clients: u16, wifi: Option<WifiCredentials>, flashed: bool) -> 
         panes: usize::from(clients),
         server: Server::Board,
         wifi,
+        led: None,
         flashed,
         ip_timeout: None,
         any_address: false,
@@ -326,6 +329,7 @@ pub fn run_flash_and_connect(
         let session = SessionConfig {
             ip_timeout: Some(Duration::from_secs(args.ip_timeout)),
             any_address: args.any_address,
+            led: args.led,
             ..board_session(clients, wifi, true)
         };
         return block_on(line_mode_session(session, Some(serial), false));
@@ -341,6 +345,7 @@ pub fn run_flash_and_connect(
         image,
         session: SessionConfig {
             any_address: args.any_address,
+            led: args.led,
             ..board_session(clients, wifi, false)
         },
         flash_first: true,

@@ -11,6 +11,7 @@ fn board(panes: usize) -> SessionConfig {
         panes,
         server: Server::Board,
         wifi: None,
+        led: None,
         flashed: false,
         ip_timeout: None,
         any_address: false,
@@ -170,6 +171,44 @@ fn wifi_is_provisioned_once_after_a_flash() {
                 ssid: "lab net".to_owned()
             })
         ]
+    );
+    assert_eq!(session.event(&console("espchat: ready"), t0), []);
+}
+
+#[test]
+fn the_led_is_stored_before_the_network_and_alone_too() {
+    let t0 = Instant::now();
+    let supermini = LedSetting::Gpio(espchat_core::LedPin {
+        pin: 8,
+        active_low: true,
+    });
+    let config = SessionConfig {
+        wifi: Some(wifi()),
+        led: Some(supermini),
+        flashed: true,
+        ..board(1)
+    };
+    let (mut session, _) = Session::start(config, t0);
+    assert_eq!(
+        session.event(&console("I (42) espchat: no wifi credentials"), t0),
+        [
+            Do::Serial(SerialCommand::FreshLine("led 8 active-low".to_owned())),
+            Do::Serial(SerialCommand::FreshLine(wifi().console_command())),
+            Do::Notice(Notice::ProvisionSent {
+                ssid: "lab net".to_owned()
+            })
+        ]
+    );
+    // Without a network to store, the LED alone; once.
+    let config = SessionConfig {
+        led: Some(LedSetting::Rgb),
+        flashed: true,
+        ..board(1)
+    };
+    let (mut session, _) = Session::start(config, t0);
+    assert_eq!(
+        session.event(&console("espchat: ready"), t0),
+        [Do::Serial(SerialCommand::FreshLine("led rgb".to_owned()))]
     );
     assert_eq!(session.event(&console("espchat: ready"), t0), []);
 }

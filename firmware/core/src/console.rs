@@ -74,6 +74,35 @@ pub enum LedSetting {
     Gpio(LedPin),
 }
 
+impl LedSetting {
+    /// What the board says of its LED at boot (`led: ...`), naming the other choice: the
+    /// default suits Espressif's DevKits, and the ESP32-C3 SuperMini's plain LED on the same pin
+    /// needs a command (the WS2812 signal, low when idle, leaves an active-low LED lit).
+    pub fn describe(self) -> impl fmt::Display {
+        LedDescription(self)
+    }
+}
+
+struct LedDescription(LedSetting);
+
+impl fmt::Display for LedDescription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            LedSetting::Rgb => f.write_str(
+                "the RGB LED (WS2812 on GPIO8, as on the ESP32-C3/C6 DevKits); a plain LED \
+                 instead, like the ESP32-C3 SuperMini's: led 8 active-low",
+            ),
+            LedSetting::Gpio(LedPin { pin, active_low }) => {
+                write!(f, "a plain LED on GPIO{pin}")?;
+                if active_low {
+                    f.write_str(", active-low")?;
+                }
+                f.write_str(" (the RGB LED: led rgb)")
+            }
+        }
+    }
+}
+
 /// Commands that need the board itself (radio, pins, reset); the chat server cannot carry them
 /// out, so [`crate::Server::console`] hands them back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -466,6 +495,32 @@ mod tests {
         assert_eq!(
             ConsoleCommand::parse("policy"),
             Err(ConsoleError::Usage(USAGE_POLICY))
+        );
+    }
+
+    #[test]
+    fn the_led_says_what_it_is_and_how_to_change_it() {
+        let rgb = std::format!("{}", LedSetting::Rgb.describe());
+        assert!(rgb.starts_with("the RGB LED (WS2812 on GPIO8"), "{rgb}");
+        assert!(rgb.ends_with("SuperMini's: led 8 active-low"), "{rgb}");
+        // The hint is a command the parser takes.
+        let hint = rgb.rsplit(": ").next().unwrap();
+        assert_eq!(
+            ConsoleCommand::parse(hint),
+            Ok(ConsoleCommand::Board(BoardCommand::Led(LedSetting::Gpio(
+                LedPin {
+                    pin: 8,
+                    active_low: true
+                }
+            ))))
+        );
+        let plain = LedSetting::Gpio(LedPin {
+            pin: 8,
+            active_low: true,
+        });
+        assert_eq!(
+            std::format!("{}", plain.describe()),
+            "a plain LED on GPIO8, active-low (the RGB LED: led rgb)"
         );
     }
 

@@ -79,9 +79,13 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Flash an .elf or .bin to the board through its ROM loader, with progress
     #[command(
-        after_help = "An .elf is written as espflash does: bootloader, partition table and app. \
-                      A .bin is written as it is at 0x10000. On a pty (e.g. `espchat board`) \
-                      there are no DTR/RTS lines: the resets default to no-reset."
+        after_help = "An .elf (and the bundled firmware) is written as espflash does: \
+                      bootloader, partition table and app. A .bin is written as it is at \
+                      0x10000, with --bootloader and --partition-table when given. When the \
+                      board's old partition table has an otadata partition (Arduino, ESP-IDF \
+                      OTA), it is erased, so the bootloader starts what was written. On a pty \
+                      (e.g. `espchat board`) there are no DTR/RTS lines: the resets default to \
+                      no-reset."
     )]
     Flash(FlashArgs),
     /// The one-shot: flash, provision Wi-Fi if asked, read the IP from the console, open chat panes
@@ -94,6 +98,25 @@ pub enum Command {
                             the panes are open wait for them."
     )]
     FlashAndConnect(FlashAndConnectArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell
+    #[command(
+        after_help = "bash:       espchat completions bash > ~/.local/share/bash-completion/completions/espchat\n\
+                      zsh:        espchat completions zsh > ~/.zfunc/_espchat   (with fpath+=~/.zfunc)\n\
+                      fish:       espchat completions fish > ~/.config/fish/completions/espchat.fish\n\
+                      PowerShell: espchat completions powershell >> $PROFILE"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one per command into DIR
+    #[command(after_help = "espchat man | man -l -        read it now\n\
+                      espchat man ~/.local/share/man/man1   espchat.1, espchat-flash.1, ...")]
+    Man {
+        /// Write espchat.1 and espchat-COMMAND.1 here instead of printing espchat.1
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod board;
 mod flashing;
+mod install;
 mod sessions;
 
 use std::io::{IsTerminal as _, Write as _};
@@ -13,6 +14,7 @@ use espchat::serial::port;
 
 pub use self::board::{list_ports, run_board};
 pub use self::flashing::run_flash;
+pub use self::install::{completions, man};
 pub use self::sessions::{run_connect, run_demo, run_flash_and_connect, run_monitor, run_tui};
 use crate::cli::GlobalArgs;
 

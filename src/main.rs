@@ -10,12 +10,13 @@ mod commands;
 
 use cli::{Cli, Command, GlobalArgs, TuiArgs};
 use commands::{
-    list_ports, run_board, run_connect, run_demo, run_flash, run_flash_and_connect, run_monitor,
-    run_tui,
+    completions, list_ports, man, run_board, run_connect, run_demo, run_flash,
+    run_flash_and_connect, run_monitor, run_tui,
 };
 
 fn main() -> ExitCode {
-    let matches = Cli::command().after_help(settings_help()).get_matches();
+    let definition = Cli::command().after_help(settings_help());
+    let matches = definition.clone().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("ESPCHAT_LOG"))
@@ -27,6 +28,8 @@ fn main() -> ExitCode {
         // not stop them.
         Command::Board(args) => run_board(args),
         Command::Ports => list_ports(),
+        Command::Completions { shell } => completions(definition, shell),
+        Command::Man { dir } => man(definition, dir.as_deref()),
         Command::Tui(args) => {
             with_config(cli.global, |config, global| run_tui(args, config, global))
         }

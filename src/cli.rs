@@ -62,7 +62,13 @@ pub enum Command {
     )]
     Board(BoardArgs),
     /// List serial ports, marking the ones that look like ESP boards
-    Ports,
+    #[command(
+        after_help = "With --probe, each ESP-looking port (or each -p PORT) is asked by its \
+                      ROM loader what it is, all at once; the board is reset back into its app \
+                      afterwards (on a pty, closing the port does that). A busy or silent port \
+                      is listed with the reason, and the others are still probed."
+    )]
+    Ports(PortsArgs),
     /// Serial console only: what the board prints, and what you type (@serial text)
     #[command(
         after_help = "Reports the board's address as `board! ip …` / `board! port …` when \
@@ -117,6 +123,16 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct PortsArgs {
+    /// Ask each board's ROM loader for its chip, revision, MAC and flash size
+    #[arg(long)]
+    pub probe: bool,
+    /// Probe this port (repeat for more) [default: every ESP-looking port]
+    #[arg(short, long, value_name = "PORT", requires = "probe")]
+    pub port: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

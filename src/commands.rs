@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use espchat::config::{Config, process_env};
 use espchat::serial::port;
 
-pub use self::board::{list_ports, run_board};
+pub use self::board::{list_ports, probe_ports, run_board};
 pub use self::flashing::run_flash;
 pub use self::install::{completions, man};
 pub use self::sessions::{run_connect, run_demo, run_flash_and_connect, run_monitor, run_tui};

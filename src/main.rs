@@ -10,7 +10,7 @@ mod commands;
 
 use cli::{Cli, Command, GlobalArgs, TuiArgs};
 use commands::{
-    completions, list_ports, man, run_board, run_connect, run_demo, run_flash,
+    completions, list_ports, man, probe_ports, run_board, run_connect, run_demo, run_flash,
     run_flash_and_connect, run_monitor, run_tui,
 };
 
@@ -27,7 +27,8 @@ fn main() -> ExitCode {
         // The virtual board and the port list need no settings: a broken config file must
         // not stop them.
         Command::Board(args) => run_board(args),
-        Command::Ports => list_ports(),
+        Command::Ports(args) if args.probe => probe_ports(args.port),
+        Command::Ports(_) => list_ports(),
         Command::Completions { shell } => completions(definition, shell),
         Command::Man { dir } => man(definition, dir.as_deref()),
         Command::Tui(args) => {

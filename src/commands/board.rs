@@ -1,11 +1,14 @@
-//! `espchat board` (the virtual board) and `espchat ports`.
+//! `espchat board` (the virtual board) and `espchat ports` (with `--probe`).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 
 use anyhow::Context as _;
+use std::path::PathBuf;
+
 use espchat::board::{Board, BoardConfig};
-use espchat::serial::port::{self, PortInfo};
+use espchat::flash::{self, ChipInfo, FlashError, FlashOptions, detect_chip};
+use espchat::serial::port::{self, PortError, PortInfo};
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::{block_on, print};
@@ -84,4 +87,91 @@ pub fn list_ports() -> anyhow::Result<()> {
         }?;
     }
     print(format_args!("{table}"))
+}
+
+/// `ports --probe`: every port at once, each in its own thread (a silent port takes espflash
+/// some seconds of retries), one row per port in the order given.
+pub fn probe_ports(ports: Vec<PathBuf>) -> anyhow::Result<()> {
+    let ports = if ports.is_empty() {
+        let esp: Vec<PathBuf> = port::list_ports()?
+            .into_iter()
+            .filter(|info| info.esp_bridge().is_some())
+            .map(|info| info.path)
+            .collect();
+        if esp.is_empty() {
+            return print(format_args!(
+                "No ESP-looking serial port found (`espchat ports` lists them all; probe one \
+                 with --probe -p PORT).\n"
+            ));
+        }
+        esp
+    } else {
+        ports
+    };
+    let results: Vec<(PathBuf, Result<ChipInfo, String>)> = std::thread::scope(|scope| {
+        let probes: Vec<_> = ports
+            .iter()
+            .map(|path| {
+                scope.spawn(|| {
+                    detect_chip(&FlashOptions::new(path.clone()))
+                        .map_err(|error| probe_status(&error))
+                })
+            })
+            .collect();
+        ports
+            .iter()
+            .cloned()
+            .zip(probes.into_iter().map(|probe| {
+                probe.join().unwrap_or_else(|_| {
+                    Err("the probe failed (a bug: please report it)".to_owned())
+                })
+            }))
+            .collect()
+    });
+    print(format_args!("{}", probe_table(&results)))
+}
+
+/// The table `ports --probe` prints.
+fn probe_table(results: &[(PathBuf, Result<ChipInfo, String>)]) -> String {
+    let mut table = format!(
+        "{:<20} {:<10} {:<9} {:<6} {:<18} STATUS\n",
+        "PORT", "CHIP", "REVISION", "FLASH", "MAC"
+    );
+    for (path, result) in results {
+        let _ = match result {
+            Ok(info) => writeln!(
+                table,
+                "{:<20} {:<10} {:<9} {:<6} {:<18} ok",
+                path.display(),
+                flash::chip_name(info.chip),
+                info.revision
+                    .map_or("-".to_owned(), |(major, minor)| format!("v{major}.{minor}")),
+                flash::format_size(info.flash_size),
+                info.mac.as_deref().unwrap_or("-"),
+            ),
+            Err(error) => writeln!(
+                table,
+                "{:<20} {:<10} {:<9} {:<6} {:<18} {}",
+                path.display(),
+                "-",
+                "-",
+                "-",
+                "-",
+                error
+            ),
+        };
+    }
+    table
+}
+
+/// A failed probe in a few words; the port is in the row already.
+fn probe_status(error: &FlashError) -> String {
+    match error {
+        FlashError::Port(PortError::Busy { holder, .. }) => match holder {
+            Some(holder) => format!("busy (used by {holder})"),
+            None => "busy".to_owned(),
+        },
+        FlashError::Port(PortError::NotFound(_)) => "not found".to_owned(),
+        error => format!("{error:#}"),
+    }
 }

@@ -207,10 +207,13 @@ pub struct FlashArgs {
     /// ESP32-C6, as an ELF]
     #[arg(value_name = "IMAGE")]
     pub image: Option<PathBuf>,
-    /// Serial port [default: $ESPCHAT_PORT, $ESPFLASH_PORT, `port` in the config file, or the
-    /// one ESP board found]
+    /// Serial port; `flash` takes several (-p A -p B), written at once [default: $ESPCHAT_PORT,
+    /// $ESPFLASH_PORT, `port` in the config file, or the one ESP board found]
     #[arg(short, long, value_name = "PORT")]
-    pub port: Option<PathBuf>,
+    pub port: Vec<PathBuf>,
+    /// Flash every ESP-looking port at once (`espchat ports` marks them)
+    #[arg(long, conflicts_with = "port")]
+    pub all: bool,
     /// The chip the board must be, e.g. esp32c3 [default: detected]
     #[arg(short, long, value_name = "CHIP", value_parser = espchat::flash::parse_chip)]
     pub chip: Option<Chip>,

@@ -305,6 +305,7 @@ fn percent(done: u64, total: u64) -> u64 {
 #[derive(Clone, Debug, PartialEq)]
 pub struct FlashReport {
     pub chip: Chip,
+    pub mac: Option<String>,
     pub flash_size: u32,
     /// Bytes written (segments skipped as unchanged not counted).
     pub bytes: u64,
@@ -434,6 +435,7 @@ pub fn flash(
     progress(FlashEvent::Done { bytes, seconds });
     Ok(FlashReport {
         chip: info.chip,
+        mac: info.mac.clone(),
         flash_size: info.flash_size,
         bytes,
         skipped,

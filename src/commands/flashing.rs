@@ -1,12 +1,15 @@
 //! `espchat flash`, and flashing progress as lines or bars.
 
 use std::io::Write as _;
+use std::path::PathBuf;
 
 use espchat::config::{Config, process_env};
 use espchat::flash::{self, FlashEvent, FlashImage, FlashOptions};
 
 use super::{line_mode, print, serial_path};
 use crate::cli::{FlashArgs, GlobalArgs};
+
+mod many;
 
 pub fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
     // The image is checked before any board is touched.
@@ -27,7 +30,21 @@ pub fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow
             bootloader: args.bootloader,
             partition_table: args.partition_table,
         },
-        ..FlashOptions::new(serial_path(config, args.port)?)
+        ..FlashOptions::new(PathBuf::new())
+    };
+    let ports = if args.all {
+        many::esp_ports()?
+    } else if args.port.len() > 1 {
+        args.port
+    } else {
+        vec![serial_path(config, args.port.into_iter().next())?]
+    };
+    if args.all || ports.len() > 1 {
+        return many::flash_boards(&ports, &options, &image, line_mode(&global));
+    }
+    let options = FlashOptions {
+        port: ports.into_iter().next().unwrap_or_default(),
+        ..options
     };
     let report = if line_mode(&global) {
         flash_lines(&options, &image)?

@@ -297,7 +297,13 @@ pub fn run_flash_and_connect(
 ) -> anyhow::Result<()> {
     // Everything the user gave is checked before the board is touched.
     let wifi = config.wifi(args.wifi_ssid, args.wifi_password)?;
-    let path = serial_path(config, args.flash.port.clone())?;
+    if args.flash.all || args.flash.port.len() > 1 {
+        anyhow::bail!(
+            "flash-and-connect works with one board (-p PORT); to flash several at once: \
+             espchat flash -p A -p B (or --all)"
+        );
+    }
+    let path = serial_path(config, args.flash.port.first().cloned())?;
     let image = match &args.flash.image {
         Some(image) => FlashImage::from_file(image, None)?,
         None => FlashImage::Bundled,

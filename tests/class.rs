@@ -31,6 +31,7 @@ fn three_erased_boards_flashed_at_once_all_serve_the_chat() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{output:?}");
     let app = espchat::bundled::app_for(espchat::flash::Chip::Esp32c3).unwrap();
+    let mut macs = std::collections::BTreeSet::new();
     for (k, (board, flash_file)) in boards.iter().enumerate() {
         let n = k + 1;
         // The first line of each board names its port; its last one says it is done.
@@ -45,10 +46,13 @@ fn three_erased_boards_flashed_at_once_all_serve_the_chat() {
             .find(|line| line.starts_with(&format!("flash! {serial} ")))
             .unwrap_or_else(|| panic!("no summary row for {serial}:\n{stdout}"));
         assert!(row.contains("ESP32-C3") && row.contains(" ok "), "{row}");
+        // Each board has its own MAC, as real ones do: a class can tell them apart.
+        macs.insert(row.split_whitespace().nth(3).unwrap().to_owned());
         let flash = std::fs::read(flash_file).unwrap();
         assert!(flash[0x10000..0x10000 + app.len()] == *app, "board {n}");
         assert!(serves_the_chat(board), "board {n} does not serve the chat");
     }
+    assert_eq!(macs.len(), 3, "{macs:?}");
 }
 
 #[test]

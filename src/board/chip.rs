@@ -19,7 +19,7 @@ use super::console::Console;
 use super::firmware::Firmware;
 use super::image::{self, ImageError};
 use super::pty::Pty;
-use super::rom::{Flash, INITIAL_BAUD, Loader, LoaderEvent, SyncDetector};
+use super::rom::{Flash, INITIAL_BAUD, Loader, LoaderEvent, SyncDetector, mac_for_port};
 use super::uart::UartLine;
 use crate::flash::layout::PARTITION_TABLE_ADDRESS;
 
@@ -322,7 +322,7 @@ impl Chip {
             .unwrap_or_else(|| Flash::new_erased(super::rom::DEFAULT_FLASH_SIZE));
         // Closes queued before this SYNC were the previous client's.
         self.closes_at_loader = self.pty.close_events();
-        let mut loader = Loader::new(flash);
+        let mut loader = Loader::with_mac(flash, mac_for_port(self.config.tcp_port));
         let mut events = Vec::new();
         loader.answer_sync(&mut |event| events.push(event));
         self.mode = Mode::Loader(Box::new(loader));

@@ -21,6 +21,7 @@ mod slip;
 pub use crate::flash::SECTOR_SIZE;
 pub use flash::{DEFAULT_SIZE as DEFAULT_FLASH_SIZE, Flash, FlashError};
 pub use loader::{INITIAL_BAUD, Loader, LoaderEvent};
+pub use registers::mac_for_port;
 
 /// Whether `packet`, a SLIP frame's contents (delimiters and escapes removed), is a SYNC
 /// request.

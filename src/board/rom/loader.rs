@@ -129,13 +129,18 @@ impl Done {
 type Outcome = Result<Done, RomError>;
 
 impl Loader {
-    /// A chip that has just reset into the ROM download mode.
+    /// A chip with the default MAC that has just reset into the ROM download mode.
     pub fn new(flash: Flash) -> Self {
+        Self::with_mac(flash, super::registers::MAC)
+    }
+
+    /// A chip with the MAC `mac` that has just reset into the ROM download mode.
+    pub fn with_mac(flash: Flash, mac: [u8; 6]) -> Self {
         Loader {
             flash,
             mode: Mode::Rom,
             decoder: SlipDecoder::new(MAX_PACKET),
-            registers: Registers::default(),
+            registers: Registers::with_mac(mac),
             baud: INITIAL_BAUD,
             download: None,
             upload: None,

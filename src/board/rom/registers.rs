@@ -14,8 +14,15 @@ pub const EFUSE_MAC1: u32 = 0x6000_8848;
 pub const EFUSE_BLOCK1_WORD3: u32 = 0x6000_8850;
 pub const EFUSE_BLOCK1_WORD5: u32 = 0x6000_8858;
 
-/// The board's MAC address. 58:CF:79 is an Espressif OUI; the rest is arbitrary.
+/// A board's MAC address by default. 58:CF:79 is an Espressif OUI; the rest is arbitrary.
 pub const MAC: [u8; 6] = [0x58, 0xCF, 0x79, 0x1A, 0x2B, 0x3C];
+
+/// The MAC of the virtual board serving on `tcp_port`: boards on one computer differ (a class
+/// of them can be told apart by MAC, as real ones are), and one board keeps its MAC across runs.
+pub fn mac_for_port(tcp_port: u16) -> [u8; 6] {
+    let [high, low] = tcp_port.to_be_bytes();
+    [MAC[0], MAC[1], MAC[2], MAC[3], high, low]
+}
 
 /// Chip revision v0.3: major 0 (word 5 bits 24..25), minor = hi (word 5 bit 23) << 3 | lo
 /// (word 3 bits 18..20). Package 0 (QFN32) and no embedded flash (word 3 bits 21..23, 27..29).
@@ -49,17 +56,32 @@ const RTC_WDT_EN: u32 = 1 << 31;
 /// Stage 0's action, bits 28..30: anything but 0 (off) resets or interrupts; 4 and up reset.
 const RTC_WDT_STAGE0_SHIFT: u32 = 28;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registers {
+    mac: [u8; 6],
     written: BTreeMap<u32, u32>,
     /// The RTC watchdog was armed to reset the chip (espflash's and esptool's watchdog reset
     /// for boards on the USB-Serial/JTAG port).
     watchdog_armed: bool,
 }
 
+impl Default for Registers {
+    fn default() -> Self {
+        Registers::with_mac(MAC)
+    }
+}
+
 impl Registers {
+    pub fn with_mac(mac: [u8; 6]) -> Self {
+        Registers {
+            mac,
+            written: BTreeMap::new(),
+            watchdog_armed: false,
+        }
+    }
+
     pub fn read(&self, addr: u32) -> u32 {
-        if let Some(value) = fixed(addr) {
+        if let Some(value) = fixed(addr, self.mac) {
             return value;
         }
         self.written.get(&addr).copied().unwrap_or(0)
@@ -67,7 +89,7 @@ impl Registers {
 
     /// Applies a WRITE_REG: bits set in `mask` take `value`, the others keep their value.
     pub fn write(&mut self, addr: u32, value: u32, mask: u32) {
-        if fixed(addr).is_some() {
+        if fixed(addr, self.mac).is_some() {
             // eFuses and the magic word are read-only.
             return;
         }
@@ -118,8 +140,8 @@ impl Registers {
     }
 }
 
-fn fixed(addr: u32) -> Option<u32> {
-    let [m0, m1, m2, m3, m4, m5] = MAC;
+fn fixed(addr: u32, mac: [u8; 6]) -> Option<u32> {
+    let [m0, m1, m2, m3, m4, m5] = mac;
     Some(match addr {
         CHIP_DETECT_MAGIC_REG => CHIP_DETECT_MAGIC,
         EFUSE_MAC0 => u32::from_be_bytes([m2, m3, m4, m5]),

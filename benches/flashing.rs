@@ -28,14 +28,14 @@ mod support;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use espchat::board::image;
 use support::table::{Align, Table, fmt_ratio, verdict};
-use support::{Bench, find_on_path};
+use support::{Bench, Esptool, VirtualBoard, find_esptool};
 
 const BAUDS: [u32; 3] = [115_200, 921_600, 2_000_000];
 /// The image is this long, or a few bytes less (its segments are padded to 4 bytes).
@@ -55,9 +55,6 @@ const SKIPPED_AT_115200: &[Mode] = &[ESPTOOL_STUB_RAW];
 const SKIP_REASON: &str = "at 115200 it takes as long as the ROM's uncompressed write (some \
                            90 s) and shows nothing the 921600 and 2000000 rows do not: the \
                            same bytes on the wire, only 16 KiB blocks instead of 1 KiB";
-
-/// For the board to print its pty, and to exit after SIGTERM.
-const BOARD_DEADLINE: Duration = Duration::from_secs(10);
 
 fn main() {
     let bench = Bench::start(
@@ -321,48 +318,6 @@ impl Mode {
     }
 }
 
-struct Esptool {
-    path: PathBuf,
-    version: String,
-}
-
-fn find_esptool() -> Option<Esptool> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = std::env::var_os("ESPTOOL")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([
-            PathBuf::from("/tmp/esptool-venv/bin/esptool"),
-            manifest.join("target/ci-venv/bin/esptool"),
-        ])
-        .chain(find_on_path("esptool"))
-        .chain(find_on_path("esptool.py"));
-    for path in candidates {
-        if !path.is_file() {
-            continue;
-        }
-        let Ok(output) = Command::new(&path)
-            .arg("version")
-            .stdin(Stdio::null())
-            .output()
-        else {
-            continue;
-        };
-        if !output.status.success() {
-            continue;
-        }
-        let text = String::from_utf8_lossy(&output.stdout);
-        let version = text
-            .lines()
-            .map(str::trim)
-            .rfind(|line| !line.is_empty())
-            .unwrap_or("unknown version")
-            .to_owned();
-        return Some(Esptool { path, version });
-    }
-    None
-}
-
 /// espflash's version, from the lock file the bench was built with.
 fn espflash_version() -> String {
     let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock");
@@ -378,90 +333,6 @@ fn espflash_version() -> String {
 
 // ---------------------------------------------------------------------------------------------
 // The virtual board
-
-/// `espchat board --blank --flash-file F`: killed and reaped when dropped (also on panic).
-struct Board {
-    child: Child,
-    serial: PathBuf,
-    drain: Option<JoinHandle<()>>,
-}
-
-impl Board {
-    fn start(flash_file: &Path) -> Result<Board, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_espchat"))
-            .args(["board", "--tcp-port", "0", "--blank", "--flash-file"])
-            .arg(flash_file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|error| format!("cannot run {}: {error}", env!("CARGO_BIN_EXE_espchat")))?;
-        // Reads stdout until the board exits, passing lines on while anyone listens.
-        let (drain, lines_rx) = match child.stdout.take() {
-            Some(stdout) => {
-                let (drain, lines_rx) = support::forward_lines(stdout);
-                (Some(drain), lines_rx)
-            }
-            None => (None, mpsc::channel().1),
-        };
-        let mut board = Board {
-            child,
-            serial: PathBuf::new(),
-            drain,
-        };
-        let first = match lines_rx.recv_timeout(BOARD_DEADLINE) {
-            Ok(line) => line,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                return Err(format!("no `serial:` line within {BOARD_DEADLINE:?}"));
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err("the board exited before printing its pty".to_owned());
-            }
-        };
-        let serial = first
-            .strip_prefix("serial: ")
-            .ok_or_else(|| format!("unexpected first line {first:?}"))?;
-        board.serial = PathBuf::from(serial);
-        Ok(board)
-    }
-
-    /// SIGTERM: the board saves its flash to its flash file and exits.
-    fn stop(mut self) -> Result<(), String> {
-        let pid = libc::pid_t::try_from(self.child.id()).map_err(|_| "pid out of range")?;
-        // SAFETY: signals our own child, not yet reaped (`self` owns it), so the pid is its.
-        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
-            return Err(format!(
-                "cannot signal the board: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        let deadline = Instant::now() + BOARD_DEADLINE;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
-                Ok(Some(status)) => return Err(format!("the board exited with {status}")),
-                Ok(None) if Instant::now() > deadline => {
-                    return Err(format!(
-                        "the board did not exit within {BOARD_DEADLINE:?} of SIGTERM"
-                    ));
-                }
-                Ok(None) => thread::sleep(Duration::from_millis(10)),
-                Err(error) => return Err(format!("cannot wait for the board: {error}")),
-            }
-        }
-    }
-}
-
-impl Drop for Board {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // The board is gone, so its stdout ends and the drain thread returns.
-        if let Some(drain) = self.drain.take() {
-            let _ = drain.join();
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // One row
@@ -516,7 +387,7 @@ fn run_row(
         "flash-{baud}-{}.bin",
         mode.label().replace(' ', "_")
     ));
-    let board = match Board::start(&flash_file) {
+    let board = match VirtualBoard::start(&flash_file) {
         Ok(board) => board,
         Err(error) => return failed(format!("virtual board: {error}")),
     };

@@ -410,3 +410,137 @@ pub fn esp_log_text(bytes: usize, addresses: bool) -> Vec<u8> {
     }
     text
 }
+
+// ---------------------------------------------------------------------------------------------
+// esptool and the virtual board, for the flashing benches
+
+/// esptool (PyPI) as found on this machine.
+pub struct Esptool {
+    pub path: PathBuf,
+    pub version: String,
+}
+
+/// esptool through $ESPTOOL, /tmp/esptool-venv, target/ci-venv (where CI installs it) or PATH.
+pub fn find_esptool() -> Option<Esptool> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let candidates = std::env::var_os("ESPTOOL")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([
+            PathBuf::from("/tmp/esptool-venv/bin/esptool"),
+            manifest.join("target/ci-venv/bin/esptool"),
+        ])
+        .chain(find_on_path("esptool"))
+        .chain(find_on_path("esptool.py"));
+    for path in candidates {
+        if !path.is_file() {
+            continue;
+        }
+        let Ok(output) = Command::new(&path)
+            .arg("version")
+            .stdin(Stdio::null())
+            .output()
+        else {
+            continue;
+        };
+        if !output.status.success() {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        let version = text
+            .lines()
+            .map(str::trim)
+            .rfind(|line| !line.is_empty())
+            .unwrap_or("unknown version")
+            .to_owned();
+        return Some(Esptool { path, version });
+    }
+    None
+}
+
+/// How long a virtual board may take to start or to stop.
+pub const BOARD_DEADLINE: Duration = Duration::from_secs(10);
+
+/// `espchat board --blank --flash-file F`: killed and reaped when dropped (also on panic).
+pub struct VirtualBoard {
+    pub serial: PathBuf,
+    child: Child,
+    drain: Option<JoinHandle<()>>,
+}
+
+impl VirtualBoard {
+    pub fn start(flash_file: &Path) -> Result<VirtualBoard, String> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_espchat"))
+            .args(["board", "--tcp-port", "0", "--blank", "--flash-file"])
+            .arg(flash_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|error| format!("cannot run {}: {error}", env!("CARGO_BIN_EXE_espchat")))?;
+        // Reads stdout until the board exits, passing lines on while anyone listens.
+        let (drain, lines_rx) = match child.stdout.take() {
+            Some(stdout) => {
+                let (drain, lines_rx) = forward_lines(stdout);
+                (Some(drain), lines_rx)
+            }
+            None => (None, mpsc::channel().1),
+        };
+        let mut board = VirtualBoard {
+            child,
+            serial: PathBuf::new(),
+            drain,
+        };
+        let first = match lines_rx.recv_timeout(BOARD_DEADLINE) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                return Err(format!("no `serial:` line within {BOARD_DEADLINE:?}"));
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err("the board exited before printing its pty".to_owned());
+            }
+        };
+        let serial = first
+            .strip_prefix("serial: ")
+            .ok_or_else(|| format!("unexpected first line {first:?}"))?;
+        board.serial = PathBuf::from(serial);
+        Ok(board)
+    }
+
+    /// SIGTERM: the board saves its flash to its flash file and exits.
+    pub fn stop(mut self) -> Result<(), String> {
+        let pid = libc::pid_t::try_from(self.child.id()).map_err(|_| "pid out of range")?;
+        // SAFETY: signals our own child, not yet reaped (`self` owns it), so the pid is its.
+        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            return Err(format!(
+                "cannot signal the board: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let deadline = Instant::now() + BOARD_DEADLINE;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => return Err(format!("the board exited with {status}")),
+                Ok(None) if Instant::now() > deadline => {
+                    return Err(format!(
+                        "the board did not exit within {BOARD_DEADLINE:?} of SIGTERM"
+                    ));
+                }
+                Ok(None) => thread::sleep(Duration::from_millis(10)),
+                Err(error) => return Err(format!("cannot wait for the board: {error}")),
+            }
+        }
+    }
+}
+
+impl Drop for VirtualBoard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The board is gone, so its stdout ends and the drain thread returns.
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.join();
+        }
+    }
+}

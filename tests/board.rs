@@ -281,7 +281,7 @@ fn hostile_floods_keep_memory_bounded_and_others_chatting() {
 }
 
 #[test]
-fn console_commands_ip_status_wifi_and_reboot() {
+fn console_commands_ip_status_wifi_blink_and_reboot() {
     let board = BoardProcess::start(&[]);
     let mut console = board.open_console();
     console.wait_listening();
@@ -305,6 +305,10 @@ fn console_commands_ip_status_wifi_and_reboot() {
 
     console.send("policy open");
     console.wait_for("espchat: policy open");
+
+    // Which board is this? (a table of them in a class)
+    console.send("blink");
+    console.wait_for("espchat: blink: the LED flashes for 5 s");
 
     console.send("reboot");
     console.wait_for("rst:0xc (RTC_SW_CPU_RST)");

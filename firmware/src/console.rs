@@ -8,6 +8,7 @@ use embedded_io_async::Read;
 use esp_hal::Async;
 use esp_hal::uart::UartRx;
 use esp_hal::usb::usb_serial_jtag::UsbSerialJtagRx;
+use espchat_core::BLINK_SECS;
 use espchat_core::{BoardCommand, LineEditor};
 use espchat_records::LedSetting;
 
@@ -103,6 +104,10 @@ async fn carry_out(command: BoardCommand, settings: &SharedSettings) {
             // Lets the line leave the console before the reset.
             Timer::after_millis(50).await;
             esp_hal::system::software_reset();
+        }
+        BoardCommand::Blink => {
+            say!("blink: the LED flashes for {BLINK_SECS} s");
+            led::blink();
         }
     }
 }

@@ -1,15 +1,17 @@
 //! The LED: the DevKit's RGB LED (WS2812 on GPIO8, driven by the RMT) or a plain LED on any
 //! free GPIO, chosen with `led <pin> [active-low]`.
 
-use embassy_futures::select::{Either, select};
+use embassy_futures::select::{Either3, select3};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::signal::Signal;
+use embassy_time::{Duration, Instant, Timer};
 use esp_hal::Async;
 use esp_hal::gpio::{AnyPin, Level, Output, OutputConfig};
 use esp_hal::peripherals::{GPIO8, RMT};
 use esp_hal::rmt::Rmt;
 use esp_hal::time::Rate;
 use esp_hal_smartled::{RmtSmartLeds, buffer_size, color_order};
+use espchat_core::BLINK_SECS;
 use espchat_core::LedPin;
 use espchat_records::LedSetting;
 use smart_leds_trait::{RGB8, SmartLedsWriteAsync};
@@ -18,6 +20,10 @@ use crate::board::CHIP;
 
 static STATE: Signal<CriticalSectionRawMutex, bool> = Signal::new();
 static PIN: Signal<CriticalSectionRawMutex, LedPin> = Signal::new();
+static BLINK: Signal<CriticalSectionRawMutex, ()> = Signal::new();
+
+/// Half a blink period: 4 flashes a second, easy to spot across a table.
+const BLINK_HALF: Duration = Duration::from_millis(125);
 
 /// Dim white: bright enough to see across a lab bench, not enough to dazzle.
 const RGB_ON: RGB8 = RGB8 {
@@ -30,6 +36,11 @@ const RGB_OFF: RGB8 = RGB8 { r: 0, g: 0, b: 0 };
 /// Switches the LED (the server's `Output::Led`).
 pub fn show(on: bool) {
     STATE.signal(on);
+}
+
+/// Flashes the LED for `BLINK_SECS`, then shows the switched state again.
+pub fn blink() {
+    BLINK.signal(());
 }
 
 /// Moves the LED to a plain GPIO (already checked with `Chip::check_led_pin`).
@@ -112,9 +123,22 @@ pub async fn run(mut driver: Driver) {
     let mut on = false;
     driver.show(on).await;
     loop {
-        match select(STATE.wait(), PIN.wait()).await {
-            Either::First(state) => on = state,
-            Either::Second(pin) => {
+        match select3(STATE.wait(), PIN.wait(), BLINK.wait()).await {
+            Either3::First(state) => on = state,
+            Either3::Third(()) => {
+                // The chat may switch the LED meanwhile: that state shows once blinking ends.
+                let end = Instant::now() + Duration::from_secs(u64::from(BLINK_SECS));
+                let mut lit = !on;
+                while Instant::now() < end {
+                    driver.show(lit).await;
+                    lit = !lit;
+                    Timer::after(BLINK_HALF).await;
+                    if let Some(state) = STATE.try_take() {
+                        on = state;
+                    }
+                }
+            }
+            Either3::Second(pin) => {
                 // An addressable LED keeps its colour when nothing drives it any more, and a
                 // plain LED keeps its level: the old one goes dark before it is let go.
                 driver.show(false).await;

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use espchat_core::{
-    BoardCommand, Chip, ClientId, Disconnect, Full, LedSetting, LineEditor, MAX_CLIENTS, Output,
-    Server,
+    BLINK_SECS, BoardCommand, Chip, ClientId, Disconnect, Full, LedSetting, LineEditor,
+    MAX_CLIENTS, Output, Server,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -268,6 +268,9 @@ impl Firmware {
                     .log("led: the RGB LED; the virtual board shows it in its log");
             }
             Some(BoardCommand::Reboot) => return true,
+            Some(BoardCommand::Blink) => self.console.log(format_args!(
+                "blink: the LED flashes for {BLINK_SECS} s; the virtual board shows it in its log"
+            )),
             Some(BoardCommand::Address) => self.say_address(),
             // As the firmware: esp-backtrace's report, then a software reset.
             Some(BoardCommand::Panic) => {

@@ -116,7 +116,12 @@ pub enum BoardCommand {
     Address,
     /// Crash on purpose: shows what a panic prints, and lets a host tool decode it.
     Panic,
+    /// Flash the LED for [`BLINK_SECS`] so that people find this board on a table of them.
+    Blink,
 }
+
+/// How long `blink` flashes the LED.
+pub const BLINK_SECS: u32 = 5;
 
 impl fmt::Display for BoardCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -136,6 +141,7 @@ impl fmt::Display for BoardCommand {
             BoardCommand::Reboot => f.write_str("reboot"),
             BoardCommand::Address => f.write_str("ip"),
             BoardCommand::Panic => f.write_str("panic"),
+            BoardCommand::Blink => f.write_str("blink"),
         }
     }
 }
@@ -193,13 +199,14 @@ const USAGE_LED: &str = "led <pin> [active-low]  or  led rgb";
 const USAGE_POLICY: &str = "policy lab|open";
 
 /// The console help, one line each.
-pub const CONSOLE_HELP: [&str; 8] = [
+pub const CONSOLE_HELP: [&str; 9] = [
     "commands:",
     "  wifi <ssid> <password>   store Wi-Fi credentials and reconnect",
     "  ip                       the board's address and chat port again",
     "  status                   LED, clients, policy and the address",
     "  policy lab|open          who may switch the LED",
     "  led <pin> [active-low]   drive a plain GPIO LED (led rgb: the RGB LED)",
+    "  blink                    flash the LED for 5 s: which board is this?",
     "  panic                    crash on purpose: the backtrace, then a reboot",
     "  reboot | help",
 ];
@@ -236,6 +243,7 @@ impl ConsoleCommand {
             "ip" => ConsoleCommand::Board(BoardCommand::Address),
             "reboot" | "restart" => ConsoleCommand::Board(BoardCommand::Reboot),
             "panic" => ConsoleCommand::Board(BoardCommand::Panic),
+            "blink" => ConsoleCommand::Board(BoardCommand::Blink),
             "help" | "?" => ConsoleCommand::Help,
             _ => return Err(ConsoleError::Unknown(prefix(&command))),
         };
@@ -246,6 +254,7 @@ impl ConsoleCommand {
             ConsoleCommand::Board(BoardCommand::Reboot) => "reboot",
             ConsoleCommand::Board(BoardCommand::Address) => "ip",
             ConsoleCommand::Board(BoardCommand::Panic) => "panic",
+            ConsoleCommand::Board(BoardCommand::Blink) => "blink",
             ConsoleCommand::Status => "status",
             ConsoleCommand::Help => "help",
         };
@@ -521,6 +530,20 @@ mod tests {
         assert_eq!(
             std::format!("{}", plain.describe()),
             "a plain LED on GPIO8, active-low (the RGB LED: led rgb)"
+        );
+    }
+
+    #[test]
+    fn blink() {
+        assert_eq!(
+            ConsoleCommand::parse("blink"),
+            Ok(ConsoleCommand::Board(BoardCommand::Blink))
+        );
+        assert_eq!(std::format!("{}", BoardCommand::Blink), "blink");
+        assert!(
+            CONSOLE_HELP
+                .iter()
+                .any(|line| line.trim_start().starts_with("blink"))
         );
     }
 

@@ -31,8 +31,8 @@ mod server;
 
 pub use chip::{Chip, PinError};
 pub use console::{
-    BoardCommand, CONSOLE_HELP, ConsoleCommand, ConsoleError, LedPin, LedSetting, PASSWORD_MAX,
-    PASSWORD_MIN, Policy, SSID_MAX, WifiCredentials,
+    BLINK_SECS, BoardCommand, CONSOLE_HELP, ConsoleCommand, ConsoleError, LedPin, LedSetting,
+    PASSWORD_MAX, PASSWORD_MIN, Policy, SSID_MAX, WifiCredentials,
 };
 pub use editor::LineEditor;
 pub use line::{Line, LineReader, MAX_LINE};

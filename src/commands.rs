@@ -47,6 +47,15 @@ fn line_mode(global: &GlobalArgs) -> bool {
 }
 
 /// The port from the flag, the environment or the config file, or the one board found.
+/// The serial ports that look like ESP boards (by their USB bridge), maybe none.
+fn esp_ports() -> anyhow::Result<Vec<PathBuf>> {
+    Ok(port::list_ports()?
+        .into_iter()
+        .filter(|info| info.esp_bridge().is_some())
+        .map(|info| info.path)
+        .collect())
+}
+
 fn serial_path(config: &Config, flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(path) = config.port(flag, &process_env) {
         return Ok(path);

@@ -165,14 +165,7 @@ mod tests {
     use super::*;
     use crate::flash::layout::parse_table;
 
-    const ARDUINO_CSV: &str = "\
-nvs,      data, nvs,     0x9000,  0x5000,
-otadata,  data, ota,     0xe000,  0x2000,
-app0,     app,  ota_0,   0x10000, 0x140000,
-app1,     app,  ota_1,   0x150000,0x140000,
-spiffs,   data, spiffs,  0x290000,0x160000,
-coredump, data, coredump,0x3F0000,0x10000,
-";
+    const ARDUINO_CSV: &str = include_str!("../../tests/data/arduino-default.csv");
 
     fn flash_with(csv: &str) -> (PartitionTable, Vec<u8>) {
         let table = parse_table(csv.as_bytes().to_vec()).unwrap();

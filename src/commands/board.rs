@@ -93,11 +93,7 @@ pub fn list_ports() -> anyhow::Result<()> {
 /// some seconds of retries), one row per port in the order given.
 pub fn probe_ports(ports: Vec<PathBuf>) -> anyhow::Result<()> {
     let ports = if ports.is_empty() {
-        let esp: Vec<PathBuf> = port::list_ports()?
-            .into_iter()
-            .filter(|info| info.esp_bridge().is_some())
-            .map(|info| info.path)
-            .collect();
+        let esp = super::esp_ports()?;
         if esp.is_empty() {
             return print(format_args!(
                 "No ESP-looking serial port found (`espchat ports` lists them all; probe one \

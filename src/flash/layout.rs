@@ -243,15 +243,7 @@ mod tests {
     use super::*;
 
     /// Arduino-ESP32's default.csv (4 MB boards).
-    pub const ARDUINO_CSV: &str = "\
-# Name,   Type, SubType, Offset,  Size, Flags
-nvs,      data, nvs,     0x9000,  0x5000,
-otadata,  data, ota,     0xe000,  0x2000,
-app0,     app,  ota_0,   0x10000, 0x140000,
-app1,     app,  ota_1,   0x150000,0x140000,
-spiffs,   data, spiffs,  0x290000,0x160000,
-coredump, data, coredump,0x3F0000,0x10000,
-";
+    pub const ARDUINO_CSV: &str = include_str!("../../tests/data/arduino-default.csv");
 
     fn arduino_table() -> Vec<u8> {
         let mut sector = parse_table(ARDUINO_CSV.as_bytes().to_vec())

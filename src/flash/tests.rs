@@ -246,6 +246,17 @@ fn bins_must_start_on_a_sector() {
     );
 }
 
+/// The segments of `image` for a 4 MB board with a 40 MHz crystal.
+fn segments_4mb<'a>(
+    image: &'a FlashImage,
+    chip: Chip,
+    parts: &'a LoadedParts,
+) -> Vec<espflash::image_format::Segment<'a>> {
+    image
+        .segments(chip, FlashSize::_4Mb, XtalFrequency::_40Mhz, parts)
+        .unwrap()
+}
+
 #[test]
 fn bins_are_padded_to_words() {
     let image = FlashImage::Bin {
@@ -253,14 +264,7 @@ fn bins_are_padded_to_words() {
         address: 0x20000,
     };
     let parts = LoadedParts::default();
-    let segments = image
-        .segments(
-            Chip::Esp32c3,
-            FlashSize::_4Mb,
-            XtalFrequency::_40Mhz,
-            &parts,
-        )
-        .unwrap();
+    let segments = segments_4mb(&image, Chip::Esp32c3, &parts);
     assert_eq!(segments.len(), 1);
     assert_eq!(segments[0].addr, 0x20000);
     assert_eq!(&*segments[0].data, &[1, 2, 3, 4, 5, 0xFF, 0xFF, 0xFF]);
@@ -287,22 +291,13 @@ fn a_bin_with_a_bootloader_and_a_partition_table_writes_all_three() {
         data: vec![0xE9; 8],
         address: DEFAULT_APP_ADDRESS,
     };
-    let segments = image
-        .segments(
-            Chip::Esp32c3,
-            FlashSize::_4Mb,
-            XtalFrequency::_40Mhz,
-            &parts,
-        )
-        .unwrap();
+    let segments = segments_4mb(&image, Chip::Esp32c3, &parts);
     let addresses: Vec<u32> = segments.iter().map(|segment| segment.addr).collect();
     assert_eq!(addresses, [0x0, 0x8000, 0x10000]);
     let written = layout::parse_table(segments[1].data.to_vec()).unwrap();
     assert_eq!(written.find("factory").unwrap().size(), 0x10_0000);
     // On the ESP32 the bootloader goes to 0x1000.
-    let segments = image
-        .segments(Chip::Esp32, FlashSize::_4Mb, XtalFrequency::_40Mhz, &parts)
-        .unwrap();
+    let segments = segments_4mb(&image, Chip::Esp32, &parts);
     assert_eq!(segments[0].addr, 0x1000);
 }
 

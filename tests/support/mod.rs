@@ -624,15 +624,7 @@ pub mod layouts {
     pub const FLASH_SIZE: usize = 4 * 1024 * 1024;
 
     /// Arduino-ESP32's `default.csv`: two OTA app slots chosen by otadata.
-    pub const ARDUINO_CSV: &str = "\
-# Name,   Type, SubType, Offset,  Size, Flags
-nvs,      data, nvs,     0x9000,  0x5000,
-otadata,  data, ota,     0xe000,  0x2000,
-app0,     app,  ota_0,   0x10000, 0x140000,
-app1,     app,  ota_1,   0x150000,0x140000,
-spiffs,   data, spiffs,  0x290000,0x160000,
-coredump, data, coredump,0x3F0000,0x10000,
-";
+    pub const ARDUINO_CSV: &str = include_str!("../data/arduino-default.csv");
 
     /// espflash's ESP32-C3 bootloader, with the header it writes for a 4 MB flash.
     pub fn bootloader() -> Vec<u8> {

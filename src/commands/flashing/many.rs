@@ -9,18 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use espchat::flash::{self, FlashError, FlashEvent, FlashImage, FlashOptions, FlashReport};
-use espchat::serial::port;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::commands::print;
 
 /// Every port that looks like an ESP board, for `--all`.
 pub fn esp_ports() -> anyhow::Result<Vec<PathBuf>> {
-    let ports: Vec<PathBuf> = port::list_ports()?
-        .into_iter()
-        .filter(|info| info.esp_bridge().is_some())
-        .map(|info| info.path)
-        .collect();
+    let ports = crate::commands::esp_ports()?;
     if ports.is_empty() {
         anyhow::bail!(
             "--all found no ESP-looking serial port (`espchat ports` lists them all): plug the \

@@ -178,9 +178,11 @@ fn judge(
     }
     let clause = &seg.clause;
     let listen = clause.is_listen();
+    let hint = clause.is_hint();
     let is_url = line[..candidate.start].ends_with(b"://");
     let own = listen
-        || clause.is_own_label(seg.mentions_ip)
+        || hint
+        || clause.is_own_label(seg.mentions_ip || facts.connected_or_echo)
         || clause.is_connected_as()
         || (is_url && facts.url_ok && !facts.url_veto)
         || is_interface_triple(line, candidate)
@@ -195,6 +197,10 @@ fn judge(
     }
     let port = if listen {
         candidate.port.or(candidate.tuple_port)
+    } else if hint {
+        candidate
+            .port
+            .or_else(|| port_after_space(line, candidate.end))
     } else {
         candidate.port
     };
@@ -207,6 +213,27 @@ fn judge(
         verdict.port = port;
     }
     verdict
+}
+
+/// `telnet 192.168.1.42 23`: the port a client command takes after the address, a number
+/// that ends the word.
+fn port_after_space(line: &[u8], at: usize) -> Option<u16> {
+    let start = skip_while(line, at, |b| b == b' ' || b == b'\t');
+    if start == at {
+        return None;
+    }
+    let end = skip_while(line, start, |b| b.is_ascii_digit());
+    let ends_word = line
+        .get(end)
+        .is_none_or(|&b| !b.is_ascii_alphanumeric() && b != b'.');
+    if end == start || end - start > 5 || !ends_word {
+        return None;
+    }
+    std::str::from_utf8(&line[start..end])
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|&port| port > 0)
 }
 
 /// An address some host can have as its own.
@@ -337,6 +364,53 @@ mod tests {
         ] {
             assert_eq!(answer(&[line]), BoardAddress::default(), "{line}");
         }
+    }
+
+    #[test]
+    fn a_client_command_the_board_suggests_names_its_address_and_port() {
+        for (line, ip_text, port) in [
+            // ESP8266/ESP32 Arduino's WiFiTelnetToSerial example and its many copies.
+            (
+                "Ready! Use 'telnet 192.168.1.42 23' to connect",
+                "192.168.1.42",
+                Some(23),
+            ),
+            (
+                "Ready! Use 'telnet or nc 192.168.4.1 8880' to connect",
+                "192.168.4.1",
+                Some(8880),
+            ),
+            ("try: nc 192.168.1.42 3333", "192.168.1.42", Some(3333)),
+            ("telnet 192.168.1.42", "192.168.1.42", None),
+            ("ncat 192.168.1.42:5000", "192.168.1.42", Some(5000)),
+        ] {
+            assert_eq!(
+                answer(&[line]),
+                BoardAddress {
+                    ip: ip(ip_text),
+                    port
+                },
+                "{line}"
+            );
+        }
+        // A number glued to more is not a port; a peer after `from` is still nobody's hint.
+        assert_eq!(answer(&["telnet 192.168.1.42 23a"]).port, None);
+        assert_eq!(answer(&["nc 192.168.1.42 1.5"]).port, None);
+        assert_eq!(
+            answer(&["telnet session from 192.168.1.77 closed"]),
+            BoardAddress::default()
+        );
+    }
+
+    #[test]
+    fn connected_address_is_the_boards_but_not_a_clients() {
+        // ESP8266 Arduino core examples: `Serial.print("connected, address=")` + localIP().
+        assert_eq!(
+            own_ip(&["connected, address=192.168.1.42"]),
+            ip("192.168.1.42")
+        );
+        assert_eq!(own_ip(&["client connected, address=192.168.1.77"]), None);
+        assert_eq!(own_ip(&["address=192.168.1.42"]), None);
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub(super) mod class {
     pub const URL_VETO: u32 = 1 << 17;
     /// A block header (`API Server:`, `WiFi:`) whose next line may hold the address.
     pub const HEADER: u32 = 1 << 18;
+    /// A client command a board suggests to reach it: `telnet IP PORT`, `nc IP PORT`.
+    pub const HINT: u32 = 1 << 19;
 }
 
 pub(super) fn classify(word: &[u8]) -> u32 {
@@ -76,9 +78,9 @@ pub(super) fn classify(word: &[u8]) -> u32 {
         b"connect" => PORT_VETO | URL_VETO,
         b"ifconfig" | b"ipconfig" | b"getip" => ECHO,
         b"port" => PORT,
-        b"httpd" | b"webserver" | b"telnet" | b"started" | b"running" | b"active" => {
-            SERVER | URL_OK
-        }
+        b"telnet" => SERVER | URL_OK | HINT,
+        b"nc" | b"ncat" | b"netcat" => HINT,
+        b"httpd" | b"webserver" | b"started" | b"running" | b"active" => SERVER | URL_OK,
         b"ready" => SERVER | URL_OK,
         b"bound" | b"bind" => BIND,
         b"udp" => UDP | PORT_VETO,
@@ -138,6 +140,13 @@ impl Clause {
     }
 
     /// `connected to MyNet as A`.
+    /// The address comes right after a client command: `telnet 192.168.1.42 23`.
+    pub(super) fn is_hint(&self) -> bool {
+        self.words()
+            .last()
+            .is_some_and(|&word| word & class::HINT != 0)
+    }
+
     pub(super) fn is_connected_as(&self) -> bool {
         let words = self.words();
         words.last().is_some_and(|w| w & class::AS != 0)

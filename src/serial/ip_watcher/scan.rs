@@ -40,7 +40,19 @@ struct LineFacts {
     url_ok: bool,
     url_veto: bool,
     connected_or_echo: bool,
+    /// A client command (`telnet`, `nc`) the board suggests: its port words count even after
+    /// `connect` (`Open Telnet and connect to IP: A on port 23`).
+    hint: bool,
+    /// The board reaching out somewhere (`connecting`): a client command is then its own.
+    outgoing: bool,
     candidates: usize,
+}
+
+impl LineFacts {
+    /// The line suggests a client command to reach the board.
+    fn suggests(&self) -> bool {
+        self.hint && !self.outgoing
+    }
 }
 
 pub(super) fn scan_line(line: &[u8], armed: Option<Arm>) -> Findings {
@@ -79,7 +91,7 @@ pub(super) fn scan_line(line: &[u8], armed: Option<Arm>) -> Findings {
                 }
                 if let Some(port) = own.port
                     && !udp
-                    && !facts.port_veto
+                    && (!facts.port_veto || facts.suggests())
                 {
                     found.port = Some(port);
                 }
@@ -111,7 +123,9 @@ pub(super) fn scan_line(line: &[u8], armed: Option<Arm>) -> Findings {
             facts.url_ok |= word & class::URL_OK != 0;
             facts.url_veto |= word & class::URL_VETO != 0;
             facts.connected_or_echo |= word & (class::CONNECTED | class::ECHO) != 0;
-            let port_ok = !udp && !facts.port_veto;
+            facts.hint |= word & class::HINT != 0;
+            facts.outgoing |= word & class::OUTGOING != 0;
+            let port_ok = !udp && (!facts.port_veto || facts.suggests());
             facts.port_veto |= word & class::PORT_VETO != 0;
 
             if word & class::LISTEN != 0 {
@@ -411,6 +425,27 @@ mod tests {
         );
         assert_eq!(own_ip(&["client connected, address=192.168.1.77"]), None);
         assert_eq!(own_ip(&["address=192.168.1.42"]), None);
+    }
+
+    #[test]
+    fn the_seed_labs_telnet_line_names_address_and_port() {
+        // ../shared/seeds/001: the NodeMCU TCP socket server sketch and its many copies.
+        let line = "Open Telnet and connect to IP:192.168.1.42 on port 23";
+        assert_eq!(
+            answer(&[line]),
+            BoardAddress {
+                ip: ip("192.168.1.42"),
+                port: Some(23)
+            }
+        );
+        // The board going out to a telnet server is not the board.
+        for line in [
+            "connecting to telnet server 10.0.0.5 port 23",
+            "Connecting to telnet host 10.0.0.5",
+            "sending to nc 10.0.0.5 9000",
+        ] {
+            assert_eq!(answer(&[line]), BoardAddress::default(), "{line}");
+        }
     }
 
     #[test]

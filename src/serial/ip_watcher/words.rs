@@ -37,6 +37,8 @@ pub(super) mod class {
     pub const HEADER: u32 = 1 << 18;
     /// A client command a board suggests to reach it: `telnet IP PORT`, `nc IP PORT`.
     pub const HINT: u32 = 1 << 19;
+    /// The board reaching out (`connecting`, `sending`): what follows is somewhere else.
+    pub const OUTGOING: u32 = 1 << 20;
 }
 
 pub(super) fn classify(word: &[u8]) -> u32 {
@@ -66,9 +68,10 @@ pub(super) fn classify(word: &[u8]) -> u32 {
         b"server" | b"servers" => QUALIFIER | SERVER | URL_OK | HEADER,
         b"host" | b"public" | b"external" | b"wan" | b"old" | b"previous" | b"prev" | b"last"
         | b"range" | b"pool" | b"mac" | b"bssid" | b"real" | b"origin" | b"their" => QUALIFIER,
-        b"to" | b"via" | b"reconnecting" => TOWARD,
-        b"connecting" => TOWARD | PORT_VETO | URL_VETO,
-        b"sending" | b"send" => TOWARD | URL_VETO,
+        b"to" | b"via" => TOWARD,
+        b"reconnecting" => TOWARD | OUTGOING,
+        b"connecting" => TOWARD | PORT_VETO | URL_VETO | OUTGOING,
+        b"sending" | b"send" => TOWARD | URL_VETO | OUTGOING,
         b"listening" | b"listen" | b"listens" | b"serving" => LISTEN | SERVER | URL_OK,
         b"on" | b"at" => ON,
         b"http" | b"https" => SCHEME,
@@ -139,14 +142,16 @@ impl Clause {
         }
     }
 
-    /// `connected to MyNet as A`.
-    /// The address comes right after a client command: `telnet 192.168.1.42 23`.
+    /// A client command the board suggests names where to reach it: `telnet 192.168.1.42 23`,
+    /// `Open Telnet and connect to IP: 192.168.1.42 on port 23`; not `connecting to telnet
+    /// server A` (the board's own way out) nor `telnet client A`.
     pub(super) fn is_hint(&self) -> bool {
-        self.words()
-            .last()
-            .is_some_and(|&word| word & class::HINT != 0)
+        let words = self.words();
+        let not = class::QUALIFIER | class::OUTGOING | class::FOREIGN;
+        words.iter().any(|w| w & class::HINT != 0) && !words.iter().any(|w| w & not != 0)
     }
 
+    /// `connected to MyNet as A`.
     pub(super) fn is_connected_as(&self) -> bool {
         let words = self.words();
         words.last().is_some_and(|w| w & class::AS != 0)

@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use super::Arm;
-use super::port::{ListenTarget, listen_target, port_after_label};
+use super::port::{ListenTarget, listen_target, port_after_label, port_number};
 use super::prefix::{ends_with_colon, sgr_leftover, strip_prefix};
 use super::quad::{Candidate, candidate_at};
 use super::text::{has_word, is_boundary, skip_while};
@@ -135,6 +135,12 @@ pub(super) fn scan_line(line: &[u8], armed: Option<Arm>) -> Findings {
                     _ => {}
                 }
             }
+            if word & class::STARTS != 0
+                && port_ok
+                && let Some(port) = started_port(line, end)
+            {
+                found.port = Some(port);
+            }
             if word & class::PORT != 0
                 && port_ok
                 && let Some(port) = port_after_label(line, end)
@@ -191,7 +197,7 @@ fn judge(
         return verdict;
     }
     let clause = &seg.clause;
-    let listen = clause.is_listen();
+    let listen = clause.is_listen() || clause.is_server_started_at();
     let hint = clause.is_hint();
     let is_url = line[..candidate.start].ends_with(b"://");
     let own = listen
@@ -227,6 +233,28 @@ fn judge(
         verdict.port = port;
     }
     verdict
+}
+
+/// `server started on :8080`, `running on port 3333`: a port said as one (a colon or the word
+/// `port` before it), not any number (`started at 1234 ms`).
+fn started_port(line: &[u8], after_word: usize) -> Option<u16> {
+    let mut pos = skip_while(line, after_word, |b| b == b' ');
+    for word in [&b"on "[..], b"at "] {
+        if line[pos..].len() >= word.len() && line[pos..pos + word.len()].eq_ignore_ascii_case(word)
+        {
+            pos = skip_while(line, pos + word.len(), |b| b == b' ');
+            break;
+        }
+    }
+    if line.get(pos) == Some(&b':') {
+        return port_number(line, pos + 1);
+    }
+    let rest = &line[pos..];
+    if rest.len() > 4 && rest[..4].eq_ignore_ascii_case(b"port") && !rest[4].is_ascii_alphanumeric()
+    {
+        return port_after_label(line, pos + 4);
+    }
+    None
 }
 
 /// `telnet 192.168.1.42 23`: the port a client command takes after the address, a number
@@ -425,6 +453,47 @@ mod tests {
         );
         assert_eq!(own_ip(&["client connected, address=192.168.1.77"]), None);
         assert_eq!(own_ip(&["address=192.168.1.42"]), None);
+    }
+
+    #[test]
+    fn a_server_started_at_an_address_or_port_is_the_boards() {
+        for (lines, ip_text, port) in [
+            (
+                &["Server running at 192.168.1.1:3000"][..],
+                Some("192.168.1.1"),
+                Some(3000),
+            ),
+            (
+                &["TCP server started on 192.168.4.1:3000"][..],
+                Some("192.168.4.1"),
+                Some(3000),
+            ),
+            (
+                &["server started on :8080", "got ip: 192.168.1.42"][..],
+                Some("192.168.1.42"),
+                Some(8080),
+            ),
+            (&["HTTP server running on port 80"][..], None, Some(80)),
+        ] {
+            assert_eq!(
+                answer(lines),
+                BoardAddress {
+                    ip: ip_text.and_then(ip),
+                    port
+                },
+                "{lines:?}"
+            );
+        }
+        for line in [
+            "Task started at 1234 ms",
+            "WiFi started on channel 6",
+            "App running at 10.0.0.5:3000",
+            "MQTT server running at 10.0.0.5:1883",
+            "mDNS responder started on port 5353",
+            "UDP server started on :4210",
+        ] {
+            assert_eq!(answer(&[line]), BoardAddress::default(), "{line}");
+        }
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub(super) mod class {
     pub const HINT: u32 = 1 << 19;
     /// The board reaching out (`connecting`, `sending`): what follows is somewhere else.
     pub const OUTGOING: u32 = 1 << 20;
+    /// `started`, `running`: with a server named before it, `on :8080` or `at A:P` after it
+    /// is where that server is.
+    pub const STARTS: u32 = 1 << 21;
 }
 
 pub(super) fn classify(word: &[u8]) -> u32 {
@@ -83,7 +86,8 @@ pub(super) fn classify(word: &[u8]) -> u32 {
         b"port" => PORT,
         b"telnet" => SERVER | URL_OK | HINT,
         b"nc" | b"ncat" | b"netcat" => HINT,
-        b"httpd" | b"webserver" | b"started" | b"running" | b"active" => SERVER | URL_OK,
+        b"started" | b"running" => SERVER | URL_OK | STARTS,
+        b"httpd" | b"webserver" | b"active" => SERVER | URL_OK,
         b"ready" => SERVER | URL_OK,
         b"bound" | b"bind" => BIND,
         b"udp" => UDP | PORT_VETO,
@@ -149,6 +153,21 @@ impl Clause {
         let words = self.words();
         let not = class::QUALIFIER | class::OUTGOING | class::FOREIGN;
         words.iter().any(|w| w & class::HINT != 0) && !words.iter().any(|w| w & not != 0)
+    }
+
+    /// `Server running at A:P`, `TCP server started on A`: a server named before the verb.
+    pub(super) fn is_server_started_at(&self) -> bool {
+        let mut words = self
+            .words()
+            .iter()
+            .rev()
+            .skip_while(|w| *w & class::SCHEME != 0);
+        match (words.next(), words.next()) {
+            (Some(on), Some(verb)) if on & class::ON != 0 && verb & class::STARTS != 0 => {
+                words.any(|w| w & class::SERVER != 0)
+            }
+            _ => false,
+        }
     }
 
     /// `connected to MyNet as A`.

@@ -27,6 +27,7 @@ use self::scrollback::Scrollback;
 use crate::chat::PaneId;
 use crate::event::Event;
 use crate::flash::FlashEvent;
+use crate::listen::ListenEvent;
 use crate::serial::decode::{Color, Style};
 use crate::serial::{BoardAddress, ConsoleOutput, SerialCommand, SerialEvent, StyledLine};
 use crate::trace::TraceLine;
@@ -254,6 +255,16 @@ impl App {
                     Err(message) => (format!("flash failed: {message}"), note_style(1)),
                 };
                 self.serial.push_note(styled(text, style), at);
+            }
+            // The pane it becomes says so.
+            Event::Listen(ListenEvent::Accepted { .. }) => {}
+            Event::Listen(ListenEvent::Refused { peer, max }) => {
+                let text = format!("listen: refused {peer}: {max} connections are open, the most");
+                self.serial.push_note(styled(text, note_style(1)), at);
+            }
+            Event::Listen(ListenEvent::Problem(message)) => {
+                let text = format!("listen: {message}");
+                self.serial.push_note(styled(text, note_style(1)), at);
             }
         }
     }

@@ -9,6 +9,9 @@
 //! connected: the server numbers clients in the order it accepts them, and the lab's rule
 //! (client 1 switches the LED on, client 2 off) needs pane N to be client N again after every
 //! reboot, not whichever pane's jitter ran out first.
+//!
+//! A pane may also hold a connection that a listener accepted (`espchat listen`, the board as
+//! the client): it serves that one connection and closes when the peer does.
 
 use std::collections::VecDeque;
 use std::io;
@@ -18,6 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use crate::event::Event;
+use crate::listen::Accepted;
 use crate::serial::decode::{ConsoleDecoder, ConsoleOutput};
 
 /// Lines kept while disconnected.
@@ -55,6 +59,10 @@ pub enum ChatEvent {
     },
     Connected {
         addr: String,
+    },
+    /// A listener accepted this connection from `peer`; the pane ends with it.
+    Accepted {
+        peer: String,
     },
     Output(ConsoleOutput),
     /// The connection ended or could not be made.
@@ -115,6 +123,34 @@ impl ChatPane {
         Self::start(id, (host, port), events, None, None)
     }
 
+    /// A pane for a connection a listener accepted: it serves that connection, then closes
+    /// (a peer that connects again is a new pane). Its place among the listener's connections
+    /// is given back when it ends.
+    pub fn adopt(id: PaneId, accepted: Accepted, events: mpsc::Sender<Event>) -> ChatPane {
+        let (commands, command_rx) = mpsc::channel(QUEUE_LINES);
+        let Accepted {
+            stream,
+            peer,
+            permit,
+        } = accepted;
+        let pane = Pane {
+            id,
+            target: (peer.ip().to_string(), peer.port()),
+            queue: VecDeque::new(),
+            events,
+            closing: false,
+            previous: None,
+            connected: None,
+            accepted: true,
+        };
+        tokio::spawn(async move {
+            pane.run_accepted(stream, peer.to_string(), command_rx)
+                .await;
+            drop(permit);
+        });
+        ChatPane { commands }
+    }
+
     fn start(
         id: PaneId,
         target: (String, u16),
@@ -131,6 +167,7 @@ impl ChatPane {
             closing: false,
             previous,
             connected,
+            accepted: false,
         };
         tokio::spawn(pane.run(command_rx));
         ChatPane { commands }
@@ -154,6 +191,9 @@ struct Pane {
     previous: Option<watch::Receiver<bool>>,
     /// Tells the pane opened after this one whether this one is connected.
     connected: Option<watch::Sender<bool>>,
+    /// The connection was accepted by a listener: the peer is a client, not a server, and
+    /// the pane never reconnects.
+    accepted: bool,
 }
 
 /// How a connection ended.
@@ -221,6 +261,38 @@ impl Pane {
                 break;
             }
         }
+        self.close().await;
+    }
+
+    /// Serves a connection a listener accepted, until it ends or the pane is closed.
+    async fn run_accepted(
+        mut self,
+        stream: TcpStream,
+        peer: String,
+        mut commands: mpsc::Receiver<PaneCommand>,
+    ) {
+        if !self.emit(ChatEvent::Accepted { peer }).await {
+            return;
+        }
+        match self.serve(stream, &mut commands).await {
+            End::Retry(reason) | End::Refused(reason) => {
+                self.emit(ChatEvent::Disconnected { reason }).await;
+            }
+            End::Retarget | End::Stop => {}
+        }
+        // What is typed from now on is not for this connection: the session learns that
+        // the pane closed from the event below.
+        commands.close();
+        while let Ok(command) = commands.try_recv() {
+            if let PaneCommand::Send(line) = command {
+                self.queue.push_back(line);
+            }
+        }
+        self.close().await;
+    }
+
+    /// Reports what was not sent, and that the pane stopped.
+    async fn close(&mut self) {
         for line in std::mem::take(&mut self.queue) {
             self.emit(ChatEvent::Dropped {
                 line,
@@ -360,7 +432,12 @@ impl Pane {
         let mut written = 0;
         // Until the server's first line, what was sent may go to a server that turns this
         // client away (`server full`): such lines go back to the queue.
-        let mut greeting = Greeting::Awaited(Vec::new());
+        // A client that connected here is in from the start.
+        let mut greeting = if self.accepted {
+            Greeting::Heard
+        } else {
+            Greeting::Awaited(Vec::new())
+        };
         let mut half_closed = false;
         let grace = tokio::time::sleep(Duration::MAX);
         tokio::pin!(grace);
@@ -383,7 +460,8 @@ impl Pane {
                     }
                     match stream.try_read(&mut buf) {
                         Ok(0) => {
-                            let end = self.lost(&mut decoder, "the server closed the connection".into(), greeting).await;
+                            let peer = if self.accepted { "client" } else { "server" };
+                            let end = self.lost(&mut decoder, format!("the {peer} closed the connection"), greeting).await;
                             return match end {
                                 End::Retry(_) if self.closing && !pending => End::Stop,
                                 end => end,

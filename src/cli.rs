@@ -83,6 +83,19 @@ pub enum Command {
                             when the server restarts."
     )]
     Connect(ConnectArgs),
+    /// The computer as the server: each connection a board (or anyone) makes becomes a chat pane
+    #[command(
+        after_help = "For labs where the board is the TCP client (MicroPython's socket client, \
+                      ESP-IDF's tcp_client, Arduino's WiFiClient): put one of the addresses it \
+                      prints into the board's code. Each connection is a pane: `chatN! \
+                      accepted from IP:PORT`, then `chatN|` lines; answer with `@N text` or \
+                      `@all text`. End of input (Ctrl-D) or `@quit` sends what is queued, \
+                      closes the connections and exits.\n\n\
+                      espchat listen                 every IPv4 address, port 8888\n\
+                      espchat listen 3333            port 3333\n\
+                      espchat listen 127.0.0.1:0     loopback only, any free port"
+    )]
+    Listen(ListenArgs),
     /// Flash an .elf or .bin to the board through its ROM loader, with progress
     #[command(
         after_help = "An .elf (and the bundled firmware) is written as espflash does: \
@@ -198,6 +211,22 @@ pub struct ConnectArgs {
     /// How many chat panes (connections) to open [default: `clients` in the config file, or 1]
     #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub clients: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Where to listen: PORT, HOST:PORT or [IPV6]:PORT; 0 picks a free port
+    #[arg(
+        value_name = "[HOST:]PORT",
+        default_value = "0.0.0.0:8888",
+        value_parser = espchat::listen::parse_listen_addr
+    )]
+    pub addr: std::net::SocketAddr,
+    /// Connections open at once; more are told so and closed
+    #[arg(long, value_name = "N", default_value_t = espchat::listen::DEFAULT_MAX,
+          value_parser = clap::builder::TypedValueParser::map(
+              clap::value_parser!(u16).range(1..=1024), usize::from))]
+    pub max_clients: usize,
 }
 
 #[derive(Debug, Args)]

@@ -15,7 +15,9 @@ use espchat::serial::port;
 pub use self::board::{list_ports, probe_ports, run_board};
 pub use self::flashing::run_flash;
 pub use self::install::{completions, man};
-pub use self::sessions::{run_connect, run_demo, run_flash_and_connect, run_monitor, run_tui};
+pub use self::sessions::{
+    run_connect, run_demo, run_flash_and_connect, run_listen, run_monitor, run_tui,
+};
 use crate::cli::GlobalArgs;
 
 /// Runs a command's async part. The runtime is then left to wind down in the background: a

@@ -2,6 +2,7 @@
 
 use crate::chat::{ChatEvent, PaneId};
 use crate::flash::FlashEvent;
+use crate::listen::ListenEvent;
 use crate::serial::SerialEvent;
 
 /// What an actor reports: the console (bytes decoded into lines, the board's address, its LED,
@@ -15,4 +16,6 @@ pub enum Event {
     Flash(FlashEvent),
     /// Flashing ended: `Ok` with bytes and seconds, or the error's message.
     FlashDone(Result<(u64, f64), String>),
+    /// The listener (`espchat listen`, a listen pane) accepted or turned away a connection.
+    Listen(ListenEvent),
 }

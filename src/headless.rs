@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::chat::{ChatEvent, PaneId};
 use crate::event::Event;
+use crate::listen::ListenEvent;
 use crate::serial::{ConsoleOutput, SerialCommand, SerialEvent, StyledLine};
 use crate::session::{Actors, Do, Notice, Session, SessionConfig, UserCommand};
 use crate::trace::TraceLine;
@@ -254,6 +255,13 @@ impl Printer {
             },
             Event::FlashDone(Ok(_)) => Ok(()),
             Event::FlashDone(Err(message)) => self.error(&message),
+            // The pane it becomes says `accepted from`.
+            Event::Listen(ListenEvent::Accepted { .. }) => Ok(()),
+            Event::Listen(ListenEvent::Refused { peer, max }) => self.status(
+                "listen",
+                &format!("refused {peer}: {max} connections are open, the most (--max-clients)"),
+            ),
+            Event::Listen(ListenEvent::Problem(message)) => self.status("listen", &message),
         }
     }
 
@@ -305,6 +313,7 @@ impl Printer {
             // Every attempt would print one; connected/disconnected say what matters.
             ChatEvent::Connecting { .. } => Ok(()),
             ChatEvent::Connected { addr } => self.status(&source, &format!("connected {addr}")),
+            ChatEvent::Accepted { peer } => self.status(&source, &format!("accepted from {peer}")),
             ChatEvent::Output(output) => self.output(Source::Chat(id), output),
             ChatEvent::Disconnected { reason } => {
                 self.status(&source, &format!("disconnected: {reason}"))

@@ -12,6 +12,7 @@ pub mod config;
 pub mod event;
 pub mod flash;
 pub mod headless;
+pub mod listen;
 pub mod serial;
 pub mod session;
 pub mod trace;

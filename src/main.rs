@@ -11,7 +11,7 @@ mod commands;
 use cli::{Cli, Command, GlobalArgs, TuiArgs};
 use commands::{
     completions, list_ports, man, probe_ports, run_board, run_connect, run_demo, run_flash,
-    run_flash_and_connect, run_monitor, run_tui,
+    run_flash_and_connect, run_listen, run_monitor, run_tui,
 };
 
 fn main() -> ExitCode {
@@ -41,6 +41,7 @@ fn main() -> ExitCode {
             run_monitor(args, config, global)
         }),
         Command::Connect(args) => with_config(cli.global, |config, _| run_connect(args, config)),
+        Command::Listen(args) => run_listen(args),
         Command::Flash(args) => {
             with_config(cli.global, |config, global| run_flash(args, config, global))
         }

@@ -14,6 +14,8 @@
 //! - when to store Wi-Fi credentials: once after a flash, when the firmware reads its console;
 //! - when to ask the board for its address: once, when our firmware is on the console but its
 //!   address has not been seen a while after the output stopped (the boot log went to nobody);
+//! - which pane a connection accepted by the listener becomes (`espchat listen`): the next
+//!   number, as a pane the user opens;
 //! - when a session that was told to finish is done: its panes have delivered what was typed,
 //!   or a deadline says why not.
 
@@ -31,6 +33,7 @@ use espchat_core::{BoardCommand, LedSetting};
 
 use crate::config::WifiCredentials;
 use crate::event::Event;
+use crate::listen::ListenEvent;
 use crate::serial::{
     BoardAddress, ConsoleOutput, SerialCommand, SerialEvent, firmware_lacks_credentials,
     firmware_reads_console,
@@ -86,6 +89,8 @@ pub enum Server {
     Board,
     /// A server named on the command line (`espchat connect`).
     Fixed { host: String, port: u16 },
+    /// None: the panes are connections a listener accepted (`espchat listen`).
+    None,
 }
 
 /// What the user asked for, from a key or a stdin line.
@@ -117,6 +122,10 @@ pub enum Do {
         host: String,
         port: u16,
     },
+    /// Start the actor of a chat pane on the connection the listener accepted under `token`.
+    AdoptPane { id: PaneId, token: u64 },
+    /// Close the connection the listener accepted under `token`: the session is finishing.
+    DropAccepted(u64),
     Pane(PaneId, PaneCommand),
     Serial(SerialCommand),
     /// The console lets go of the port, then the image is flashed; flashing reports through
@@ -172,6 +181,8 @@ struct Pane {
     tried: bool,
     /// When its connection was made, until `tried`.
     connected_at: Option<Instant>,
+    /// A listener accepted its connection: it follows no server address.
+    accepted: bool,
 }
 
 /// The policy of one session (see the module's comment).
@@ -215,7 +226,7 @@ impl Session {
     /// A session, and what to do at once (open the panes of a fixed server).
     pub fn start(config: SessionConfig, now: Instant) -> (Session, Vec<Do>) {
         let target = match &config.server {
-            Server::Board => None,
+            Server::Board | Server::None => None,
             Server::Fixed { host, port } => Some((host.clone(), *port)),
         };
         let mut session = Session {
@@ -225,6 +236,7 @@ impl Session {
                     state: PaneState::Waiting,
                     tried: false,
                     connected_at: None,
+                    accepted: false,
                 })
                 .collect(),
             next_pane: config.panes + 1,
@@ -359,6 +371,24 @@ impl Session {
                 }
                 self.close_when_tried(&mut out);
             }
+            Event::Listen(ListenEvent::Accepted { token, .. }) => {
+                if self.finishing.is_some() {
+                    out.push(Do::DropAccepted(*token));
+                } else {
+                    let id = self.next_pane;
+                    self.next_pane += 1;
+                    self.panes.push(Pane {
+                        id,
+                        state: PaneState::Open,
+                        // Nobody waits for it to become a client: it is one.
+                        tried: true,
+                        connected_at: None,
+                        accepted: true,
+                    });
+                    out.push(Do::ShowPane(id));
+                    out.push(Do::AdoptPane { id, token: *token });
+                }
+            }
             Event::FlashDone(result) => {
                 self.flashing = false;
                 // Whatever the board runs now has yet to show itself.
@@ -397,6 +427,7 @@ impl Session {
                     state: PaneState::Waiting,
                     tried: false,
                     connected_at: None,
+                    accepted: false,
                 });
                 out.push(Do::ShowPane(id));
                 if let Some((host, port)) = self.target.clone() {
@@ -559,7 +590,7 @@ impl Session {
         self.ip_deadline = None;
         self.target = Some((host.clone(), port));
         let mut opened = Vec::new();
-        for pane in &mut self.panes {
+        for pane in self.panes.iter_mut().filter(|pane| !pane.accepted) {
             match pane.state {
                 PaneState::Waiting => {
                     pane.state = PaneState::Open;

@@ -53,6 +53,11 @@ impl ChatView {
                 self.scrollback
                     .push_note(styled(format!("connected to {addr}"), note_style(2)), at);
             }
+            ChatEvent::Accepted { peer } => {
+                self.connection = Connection::Connected(format!("from {peer}"));
+                self.scrollback
+                    .push_note(styled(format!("accepted from {peer}"), note_style(2)), at);
+            }
             ChatEvent::Output(ConsoleOutput::Line(line)) => self.scrollback.push(line.clone(), at),
             ChatEvent::Output(ConsoleOutput::Partial(line)) => {
                 self.scrollback.set_partial(line.clone())

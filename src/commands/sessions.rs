@@ -9,6 +9,7 @@ use espchat::board::{Board, BoardConfig};
 use espchat::config::{self, Config, WifiCredentials, process_env};
 use espchat::flash::{FlashImage, FlashOptions};
 use espchat::headless::Headless;
+use espchat::listen::{self, Listener};
 use espchat::serial::port;
 use espchat::serial::{LineEnding, SerialOptions};
 use espchat::session::{Actors, Server, SessionConfig, UserCommand};
@@ -18,7 +19,7 @@ use tokio::sync::mpsc;
 use super::flashing::flash_lines;
 use super::{block_on, line_mode, serial_path};
 use crate::cli::{
-    self, ConnectArgs, DemoArgs, FlashAndConnectArgs, GlobalArgs, MonitorArgs, TuiArgs,
+    self, ConnectArgs, DemoArgs, FlashAndConnectArgs, GlobalArgs, ListenArgs, MonitorArgs, TuiArgs,
 };
 
 pub fn run_monitor(args: MonitorArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
@@ -53,6 +54,58 @@ pub fn run_connect(args: ConnectArgs, config: &Config) -> anyhow::Result<()> {
         any_address: false,
     };
     block_on(line_mode_session(session, None, false))
+}
+
+pub fn run_listen(args: ListenArgs) -> anyhow::Result<()> {
+    // A port in use is said before anything starts.
+    let listener = Listener::bind(args.addr)?;
+    let addr = listener.local_addr();
+    let session = SessionConfig {
+        panes: 0,
+        server: Server::None,
+        wifi: None,
+        led: None,
+        flashed: false,
+        ip_timeout: None,
+        any_address: false,
+    };
+    block_on(async move {
+        let (events_tx, events) = mpsc::channel(1024);
+        let mut actors = Actors::new(events_tx);
+        actors.listen(listener, args.max_clients)?;
+        for line in listen_lines(addr) {
+            println!("listen! {line}");
+        }
+        Headless {
+            session,
+            actors,
+            events,
+            timestamps: false,
+        }
+        .run()
+        .await?;
+        Ok(())
+    })
+}
+
+/// What `listen` says first: where it listens, and the addresses a board can connect to.
+fn listen_lines(addr: std::net::SocketAddr) -> Vec<String> {
+    let mut lines = vec![format!("listening on {addr}")];
+    match listen::reachable_at(addr.ip()) {
+        Ok(addresses) if addresses.is_empty() => lines.push(
+            "this computer has no network address besides loopback: a board cannot reach it \
+             until it joins the board's network"
+                .to_owned(),
+        ),
+        Ok(addresses) => {
+            for address in addresses {
+                let at = std::net::SocketAddr::new(address.ip, addr.port());
+                lines.push(format!("a board can connect to {at} ({})", address.interface));
+            }
+        }
+        Err(error) => lines.push(format!("cannot list this computer's addresses: {error}")),
+    }
+    lines
 }
 
 /// How a board's console is opened: at `baud`, lines ended as configured, logged if asked.

@@ -10,8 +10,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{Do, Notice};
-use crate::chat::{ChatPane, PaneId, PaneLine};
+use crate::chat::{ChatEvent, ChatPane, PaneCommand, PaneId, PaneLine};
 use crate::event::Event;
+use crate::listen::{Listener, Listening};
 use crate::flash::{self, FlashImage, FlashOptions};
 use crate::serial::port::PortError;
 use crate::serial::{SerialCommand, SerialConsole, SerialOptions};
@@ -34,6 +35,8 @@ pub struct Actors {
     /// The chip the last flash wrote to, until the console reopens and decodes with its
     /// symbols.
     flashed: Arc<Mutex<Option<Chip>>>,
+    /// The listener whose connections become panes, once one was started.
+    listening: Option<Listening>,
 }
 
 impl Actors {
@@ -48,7 +51,20 @@ impl Actors {
             flash_options: None,
             image: Arc::new(FlashImage::Bundled),
             flashed: Arc::default(),
+            listening: None,
         }
+    }
+
+    /// Starts accepting connections on `listener` (at most `max` open at once); each becomes
+    /// a pane once the session numbers it. A listener started before is stopped.
+    pub fn listen(&mut self, listener: Listener, max: usize) -> std::io::Result<()> {
+        self.listening = Some(listener.start(max, self.events.clone())?);
+        Ok(())
+    }
+
+    /// The listener, once started.
+    pub fn listening(&self) -> Option<&Listening> {
+        self.listening.as_ref()
     }
 
     /// The console of the session, opened with [`Actors::open_console`] (and again after each
@@ -101,9 +117,37 @@ impl Actors {
                     let pane = self.line.spawn(id, host, port, self.events.clone());
                     self.panes.push((id, pane));
                 }
+                Do::AdoptPane { id, token } => {
+                    match self.listening.as_ref().and_then(|l| l.take(token)) {
+                        Some(accepted) => {
+                            let pane = ChatPane::adopt(id, accepted, self.events.clone());
+                            self.panes.push((id, pane));
+                        }
+                        None => left.push(Do::Report(id, ChatEvent::Closed)),
+                    }
+                }
+                Do::DropAccepted(token) => {
+                    if let Some(listening) = &self.listening {
+                        drop(listening.take(token));
+                    }
+                }
                 Do::Pane(id, command) => {
                     if let Some((_, pane)) = self.panes.iter().find(|(pane_id, _)| *pane_id == id) {
-                        pane.send(command).await;
+                        // A pane whose connection ended on its own (an accepted one) may be
+                        // gone before the session hears that it closed.
+                        let line = match &command {
+                            PaneCommand::Send(line) => Some(line.clone()),
+                            _ => None,
+                        };
+                        if let (false, Some(line)) = (pane.send(command).await, line) {
+                            left.push(Do::Report(
+                                id,
+                                ChatEvent::Dropped {
+                                    line,
+                                    reason: "closed before it could be sent",
+                                },
+                            ));
+                        }
                     }
                 }
                 Do::Serial(command) => {

@@ -734,3 +734,53 @@ fn a_fixed_server_never_asks_the_board() {
     assert_eq!(session.next_deadline(), None);
     assert_eq!(session.tick(t0 + ASK_ADDRESS_QUIET * 2), []);
 }
+
+fn accepted(token: u64) -> Event {
+    Event::Listen(ListenEvent::Accepted {
+        token,
+        peer: "127.0.0.1:40000".parse().unwrap(),
+    })
+}
+
+#[test]
+fn an_accepted_connection_is_the_next_pane_and_follows_no_address() {
+    let t0 = Instant::now();
+    let (mut session, _) = Session::start(board(1), t0);
+    assert_eq!(
+        session.event(&accepted(7), t0),
+        [Do::ShowPane(2), Do::AdoptPane { id: 2, token: 7 }]
+    );
+    // Lines for it go at once: it is connected from the start.
+    assert_eq!(
+        session.command(UserCommand::Send(2, "hi".into()), t0),
+        [send(2, "hi")]
+    );
+    // The board's address moves the panes that connect to it, not the accepted one.
+    assert_eq!(
+        session.event(&address(Some([192, 168, 4, 7]), Some(5000)), t0),
+        [open(1, "192.168.4.7", 5000)]
+    );
+    assert_eq!(
+        session.event(&address(Some([192, 168, 4, 9]), None), t0),
+        [retarget(1, "192.168.4.9", 5000)]
+    );
+    assert_eq!(session.pane_ids().collect::<Vec<_>>(), [1, 2]);
+}
+
+#[test]
+fn a_connection_accepted_while_finishing_is_closed_not_adopted() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        server: Server::None,
+        ..board(0)
+    };
+    let (mut session, start) = Session::start(config, t0);
+    assert_eq!(start, []);
+    session.event(&accepted(1), t0);
+    assert_eq!(
+        session.command(UserCommand::Finish, t0),
+        [Do::Pane(1, PaneCommand::Close)]
+    );
+    assert_eq!(session.event(&accepted(2), t0), [Do::DropAccepted(2)]);
+    assert_eq!(session.event(&closed(1), t0), [Do::Finished]);
+}

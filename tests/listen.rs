@@ -1,0 +1,181 @@
+//! `espchat listen`: the computer as the server. Clients here are plain loopback sockets, as a
+//! board running a TCP client example would be.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+
+use support::{DEADLINE, HeadlessProcess};
+
+/// Starts `espchat listen` on a free loopback port; returns it and the port.
+fn listen(extra: &[&str]) -> (HeadlessProcess, u16) {
+    let mut args = vec!["listen", "127.0.0.1:0", "--headless"];
+    args.extend_from_slice(extra);
+    let mut listener = HeadlessProcess::start(&args);
+    let line = listener.wait_for("listen! listening on 127.0.0.1:");
+    let port = line.rsplit(':').next().unwrap().parse().expect("a port");
+    (listener, port)
+}
+
+/// A client as `nc` is one: lines out, lines in.
+struct Client {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    fn connect(port: u16) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        Client { stream, reader }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("a line in time");
+        line
+    }
+}
+
+/// The local port of a client, as `accepted from` names it.
+fn peer_of(client: &Client) -> String {
+    client.stream.local_addr().unwrap().to_string()
+}
+
+#[test]
+fn each_connection_is_a_pane_that_talks_both_ways() {
+    let (mut listener, port) = listen(&[]);
+    listener.wait_for("listen! a board can connect to 127.0.0.1:");
+    let mut first = Client::connect(port);
+    assert_eq!(
+        listener.wait_for("chat1! "),
+        format!("chat1! accepted from {}", peer_of(&first))
+    );
+    let mut second = Client::connect(port);
+    assert_eq!(
+        listener.wait_for("chat2! "),
+        format!("chat2! accepted from {}", peer_of(&second))
+    );
+
+    first.send(b"hello from the board\r\n");
+    assert_eq!(listener.wait_for("chat1| "), "chat1| hello from the board");
+    listener.send("@2 only for you");
+    assert_eq!(second.line(), "only for you\n");
+    listener.send("@all everyone");
+    assert_eq!(first.line(), "everyone\n");
+    assert_eq!(second.line(), "everyone\n");
+
+    // A client that sends no newline (a prompt) is shown once it pauses.
+    second.send(b"> ");
+    assert_eq!(listener.wait_for("chat2| "), "chat2| > ");
+
+    // The board hangs up: its pane says so and closes; a line typed for it is not lost
+    // silently.
+    first.stream.shutdown(Shutdown::Both).unwrap();
+    drop(first);
+    listener.wait_all(&[
+        "chat1! disconnected: the client closed the connection",
+        "chat1! closed",
+    ]);
+    listener.send("@1 too late");
+    assert_eq!(
+        listener.wait_for("error! "),
+        "error! unknown command \"@1\": use @2 text, @all text, @quit"
+    );
+    // It connects again: a new pane.
+    let mut again = Client::connect(port);
+    listener.wait_for("chat3! accepted from ");
+    again.send(b"back\n");
+    assert_eq!(listener.wait_for("chat3| "), "chat3| back");
+
+    // End of input: what is queued goes out, the connections close, espchat exits 0.
+    listener.send("@3 bye");
+    listener.end_input();
+    assert_eq!(again.line(), "bye\n");
+    let mut rest = String::new();
+    again.reader.read_to_string(&mut rest).expect("closed");
+    assert!(listener.wait_exit().success(), "{}", listener.stderr());
+}
+
+#[test]
+fn a_flood_of_connections_gets_the_most_and_a_refusal_for_the_rest() {
+    let (mut listener, port) = listen(&["--max-clients", "3"]);
+    let clients: Vec<Client> = (1..=3)
+        .map(|id| {
+            let client = Client::connect(port);
+            listener.wait_for(&format!("chat{id}! accepted from "));
+            client
+        })
+        .collect();
+    let mut fourth = Client::connect(port);
+    assert_eq!(
+        fourth.line(),
+        "espchat: full (3 connections open), try again later\r\n"
+    );
+    assert_eq!(
+        listener.wait_for("listen! refused"),
+        format!(
+            "listen! refused {}: 3 connections are open, the most (--max-clients)",
+            peer_of(&fourth)
+        )
+    );
+    // The panes that are open go on.
+    let mut first = clients.into_iter().next().unwrap();
+    first.send(b"still here\n");
+    listener.wait_for("chat1| still here");
+    listener.send("@quit");
+    assert!(listener.wait_exit().success());
+}
+
+#[test]
+fn binary_escapes_and_endless_lines_reach_stdout_clean_and_bounded() {
+    let (mut listener, port) = listen(&[]);
+    let mut client = Client::connect(port);
+    listener.wait_for("chat1! accepted from ");
+    // Escape sequences that would clear a terminal, retitle it, or ring it, and binary.
+    client.send(b"\x1b[2J\x1b]0;pwned\x07red \x1b[31mtext\x1b[0m\x00\x01\xff\xfe end\r\n");
+    let line = listener.wait_for("chat1| ");
+    assert!(line.contains("red text"), "{line}");
+    assert!(!line.chars().any(char::is_control), "{line:?}");
+    // 10 MB without a newline: one line, cut and marked, and the pane still works after it.
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..160 {
+        client.send(&chunk);
+    }
+    client.send(b"\nafter the flood\n");
+    let cut = listener.wait_for("chat1| xxx");
+    assert!(cut.len() <= 16 * 1024 + 64, "a line of {} bytes", cut.len());
+    assert!(
+        cut.ends_with("[line cut: longer than 16 KiB]"),
+        "{}",
+        &cut[cut.len() - 60..]
+    );
+    assert_eq!(listener.wait_for("chat1| "), "chat1| after the flood");
+    assert!(listener.rss_kib() < 200 * 1024, "RSS {} KiB", listener.rss_kib());
+    listener.send("@quit");
+    assert!(listener.wait_exit().success());
+}
+
+#[test]
+fn a_port_in_use_is_an_error_that_names_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = support::espchat()
+        .args(["listen", &addr])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}: the port is in use")),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+}

@@ -3,6 +3,7 @@
 //! hardware.
 
 pub mod boot;
+mod bridge;
 mod chip;
 mod console;
 mod firmware;

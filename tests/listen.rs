@@ -6,7 +6,7 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 
-use support::{DEADLINE, HeadlessProcess};
+use support::{BoardProcess, DEADLINE, HeadlessProcess};
 
 /// Starts `espchat listen` on a free loopback port; returns it and the port.
 fn listen(extra: &[&str]) -> (HeadlessProcess, u16) {
@@ -178,4 +178,48 @@ fn a_port_in_use_is_an_error_that_names_it() {
         "{stderr}"
     );
     assert!(output.stdout.is_empty());
+}
+
+/// Seed 004's exercise, the serial-to-TCP bridge, with the computer as the server: the virtual
+/// board told `connect 127.0.0.1 P` on its console becomes a pane of `espchat listen`; lines
+/// go both ways; when the listener goes away and comes back, the board connects again.
+#[test]
+fn the_board_as_a_client_of_a_listen_pane_and_back_after_a_restart() {
+    let (mut listener, port) = listen(&[]);
+    let board = BoardProcess::start(&[]);
+    let mut console = board.open_console();
+    // The virtual board is this computer: it goes nowhere else.
+    console.send("connect 192.0.2.1 80");
+    console.wait_for("espchat: connect 192.0.2.1: the virtual board is this computer");
+
+    console.send(&format!("connect 127.0.0.1 {port}"));
+    console.wait_for(&format!("espchat: connected to 127.0.0.1:{port}"));
+    listener.wait_for("chat1! accepted from 127.0.0.1:");
+    listener.send("@1 hello board");
+    console.wait_for("espchat: received: hello board");
+    console.send("hello pane");
+    assert_eq!(listener.wait_for("chat1| "), "chat1| hello pane");
+
+    // The listener stops; the board says so and keeps trying.
+    listener.send("@quit");
+    assert!(listener.wait_exit().success());
+    console.wait_for(&format!("espchat: disconnected from 127.0.0.1:{port}"));
+    console.wait_for("connecting again in 1 s");
+    console.wait_for(&format!("espchat: cannot connect to 127.0.0.1:{port}: connection refused"));
+    let address = format!("127.0.0.1:{port}");
+    let mut again = HeadlessProcess::start(&["listen", &address, "--headless"]);
+    again.wait_for(&format!("listen! listening on {address}"));
+    console.wait_for(&format!("espchat: connected to {address}"));
+    again.wait_for("chat1! accepted from 127.0.0.1:");
+    console.send("back again");
+    assert_eq!(again.wait_for("chat1| "), "chat1| back again");
+
+    // `disconnect`: the pane sees the board go, and the console takes commands again.
+    console.send("disconnect");
+    console.wait_for(&format!("espchat: disconnected from {address}"));
+    again.wait_for("chat1! disconnected: the client closed the connection");
+    console.send("status");
+    console.wait_for("espchat: LED is off; clients: none; policy lab");
+    again.send("@quit");
+    assert!(again.wait_exit().success());
 }

@@ -31,6 +31,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::AbortHandle;
 
+use super::bridge::BoardBridge;
 use super::console::Console;
 
 /// Bytes waiting for one client (beyond the kernel's buffer) above which the server stops
@@ -136,6 +137,8 @@ pub struct Firmware {
     epoch: Instant,
     /// Signalled by a writer whose backlog fell back under [`SEND_BACKLOG`]: input resumes.
     drained: Arc<Notify>,
+    /// The board as a TCP client (`connect`).
+    bridge: BoardBridge,
 }
 
 impl Firmware {
@@ -169,6 +172,7 @@ impl Firmware {
             gone_rx,
             epoch: Instant::now(),
             drained: Arc::new(Notify::new()),
+            bridge: BoardBridge::new(),
         };
         firmware.join_wifi();
         firmware
@@ -188,6 +192,7 @@ impl Firmware {
             Some(gone) = self.gone_rx.recv() => self.gone(gone),
             () = self.drained.notified(), if self.backlogged() => {}
             () = tokio::time::sleep(STALL_CHECK), if self.backlogged() => self.drop_stalled(),
+            wake = self.bridge.next() => self.bridge.handle(wake, &self.console),
         }
     }
 
@@ -239,6 +244,10 @@ impl Firmware {
     }
 
     fn console_command(&mut self, line: &str) -> bool {
+        // While the board is a client, what is typed goes to its server.
+        if self.bridge.console(line, &self.console) {
+            return false;
+        }
         let mut actions = Vec::new();
         let command = self.server.console(line, &mut collect(&mut actions));
         self.apply(actions);
@@ -272,6 +281,9 @@ impl Firmware {
                 "blink: the LED flashes for {BLINK_SECS} s; the virtual board shows it in its log"
             )),
             Some(BoardCommand::Address) => self.say_address(),
+            Some(command @ (BoardCommand::Connect(_) | BoardCommand::Disconnect)) => {
+                self.bridge.command(command, &self.console);
+            }
             // As the firmware: esp-backtrace's report, then a software reset.
             Some(BoardCommand::Panic) => {
                 for line in super::panic::panic_lines() {

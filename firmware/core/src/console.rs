@@ -7,6 +7,8 @@ use core::fmt;
 
 use heapless::String;
 
+use crate::bridge::{BRIDGE_PORT, HOST_MAX, Target};
+
 /// Longest SSID 802.11 allows, in bytes.
 pub const SSID_MAX: usize = 32;
 /// WPA2 passphrases are 8 to 63 characters; 64 hex digits are a raw key.
@@ -118,6 +120,10 @@ pub enum BoardCommand {
     Panic,
     /// Flash the LED for [`BLINK_SECS`] so that people find this board on a table of them.
     Blink,
+    /// Become a TCP client of this server ([`crate::Bridge`]).
+    Connect(Target),
+    /// Close the bridge's connection.
+    Disconnect,
 }
 
 /// How long `blink` flashes the LED.
@@ -142,6 +148,8 @@ impl fmt::Display for BoardCommand {
             BoardCommand::Address => f.write_str("ip"),
             BoardCommand::Panic => f.write_str("panic"),
             BoardCommand::Blink => f.write_str("blink"),
+            BoardCommand::Connect(target) => write!(f, "connect {} {}", target.host, target.port),
+            BoardCommand::Disconnect => f.write_str("disconnect"),
         }
     }
 }
@@ -167,6 +175,8 @@ pub enum ConsoleError {
     PasswordLength,
     Pin,
     Policy,
+    Port,
+    Host,
 }
 
 impl fmt::Display for ConsoleError {
@@ -188,6 +198,8 @@ impl fmt::Display for ConsoleError {
                 f.write_str("the LED pin must be a GPIO number, e.g. led 8 (or led rgb)")
             }
             ConsoleError::Policy => f.write_str("policy must be lab or open, e.g. policy open"),
+            ConsoleError::Port => f.write_str("the port must be 1 to 65535, e.g. connect 192.168.1.20 8888"),
+            ConsoleError::Host => write!(f, "the host must be 1 to {HOST_MAX} bytes, e.g. 192.168.1.20"),
         }
     }
 }
@@ -197,9 +209,10 @@ impl core::error::Error for ConsoleError {}
 const USAGE_WIFI: &str = "wifi <ssid> <password>  (quote words with spaces: wifi \"my net\" pass)";
 const USAGE_LED: &str = "led <pin> [active-low]  or  led rgb";
 const USAGE_POLICY: &str = "policy lab|open";
+const USAGE_CONNECT: &str = "connect <host> [port]  (port 8888 if left out)";
 
 /// The console help, one line each.
-pub const CONSOLE_HELP: [&str; 9] = [
+pub const CONSOLE_HELP: [&str; 11] = [
     "commands:",
     "  wifi <ssid> <password>   store Wi-Fi credentials and reconnect",
     "  ip                       the board's address and chat port again",
@@ -207,6 +220,8 @@ pub const CONSOLE_HELP: [&str; 9] = [
     "  policy lab|open          who may switch the LED",
     "  led <pin> [active-low]   drive a plain GPIO LED (led rgb: the RGB LED)",
     "  blink                    flash the LED for 5 s: which board is this?",
+    "  connect <host> [port]    be a TCP client: typed lines go there (port 8888)",
+    "  disconnect               close that connection; the console takes commands again",
     "  panic                    crash on purpose: the backtrace, then a reboot",
     "  reboot | help",
 ];
@@ -244,6 +259,8 @@ impl ConsoleCommand {
             "reboot" | "restart" => ConsoleCommand::Board(BoardCommand::Reboot),
             "panic" => ConsoleCommand::Board(BoardCommand::Panic),
             "blink" => ConsoleCommand::Board(BoardCommand::Blink),
+            "connect" => ConsoleCommand::Board(BoardCommand::Connect(parse_target(&mut words)?)),
+            "disconnect" => ConsoleCommand::Board(BoardCommand::Disconnect),
             "help" | "?" => ConsoleCommand::Help,
             _ => return Err(ConsoleError::Unknown(prefix(&command))),
         };
@@ -255,6 +272,8 @@ impl ConsoleCommand {
             ConsoleCommand::Board(BoardCommand::Address) => "ip",
             ConsoleCommand::Board(BoardCommand::Panic) => "panic",
             ConsoleCommand::Board(BoardCommand::Blink) => "blink",
+            ConsoleCommand::Board(BoardCommand::Connect(_)) => USAGE_CONNECT,
+            ConsoleCommand::Board(BoardCommand::Disconnect) => "disconnect",
             ConsoleCommand::Status => "status",
             ConsoleCommand::Help => "help",
         };
@@ -286,6 +305,40 @@ fn parse_wifi(words: &mut Words<'_>) -> Result<WifiCredentials, ConsoleError> {
         return Err(ConsoleError::PasswordLength);
     }
     Ok(WifiCredentials { ssid, password })
+}
+
+/// `<host> [port]`, or `<host>:<port>` as `nc` users write it.
+fn parse_target(words: &mut Words<'_>) -> Result<Target, ConsoleError> {
+    let first = words
+        .next()
+        .ok_or(ConsoleError::Usage(USAGE_CONNECT))?
+        .map_err(|_| ConsoleError::Host)?;
+    let second = match words.next() {
+        None => None,
+        Some(Ok(word)) => Some(word),
+        Some(Err(_)) => return Err(ConsoleError::Port),
+    };
+    let (host, port) = match (first.rsplit_once(':'), second.as_deref()) {
+        // One colon: host:port. More: an IPv6 address.
+        (Some((host, port)), None) if !host.contains(':') => (host, Some(port)),
+        (Some((host, _)), Some(_)) if !host.contains(':') => {
+            return Err(ConsoleError::Usage(USAGE_CONNECT));
+        }
+        (_, port) => (first.as_str(), port),
+    };
+    let port = match port {
+        None => BRIDGE_PORT,
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|&port| port != 0)
+            .ok_or(ConsoleError::Port)?,
+    };
+    if host.is_empty() {
+        return Err(ConsoleError::Host);
+    }
+    let host = String::try_from(host).map_err(|_| ConsoleError::Host)?;
+    Ok(Target { host, port })
 }
 
 fn parse_led(words: &mut Words<'_>) -> Result<LedSetting, ConsoleError> {
@@ -545,6 +598,46 @@ mod tests {
                 .iter()
                 .any(|line| line.trim_start().starts_with("blink"))
         );
+    }
+
+    #[test]
+    fn connect() {
+        let target = |host: &str, port| {
+            Ok(ConsoleCommand::Board(BoardCommand::Connect(Target {
+                host: String::try_from(host).unwrap(),
+                port,
+            })))
+        };
+        assert_eq!(
+            ConsoleCommand::parse("connect 192.168.1.20 3333"),
+            target("192.168.1.20", 3333)
+        );
+        assert_eq!(
+            ConsoleCommand::parse("Connect 192.168.1.20:3333"),
+            target("192.168.1.20", 3333)
+        );
+        assert_eq!(ConsoleCommand::parse("connect mypc.local"), target("mypc.local", 8888));
+        assert_eq!(ConsoleCommand::parse("connect fe80::1 9000"), target("fe80::1", 9000));
+        for (line, error) in [
+            ("connect", ConsoleError::Usage(USAGE_CONNECT)),
+            ("connect 10.0.0.1 0", ConsoleError::Port),
+            ("connect 10.0.0.1 70000", ConsoleError::Port),
+            ("connect 10.0.0.1:x", ConsoleError::Port),
+            ("connect :5000", ConsoleError::Host),
+            ("connect 10.0.0.1:1 2", ConsoleError::Usage(USAGE_CONNECT)),
+            ("connect 10.0.0.1 1 2", ConsoleError::Usage(USAGE_CONNECT)),
+        ] {
+            assert_eq!(ConsoleCommand::parse(line), Err(error), "{line}");
+        }
+        assert_eq!(
+            ConsoleCommand::parse("disconnect"),
+            Ok(ConsoleCommand::Board(BoardCommand::Disconnect))
+        );
+        let command = BoardCommand::Connect(Target {
+            host: String::try_from("10.0.0.1").unwrap(),
+            port: 5,
+        });
+        assert_eq!(std::format!("{command}"), "connect 10.0.0.1 5");
     }
 
     #[test]

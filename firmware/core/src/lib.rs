@@ -22,6 +22,7 @@
 #[cfg(all(test, not(feature = "std")))]
 extern crate std;
 
+mod bridge;
 mod chip;
 mod console;
 mod editor;
@@ -29,6 +30,7 @@ mod line;
 mod reads;
 mod server;
 
+pub use bridge::{BRIDGE_PORT, Bridge, BridgeOutput, HOST_MAX, Target};
 pub use chip::{Chip, PinError};
 pub use console::{
     BLINK_SECS, BoardCommand, CONSOLE_HELP, ConsoleCommand, ConsoleError, LedPin, LedSetting,

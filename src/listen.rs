@@ -272,9 +272,8 @@ pub fn address_for(board: Ipv4Addr) -> io::Result<Option<Ipv4Addr>> {
 /// `listen`'s address: `PORT`, `HOST:PORT`, `[V6]:PORT` or `HOST` (then the default port).
 /// An address without a host listens on every IPv4 address (0.0.0.0).
 pub fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
-    let bad = || {
-        format!("{text:?} is not [HOST:]PORT (e.g. 8888, 0.0.0.0:8888, 127.0.0.1:0, [::]:8888)")
-    };
+    let bad =
+        || format!("{text:?} is not [HOST:]PORT (e.g. 8888, 0.0.0.0:8888, 127.0.0.1:0, [::]:8888)");
     if let Ok(port) = text.parse::<u16>() {
         return Ok(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)));
     }
@@ -315,7 +314,10 @@ mod tests {
     async fn a_port_in_use_is_named_with_a_fix() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
-        let error = Listener::bind(addr).err().expect("the port is taken").to_string();
+        let error = Listener::bind(addr)
+            .err()
+            .expect("the port is taken")
+            .to_string();
         assert!(error.contains(&addr.to_string()), "{error}");
         assert!(error.contains("in use"), "{error}");
         assert!(error.contains("espchat listen"), "{error}");
@@ -349,7 +351,10 @@ mod tests {
             .await
             .expect("closed")
             .unwrap();
-        assert_eq!(told, "espchat: full (2 connections open), try again later\r\n");
+        assert_eq!(
+            told,
+            "espchat: full (2 connections open), try again later\r\n"
+        );
         // A pane that ends gives its place back.
         panes.pop();
         let _fourth = TcpStream::connect(addr).await.unwrap();
@@ -368,7 +373,10 @@ mod tests {
         assert_eq!(loopback[0].ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert!(!loopback[0].interface.is_empty(), "{loopback:?}");
         for address in reachable_at(IpAddr::V4(Ipv4Addr::UNSPECIFIED)).unwrap() {
-            assert!(address.ip.is_ipv4() && !address.ip.is_loopback(), "{address:?}");
+            assert!(
+                address.ip.is_ipv4() && !address.ip.is_loopback(),
+                "{address:?}"
+            );
         }
         assert_eq!(
             address_for(Ipv4Addr::new(127, 0, 0, 1)).unwrap(),

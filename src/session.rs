@@ -123,7 +123,10 @@ pub enum Do {
         port: u16,
     },
     /// Start the actor of a chat pane on the connection the listener accepted under `token`.
-    AdoptPane { id: PaneId, token: u64 },
+    AdoptPane {
+        id: PaneId,
+        token: u64,
+    },
     /// Close the connection the listener accepted under `token`: the session is finishing.
     DropAccepted(u64),
     Pane(PaneId, PaneCommand),

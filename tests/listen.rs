@@ -157,7 +157,11 @@ fn binary_escapes_and_endless_lines_reach_stdout_clean_and_bounded() {
         &cut[cut.len() - 60..]
     );
     assert_eq!(listener.wait_for("chat1| "), "chat1| after the flood");
-    assert!(listener.rss_kib() < 200 * 1024, "RSS {} KiB", listener.rss_kib());
+    assert!(
+        listener.rss_kib() < 200 * 1024,
+        "RSS {} KiB",
+        listener.rss_kib()
+    );
     listener.send("@quit");
     assert!(listener.wait_exit().success());
 }
@@ -205,7 +209,9 @@ fn the_board_as_a_client_of_a_listen_pane_and_back_after_a_restart() {
     assert!(listener.wait_exit().success());
     console.wait_for(&format!("espchat: disconnected from 127.0.0.1:{port}"));
     console.wait_for("connecting again in 1 s");
-    console.wait_for(&format!("espchat: cannot connect to 127.0.0.1:{port}: connection refused"));
+    console.wait_for(&format!(
+        "espchat: cannot connect to 127.0.0.1:{port}: connection refused"
+    ));
     let address = format!("127.0.0.1:{port}");
     let mut again = HeadlessProcess::start(&["listen", &address, "--headless"]);
     again.wait_for(&format!("listen! listening on {address}"));

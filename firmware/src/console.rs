@@ -13,6 +13,7 @@ use espchat_core::{BoardCommand, LineEditor};
 use espchat_records::LedSetting;
 
 use crate::board::CHIP;
+use crate::bridge::Link;
 use crate::chat::Chat;
 use crate::settings::Settings;
 use crate::{led, network};
@@ -26,21 +27,23 @@ type SharedSettings = Mutex<NoopRawMutex, Settings>;
 pub async fn usb(
     input: UsbSerialJtagRx<'static, Async>,
     chat: &'static Chat,
+    link: &'static Link,
     settings: &'static SharedSettings,
 ) {
-    console(input, chat, settings).await
+    console(input, chat, link, settings).await
 }
 
 #[embassy_executor::task]
 pub async fn uart(
     input: UartRx<'static, Async>,
     chat: &'static Chat,
+    link: &'static Link,
     settings: &'static SharedSettings,
 ) {
-    console(input, chat, settings).await
+    console(input, chat, link, settings).await
 }
 
-async fn console(mut input: impl Read, chat: &Chat, settings: &SharedSettings) {
+async fn console(mut input: impl Read, chat: &Chat, link: &Link, settings: &SharedSettings) {
     // The same sanitizer as for chat clients (bounded lines, no control characters), with
     // Backspace and echo.
     let mut editor = LineEditor::new();
@@ -58,16 +61,21 @@ async fn console(mut input: impl Read, chat: &Chat, settings: &SharedSettings) {
             editor.feed(
                 core::slice::from_ref(byte),
                 &mut |text| esp_println::print!("{text}"),
-                &mut |line| command = chat.console(&line.text),
+                &mut |line| {
+                    // While the board is a client (`connect`), what is typed goes to its server.
+                    if !link.console(&line.text) {
+                        command = chat.console(&line.text);
+                    }
+                },
             );
             if let Some(command) = command {
-                carry_out(command, settings).await;
+                carry_out(command, link, settings).await;
             }
         }
     }
 }
 
-async fn carry_out(command: BoardCommand, settings: &SharedSettings) {
+async fn carry_out(command: BoardCommand, link: &Link, settings: &SharedSettings) {
     match command {
         BoardCommand::Wifi(credentials) => {
             // The command's Display shows the SSID only.
@@ -105,6 +113,7 @@ async fn carry_out(command: BoardCommand, settings: &SharedSettings) {
             Timer::after_millis(50).await;
             esp_hal::system::software_reset();
         }
+        command @ (BoardCommand::Connect(_) | BoardCommand::Disconnect) => link.command(command),
         BoardCommand::Blink => {
             say!("blink: the LED flashes for {BLINK_SECS} s");
             led::blink();

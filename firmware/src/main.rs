@@ -14,6 +14,7 @@ macro_rules! say {
 }
 
 mod board;
+mod bridge;
 mod chat;
 mod console;
 mod led;
@@ -31,6 +32,7 @@ use espchat_core::WifiCredentials;
 use espchat_records::{LedSetting, access_point_ssid};
 use static_cell::StaticCell;
 
+use crate::bridge::Link;
 use crate::chat::{Chat, SLOTS};
 use crate::settings::Settings;
 
@@ -76,14 +78,16 @@ async fn main(spawner: Spawner) -> ! {
 
     static CHAT: StaticCell<Chat> = StaticCell::new();
     let chat: &'static Chat = CHAT.init(Chat::new());
+    static LINK: StaticCell<Link> = StaticCell::new();
+    let link: &'static Link = LINK.init(Link::new());
 
     let usb = UsbSerialJtag::new(peripherals.USB_DEVICE).into_async();
     let (usb_rx, _usb_tx) = usb.split();
-    spawner.spawn(console::usb(usb_rx, chat, settings).expect(POOL));
+    spawner.spawn(console::usb(usb_rx, chat, link, settings).expect(POOL));
     match UartRx::new(peripherals.UART0, esp_hal::uart::Config::default()) {
         Ok(uart) => {
             let uart = uart.with_rx(board::uart0_rx!(peripherals)).into_async();
-            spawner.spawn(console::uart(uart, chat, settings).expect(POOL));
+            spawner.spawn(console::uart(uart, chat, link, settings).expect(POOL));
         }
         Err(error) => say!("UART0 console unavailable: {error:?}"),
     }
@@ -101,6 +105,7 @@ async fn main(spawner: Spawner) -> ! {
             }
             spawner.spawn(network::radio(controller, stacks, ap_ssid, credentials).expect(POOL));
             spawner.spawn(network::dhcp_server(stacks.access_point).expect(POOL));
+            spawner.spawn(bridge::run(link, stacks).expect(POOL));
             for slot in 0..SLOTS {
                 spawner.spawn(chat::listener(slot, chat, stacks).expect(POOL));
             }

@@ -137,12 +137,8 @@ impl BoardBridge {
                     self.stop();
                     let (writer, outgoing) = mpsc::unbounded_channel();
                     self.writer = Some(writer);
-                    let task = tokio::spawn(run(
-                        target,
-                        self.attempt,
-                        outgoing,
-                        self.reports_tx.clone(),
-                    ));
+                    let task =
+                        tokio::spawn(run(target, self.attempt, outgoing, self.reports_tx.clone()));
                     self.task = Some(task.abort_handle());
                 }
                 Step::Retry(secs) => {
@@ -200,7 +196,9 @@ async fn run(
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
-            let _ = reports.send((attempt, Report::Failed(describe(&error)))).await;
+            let _ = reports
+                .send((attempt, Report::Failed(describe(&error))))
+                .await;
             return;
         }
         Err(_) => {

@@ -9,7 +9,7 @@ use espflash::target::Chip;
 use crate::trace::Symbols;
 
 /// Where the firmware's `panic!` is (`firmware/src/console.rs`), as the panic message says it.
-const PANIC_AT: &str = "src/console.rs:101:32";
+const PANIC_AT: &str = "src/console.rs:109:32";
 
 /// The frames of the firmware's console task at its `panic!`, outermost last, by function.
 const CALL_CHAIN: &[&str] = &[

@@ -100,7 +100,10 @@ fn listen_lines(addr: std::net::SocketAddr) -> Vec<String> {
         Ok(addresses) => {
             for address in addresses {
                 let at = std::net::SocketAddr::new(address.ip, addr.port());
-                lines.push(format!("a board can connect to {at} ({})", address.interface));
+                lines.push(format!(
+                    "a board can connect to {at} ({})",
+                    address.interface
+                ));
             }
         }
         Err(error) => lines.push(format!("cannot list this computer's addresses: {error}")),

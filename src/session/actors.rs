@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use super::{Do, Notice};
 use crate::chat::{ChatEvent, ChatPane, PaneCommand, PaneId, PaneLine};
 use crate::event::Event;
-use crate::listen::{Listener, Listening};
 use crate::flash::{self, FlashImage, FlashOptions};
+use crate::listen::{Listener, Listening};
 use crate::serial::port::PortError;
 use crate::serial::{SerialCommand, SerialConsole, SerialOptions};
 

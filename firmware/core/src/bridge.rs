@@ -117,7 +117,11 @@ impl Bridge {
 
     /// The connection is made.
     pub fn connected(&mut self, out: &mut impl FnMut(BridgeOutput<'_>)) {
-        let Some(target) = self.target.as_ref().filter(|_| self.state == State::Connecting) else {
+        let Some(target) = self
+            .target
+            .as_ref()
+            .filter(|_| self.state == State::Connecting)
+        else {
             return;
         };
         self.state = State::Connected;
@@ -127,7 +131,11 @@ impl Bridge {
 
     /// The attempt to connect failed (refused, no route, timed out): try again later.
     pub fn failed(&mut self, reason: &str, out: &mut impl FnMut(BridgeOutput<'_>)) {
-        let Some(target) = self.target.as_ref().filter(|_| self.state == State::Connecting) else {
+        let Some(target) = self
+            .target
+            .as_ref()
+            .filter(|_| self.state == State::Connecting)
+        else {
             return;
         };
         self.failures = self.failures.saturating_add(1);
@@ -157,7 +165,11 @@ impl Bridge {
 
     /// The retry timer fired.
     pub fn retry(&mut self, out: &mut impl FnMut(BridgeOutput<'_>)) {
-        let Some(target) = self.target.as_ref().filter(|_| self.state == State::Waiting) else {
+        let Some(target) = self
+            .target
+            .as_ref()
+            .filter(|_| self.state == State::Waiting)
+        else {
             return;
         };
         self.state = State::Connecting;
@@ -209,7 +221,10 @@ impl Bridge {
     /// `disconnect`: closes the connection and stops trying.
     pub fn disconnect(&mut self, out: &mut impl FnMut(BridgeOutput<'_>)) {
         if !self.is_on() {
-            log(out, format_args!("not connected; connect <host> [port] first"));
+            log(
+                out,
+                format_args!("not connected; connect <host> [port] first"),
+            );
             return;
         }
         if self.state == State::Connected {
@@ -293,7 +308,10 @@ mod tests {
         assert!(!bridge.is_on());
         assert_eq!(
             run(|out| bridge.connect(target("192.168.1.20", 8888), &mut |o| out(o))),
-            ["log connecting to 192.168.1.20:8888", "connect 192.168.1.20:8888"]
+            [
+                "log connecting to 192.168.1.20:8888",
+                "connect 192.168.1.20:8888"
+            ]
         );
         assert_eq!(
             run(|out| bridge.connected(&mut |o| out(o))),
@@ -324,7 +342,10 @@ mod tests {
             ]
         );
         assert!(taken && !bridge.is_on());
-        assert_eq!(run(|out| taken = bridge.console("status", &mut |o| out(o))), [] as [&str; 0]);
+        assert_eq!(
+            run(|out| taken = bridge.console("status", &mut |o| out(o))),
+            [] as [&str; 0]
+        );
         assert!(!taken, "a command for the board once the bridge is off");
     }
 
@@ -349,7 +370,10 @@ mod tests {
                 )
             );
             waits.push(secs);
-            assert_eq!(run(|out| bridge.retry(&mut |o| out(o))), ["connect 10.0.0.2:3333"]);
+            assert_eq!(
+                run(|out| bridge.retry(&mut |o| out(o))),
+                ["connect 10.0.0.2:3333"]
+            );
         }
         assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
         // A line typed meanwhile is not lost silently.
@@ -357,7 +381,9 @@ mod tests {
             run(|out| {
                 bridge.console("early", &mut |o| out(o));
             }),
-            ["log not sent, not connected to 10.0.0.2:3333 yet (type disconnect to stop trying): early"]
+            [
+                "log not sent, not connected to 10.0.0.2:3333 yet (type disconnect to stop trying): early"
+            ]
         );
         // Connected at last: the waits start over.
         run(|out| bridge.connected(&mut |o| out(o)));
@@ -394,6 +420,9 @@ mod tests {
         );
         // An answer for the old attempt's state does not count twice.
         run(|out| bridge.connected(&mut |o| out(o)));
-        assert_eq!(run(|out| bridge.connected(&mut |o| out(o))), [] as [&str; 0]);
+        assert_eq!(
+            run(|out| bridge.connected(&mut |o| out(o))),
+            [] as [&str; 0]
+        );
     }
 }

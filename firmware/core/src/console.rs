@@ -198,8 +198,13 @@ impl fmt::Display for ConsoleError {
                 f.write_str("the LED pin must be a GPIO number, e.g. led 8 (or led rgb)")
             }
             ConsoleError::Policy => f.write_str("policy must be lab or open, e.g. policy open"),
-            ConsoleError::Port => f.write_str("the port must be 1 to 65535, e.g. connect 192.168.1.20 8888"),
-            ConsoleError::Host => write!(f, "the host must be 1 to {HOST_MAX} bytes, e.g. 192.168.1.20"),
+            ConsoleError::Port => {
+                f.write_str("the port must be 1 to 65535, e.g. connect 192.168.1.20 8888")
+            }
+            ConsoleError::Host => write!(
+                f,
+                "the host must be 1 to {HOST_MAX} bytes, e.g. 192.168.1.20"
+            ),
         }
     }
 }
@@ -616,8 +621,14 @@ mod tests {
             ConsoleCommand::parse("Connect 192.168.1.20:3333"),
             target("192.168.1.20", 3333)
         );
-        assert_eq!(ConsoleCommand::parse("connect mypc.local"), target("mypc.local", 8888));
-        assert_eq!(ConsoleCommand::parse("connect fe80::1 9000"), target("fe80::1", 9000));
+        assert_eq!(
+            ConsoleCommand::parse("connect mypc.local"),
+            target("mypc.local", 8888)
+        );
+        assert_eq!(
+            ConsoleCommand::parse("connect fe80::1 9000"),
+            target("fe80::1", 9000)
+        );
         for (line, error) in [
             ("connect", ConsoleError::Usage(USAGE_CONNECT)),
             ("connect 10.0.0.1 0", ConsoleError::Port),

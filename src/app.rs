@@ -30,6 +30,7 @@ use crate::flash::FlashEvent;
 use crate::listen::ListenEvent;
 use crate::serial::decode::{Color, Style};
 use crate::serial::{BoardAddress, ConsoleOutput, SerialCommand, SerialEvent, StyledLine};
+use crate::session::{LISTEN_PANE, ListenReport};
 use crate::trace::TraceLine;
 
 /// Beyond this the panes are too small to read; the board serves 8 clients anyway.
@@ -226,6 +227,55 @@ impl App {
         self.overlay
     }
 
+    /// The listener is up: the listen pane shows where boards connect, and gets the focus.
+    pub fn listening(&mut self, report: &ListenReport) {
+        let at = self.elapsed();
+        let port = report.addr.port();
+        let first = report
+            .reachable
+            .first()
+            .map(|address| std::net::SocketAddr::new(address.ip, port));
+        let shown = report.told.or(first).unwrap_or(report.addr);
+        let index = match self.panes.iter().position(|pane| pane.id == LISTEN_PANE) {
+            Some(index) => index,
+            None => {
+                self.panes.push(ChatView::new(LISTEN_PANE));
+                self.listen_note(format!("listening on {}", report.addr), 2, at);
+                for address in &report.reachable {
+                    let text = format!(
+                        "a board can connect to {} ({})",
+                        std::net::SocketAddr::new(address.ip, port),
+                        address.interface
+                    );
+                    self.listen_note(text, 2, at);
+                }
+                self.listen_note(
+                    "each connection becomes a pane; what is typed here goes to all of them"
+                        .to_owned(),
+                    2,
+                    at,
+                );
+                self.panes.len() - 1
+            }
+        };
+        self.panes[index].connection = Connection::Listening(shown.to_string());
+        if let Some(told) = report.told {
+            let text = format!("told the board: connect {} {}", told.ip(), told.port());
+            self.listen_note(text, 2, at);
+        }
+        self.focus = Focus::Chat(index);
+    }
+
+    /// A line in the listen pane, or in the console when there is none (`espchat listen`
+    /// has no screen).
+    fn listen_note(&mut self, text: String, color: u8, at: Option<Duration>) {
+        let text = styled(text, note_style(color));
+        match self.panes.iter_mut().find(|pane| pane.id == LISTEN_PANE) {
+            Some(pane) => pane.scrollback.push_note(text, at),
+            None => self.serial.push_note(text, at),
+        }
+    }
+
     pub fn pane_opened(&mut self, id: PaneId) {
         if self.panes.iter().any(|p| p.id == id) {
             return;
@@ -256,15 +306,15 @@ impl App {
                 };
                 self.serial.push_note(styled(text, style), at);
             }
-            // The pane it becomes says so.
-            Event::Listen(ListenEvent::Accepted { .. }) => {}
+            Event::Listen(ListenEvent::Accepted { peer, .. }) => {
+                self.listen_note(format!("connection from {peer}: a pane of its own"), 2, at);
+            }
             Event::Listen(ListenEvent::Refused { peer, max }) => {
-                let text = format!("listen: refused {peer}: {max} connections are open, the most");
-                self.serial.push_note(styled(text, note_style(1)), at);
+                let text = format!("refused {peer}: {max} connections are open, the most");
+                self.listen_note(text, 1, at);
             }
             Event::Listen(ListenEvent::Problem(message)) => {
-                let text = format!("listen: {message}");
-                self.serial.push_note(styled(text, note_style(1)), at);
+                self.listen_note(message.clone(), 1, at)
             }
         }
     }
@@ -578,12 +628,17 @@ impl App {
                     self.hint = Some(format!("at most {MAX_PANES} chat panes"));
                 }
             }
+            Action::Listen => commands.push(Command::Listen),
             Action::ClosePane => {
                 if let Focus::Chat(i) = self.focus
                     && i < self.panes.len()
                 {
                     let pane = self.panes.remove(i);
-                    commands.push(Command::ClosePane(pane.id));
+                    commands.push(if pane.id == LISTEN_PANE {
+                        Command::StopListening
+                    } else {
+                        Command::ClosePane(pane.id)
+                    });
                     self.search = None;
                     self.focus = match i.checked_sub(1) {
                         Some(prev) => Focus::Chat(prev),
@@ -702,7 +757,12 @@ impl App {
                     let text = pane.input.submit();
                     pane.scrollback.follow();
                     for line in text.split('\n') {
-                        commands.push(Command::Send(pane.id, line.to_owned()));
+                        // The listen pane speaks to every connection it accepted.
+                        commands.push(if pane.id == LISTEN_PANE {
+                            Command::SendAccepted(line.to_owned())
+                        } else {
+                            Command::Send(pane.id, line.to_owned())
+                        });
                     }
                 }
             }

@@ -108,6 +108,11 @@ pub enum UserCommand {
     ResetBoard,
     /// Connect to this public address, which the console showed (the user said yes).
     AllowAddress(Ipv4Addr),
+    /// Listen for connections (the TUI's listen pane), and have our firmware connect to it.
+    Listen,
+    StopListening,
+    /// A line for every connection the listener accepted.
+    SendAccepted(String),
     /// No more input (end of stdin, `@quit`, quitting the TUI): deliver what is queued, then
     /// report [`Do::Finished`].
     Finish,
@@ -129,6 +134,14 @@ pub enum Do {
     },
     /// Close the connection the listener accepted under `token`: the session is finishing.
     DropAccepted(u64),
+    /// Listen on the default address, unless listening already; with `board`, the address of
+    /// our firmware's board: tell it to connect (`connect HOST PORT` on its console).
+    Listen {
+        board: Option<Ipv4Addr>,
+    },
+    StopListening,
+    /// The listener is up (the actors' answer to [`Do::Listen`]).
+    Listening(ListenReport),
     Pane(PaneId, PaneCommand),
     Serial(SerialCommand),
     /// The console lets go of the port, then the image is flashed; flashing reports through
@@ -162,7 +175,22 @@ pub enum Notice {
     /// The console shows a public address: the panes connect only once the user allows it
     /// ([`UserCommand::AllowAddress`]), since any device can print any address.
     PublicAddress(Ipv4Addr),
+    /// The listener could not start.
+    ListenFailed(String),
 }
+
+/// Where the listener is, for the listen pane.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ListenReport {
+    pub addr: std::net::SocketAddr,
+    /// This computer's addresses a board can connect to.
+    pub reachable: Vec<crate::listen::HostAddress>,
+    /// Where the board was told to connect, if it was.
+    pub told: Option<std::net::SocketAddr>,
+}
+
+/// The listen pane's id: pane ids of connections start at 1.
+pub const LISTEN_PANE: PaneId = 0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PaneState {
@@ -438,6 +466,28 @@ impl Session {
                 }
             }
             UserCommand::ClosePane(id) => self.close(id, &mut out),
+            UserCommand::Listen => {
+                // Only our firmware takes `connect`; another one may take it for something else.
+                let ours = self.config.server == Server::Board && self.our_firmware;
+                let board = self.address.ip.filter(|_| ours && self.console_open);
+                out.push(Do::Listen { board });
+            }
+            UserCommand::StopListening => out.push(Do::StopListening),
+            UserCommand::SendAccepted(text) => {
+                let ids: Vec<PaneId> = self
+                    .panes
+                    .iter()
+                    .filter(|pane| pane.accepted && pane.state == PaneState::Open)
+                    .map(|pane| pane.id)
+                    .collect();
+                if ids.is_empty() {
+                    out.push(dropped(LISTEN_PANE, text, "nothing has connected yet"));
+                } else {
+                    for id in ids {
+                        self.send(id, text.clone(), &mut out);
+                    }
+                }
+            }
             UserCommand::Flash => {
                 if !self.flashing {
                     self.flashing = true;

@@ -90,6 +90,7 @@ impl Face {
                 Do::ShowPane(id) => app.pane_opened(id),
                 Do::Report(id, event) => app.handle_event(&Event::Chat(id, event)),
                 Do::Notice(Notice::PublicAddress(ip)) => app.ask_address(ip),
+                Do::Listening(report) => app.listening(&report),
                 Do::Notice(notice) => app.hint(hint(notice)),
                 _ => {}
             }
@@ -126,6 +127,7 @@ fn hint(notice: Notice) -> String {
         Notice::PanesTooSlow => "chat panes did not finish in time".to_owned(),
         Notice::ConsoleFailed(error) => format!("cannot reopen the serial console: {error}"),
         Notice::PublicAddress(ip) => format!("not connecting to the public address {ip}"),
+        Notice::ListenFailed(error) => error,
     }
 }
 

@@ -457,3 +457,33 @@ fn pasted_lines_go_line_by_line_to_a_pane_and_to_the_console() {
     });
     tmux.quit_with("C-q");
 }
+
+/// Seed 004's exercise in the TUI: F9 opens the listen pane and tells our firmware to connect
+/// to it; the board's connection is a pane whose lines reach the board's console and back.
+#[test]
+fn f9_opens_a_listen_pane_and_the_board_connects_to_it() {
+    let server = own_tmux();
+    let shell = Shell::start(&server, 160, 50);
+    let _home = shell.demo_with_both_panes();
+    shell.keys(&["F9"]);
+    let screen = shell.wait("the board told where to connect", |screen| {
+        screen.contains("told the board: connect 127.0.0.1 ")
+    });
+    assert!(screen.contains("listen — boards connect to 127.0.0.1:"), "{screen}");
+    // The board's connection becomes pane 3, which takes the focus.
+    shell.wait("the board's connection as a pane", |screen| {
+        screen.contains("chat 3 — connected from 127.0.0.1:")
+    });
+    shell.keys(&["hello board", "Enter"]);
+    shell.wait("the line on the board's console", |screen| {
+        screen.contains("espchat: received: hello board")
+    });
+    // From the console (Alt-0), typed to the board, over its connection, into pane 3.
+    shell.keys(&["M-0"]);
+    shell.keys(&["from the console", "Enter"]);
+    // Twice on screen: the console's echo of what was typed, and pane 3's line from the board.
+    shell.wait("the console's line in pane 3", |screen| {
+        screen.matches("from the console").count() >= 2
+    });
+    shell.quit_with("C-q");
+}

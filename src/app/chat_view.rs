@@ -21,6 +21,8 @@ pub enum Connection {
         since: Option<Instant>,
     },
     Closed,
+    /// The listen pane: connections to this address become panes.
+    Listening(String),
 }
 
 /// A chat pane as the screen shows it: its connection, what the server said, and the line
@@ -87,6 +89,7 @@ impl ChatView {
             Connection::Waiting => "waiting for the board's address".into(),
             Connection::Connecting(addr) => format!("connecting to {addr}"),
             Connection::Connected(addr) => format!("connected {addr}"),
+            Connection::Listening(addr) => format!("boards connect to {addr}"),
             Connection::Disconnected(reason) => format!("disconnected: {reason}"),
             Connection::Reconnecting { after, since } => {
                 let waited = match (now, since) {

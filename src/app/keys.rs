@@ -23,6 +23,8 @@ pub enum Action {
     FocusPane(usize),
     NewPane,
     ClosePane,
+    /// Open the listen pane, and have our firmware's board connect to it.
+    Listen,
     Flash,
     ResetBoard,
     ToggleTimestamps,
@@ -182,6 +184,7 @@ const DEFAULT_KEYS: &[Row] = {
         ("reset",         Global,        key(F(6)),     ResetBoard,         Always,     "reset",  "reset the board"),
         ("timestamps",    Global,        key(F(7)),     ToggleTimestamps,   Always,     "time",   "timestamps on/off"),
         ("hex",           Global,        key(F(8)),     ToggleHex,          Always,     "hex",    "hex view of the console"),
+        ("listen",        Global,        key(F(9)),     Listen,             Always,     "listen", "a pane boards connect to"),
         ("prev",          Global,        key(BackTab),  FocusPrev,          Always,     "",       "previous pane"),
         ("scroll-up",     Global,        key(PageUp),   ScrollUp,           Always,     "",       "scroll up a page"),
         ("scroll-down",   Global,        key(PageDown), ScrollDown,         Always,     "",       "scroll down a page"),

@@ -176,7 +176,16 @@ struct TuiSession {
     hint: String,
     /// The hint goes once the board's address is known (else it stays until the next one).
     hint_until_address: bool,
+    /// Where the listen pane (F9) listens.
+    listen: std::net::SocketAddr,
 }
+
+/// Where the listen pane listens for a board on the network: every IPv4 address, the port of
+/// the classic client examples.
+const LISTEN_ON_THE_NETWORK: std::net::SocketAddr = std::net::SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+    listen::DEFAULT_PORT,
+);
 
 /// The TUI on one board: console, chat panes, flashing on a key.
 async fn tui_session(tui: TuiSession, config: &Config) -> anyhow::Result<()> {
@@ -184,7 +193,8 @@ async fn tui_session(tui: TuiSession, config: &Config) -> anyhow::Result<()> {
     let port = tui.serial.path.display().to_string();
     let mut actors = Actors::new(events_tx)
         .with_console(tui.serial)
-        .with_flasher(tui.flash, tui.image);
+        .with_flasher(tui.flash, tui.image)
+        .with_listen_addr(tui.listen);
     let first = if tui.flash_first {
         Some(UserCommand::Flash)
     } else {
@@ -278,6 +288,7 @@ pub fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Re
         chip: None,
         hint,
         hint_until_address: true,
+        listen: LISTEN_ON_THE_NETWORK,
     };
     block_on(tui_session(tui, config))
 }
@@ -337,6 +348,8 @@ pub fn run_demo(args: DemoArgs, config: &Config, global: GlobalArgs) -> anyhow::
                     "espchat demo: flashing the virtual board, then chat panes open. Type `on` in pane 1, `off` in pane 2, and watch the LED.{quit}"
                 ),
                 hint_until_address: false,
+                // The virtual board is this computer: nothing else needs to reach the listener.
+                listen: std::net::SocketAddr::from(([127, 0, 0, 1], listen::DEFAULT_PORT)),
             };
             tui_session(tui, config).await
         };
@@ -414,6 +427,7 @@ pub fn run_flash_and_connect(
         chip: None,
         hint: "flashing, then the chat panes open once the board's console shows its IP".to_owned(),
         hint_until_address: true,
+        listen: LISTEN_ON_THE_NETWORK,
     };
     block_on(tui_session(tui, config))
 }

@@ -2,6 +2,7 @@
 //! carry out the session core's [`Do`]s here, so opening a pane or reopening the console after
 //! a flash is written once.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use espflash::target::Chip;
@@ -9,14 +10,16 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{Do, Notice};
+use super::{Do, ListenReport, Notice};
 use crate::chat::{ChatEvent, ChatPane, PaneCommand, PaneId, PaneLine};
 use crate::event::Event;
 use crate::flash::{self, FlashImage, FlashOptions};
-use crate::listen::{Listener, Listening};
+use crate::listen::{self, Listener, Listening};
 use crate::serial::port::PortError;
 use crate::serial::{SerialCommand, SerialConsole, SerialOptions};
 
+/// Connections a listener started from the TUI takes at once: the panes the screen holds.
+const LISTEN_PANES: usize = crate::app::MAX_PANES;
 /// How long the console may take to let go of the port before a flash.
 const CONSOLE_CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -37,6 +40,8 @@ pub struct Actors {
     flashed: Arc<Mutex<Option<Chip>>>,
     /// The listener whose connections become panes, once one was started.
     listening: Option<Listening>,
+    /// Where [`Do::Listen`] listens.
+    listen_addr: SocketAddr,
 }
 
 impl Actors {
@@ -52,7 +57,15 @@ impl Actors {
             image: Arc::new(FlashImage::Bundled),
             flashed: Arc::default(),
             listening: None,
+            listen_addr: SocketAddr::from(([0, 0, 0, 0], listen::DEFAULT_PORT)),
         }
+    }
+
+    /// Where [`Do::Listen`] listens (0.0.0.0:8888 unless told); when that port is taken, any
+    /// free port of the same address.
+    pub fn with_listen_addr(mut self, addr: SocketAddr) -> Actors {
+        self.listen_addr = addr;
+        self
     }
 
     /// Starts accepting connections on `listener` (at most `max` open at once); each becomes
@@ -60,6 +73,44 @@ impl Actors {
     pub fn listen(&mut self, listener: Listener, max: usize) -> std::io::Result<()> {
         self.listening = Some(listener.start(max, self.events.clone())?);
         Ok(())
+    }
+
+    /// Listens on the default address (`espchat listen`'s), or on any free port when that one
+    /// is taken; keeps a listener that runs already.
+    async fn listen_default(&mut self) -> Result<(), String> {
+        if self.listening.is_some() {
+            return Ok(());
+        }
+        let listener = match Listener::bind(self.listen_addr) {
+            Err(listen::ListenError::InUse(_)) => {
+                Listener::bind(SocketAddr::new(self.listen_addr.ip(), 0))
+            }
+            bound => bound,
+        }
+        .map_err(|error| error.to_string())?;
+        self.listen(listener, LISTEN_PANES)
+            .map_err(|error| format!("cannot listen: {error}"))
+    }
+
+    /// Where the listener is; with `board`, tells the board to connect to this computer's
+    /// address on its network.
+    async fn tell_board(&mut self, board: Option<std::net::Ipv4Addr>) -> ListenReport {
+        let addr = self
+            .listening
+            .as_ref()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |l| l.local_addr());
+        let host = board.and_then(|board| listen::address_for(board).ok().flatten());
+        let mut told = None;
+        if let (Some(host), Some(serial)) = (host, &self.serial) {
+            let command = format!("connect {host} {}", addr.port());
+            serial.send(SerialCommand::FreshLine(command)).await;
+            told = Some(SocketAddr::from((host, addr.port())));
+        }
+        ListenReport {
+            addr,
+            reachable: listen::reachable_at(addr.ip()).unwrap_or_default(),
+            told,
+        }
     }
 
     /// The listener, once started.
@@ -126,6 +177,11 @@ impl Actors {
                         None => left.push(Do::Report(id, ChatEvent::Closed)),
                     }
                 }
+                Do::Listen { board } => match self.listen_default().await {
+                    Ok(()) => left.push(Do::Listening(self.tell_board(board).await)),
+                    Err(error) => left.push(Do::Notice(Notice::ListenFailed(error))),
+                },
+                Do::StopListening => self.listening = None,
                 Do::DropAccepted(token) => {
                     if let Some(listening) = &self.listening {
                         drop(listening.take(token));

@@ -16,6 +16,7 @@ use crate::app::scrollback::Scrollback;
 use crate::app::{App, Connection, Focus};
 use crate::serial::StyledLine;
 use crate::serial::decode;
+use crate::session::LISTEN_PANE;
 
 fn frame<'a>(app: &App, theme: &Theme, focus: Focus, title: String) -> Block<'a> {
     let focused = app.is_focused(focus);
@@ -85,7 +86,11 @@ pub(super) fn render_chat(app: &App, theme: &Theme, index: usize, area: Rect, bu
         return;
     }
     let focus = Focus::Chat(index);
-    let mut title = format!("chat {} — {}", pane.id, pane.connection_text(app.now));
+    let name = match pane.id {
+        LISTEN_PANE => "listen".to_owned(),
+        id => format!("chat {id}"),
+    };
+    let mut title = format!("{name} — {}", pane.connection_text(app.now));
     // Narrow panes keep the state and drop the details (the address is on the status line).
     if title.chars().count() + 4 > usize::from(area.width) {
         let state = match &pane.connection {
@@ -95,7 +100,7 @@ pub(super) fn render_chat(app: &App, theme: &Theme, index: usize, area: Rect, bu
             Connection::Waiting => "waiting".into(),
             _ => pane.connection_text(app.now),
         };
-        title = format!("chat {} — {state}", pane.id);
+        title = format!("{name} — {state}");
     }
     let mut block = frame(app, theme, focus, title);
     if let Some(note) = scrolled_note(app, &pane.scrollback, theme) {

@@ -92,12 +92,20 @@ fn chats(app: &App, short: bool) -> String {
         .panes()
         .iter()
         .map(|pane| {
+            if let Connection::Listening(_) = pane.connection {
+                return if short {
+                    "L".to_owned()
+                } else {
+                    "listen".to_owned()
+                };
+            }
             if short {
                 let symbol = match &pane.connection {
                     Connection::Connected(_) => "●".to_string(),
                     Connection::Connecting(_) | Connection::Waiting => "…".into(),
                     Connection::Reconnecting { .. } => "↻".into(),
                     Connection::Disconnected(_) | Connection::Closed => "✗".into(),
+                    Connection::Listening(_) => "L".into(),
                 };
                 format!("{}{symbol}", pane.id)
             } else {
@@ -107,7 +115,9 @@ fn chats(app: &App, short: bool) -> String {
                     Connection::Connecting(_) => "connecting".into(),
                     Connection::Disconnected(_) => "disconnected".into(),
                     Connection::Closed => "closed".into(),
-                    Connection::Reconnecting { .. } => pane.connection_text(app.now),
+                    Connection::Reconnecting { .. } | Connection::Listening(_) => {
+                        pane.connection_text(app.now)
+                    }
                 };
                 format!("{} {state}", pane.id)
             }

@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use crate::event::Event;
-use crate::listen::Accepted;
+use crate::listen::{Accepted, TcpAccepted};
 use crate::serial::decode::{ConsoleDecoder, ConsoleOutput};
 
 /// Lines kept while disconnected.
@@ -72,6 +72,8 @@ pub enum ChatEvent {
     Reconnecting {
         after: Duration,
     },
+    /// Something the user should know about the pane (a line cut to fit a datagram).
+    Note(String),
     /// A typed line that will not be sent.
     Dropped {
         line: String,
@@ -127,12 +129,15 @@ impl ChatPane {
     /// (a peer that connects again is a new pane). Its place among the listener's connections
     /// is given back when it ends.
     pub fn adopt(id: PaneId, accepted: Accepted, events: mpsc::Sender<Event>) -> ChatPane {
-        let (commands, command_rx) = mpsc::channel(QUEUE_LINES);
-        let Accepted {
+        let TcpAccepted {
             stream,
             peer,
             permit,
-        } = accepted;
+        } = match accepted {
+            Accepted::Tcp(accepted) => accepted,
+            Accepted::Udp(peer) => return crate::udp::spawn_peer(id, peer, events),
+        };
+        let (commands, command_rx) = mpsc::channel(QUEUE_LINES);
         let pane = Pane {
             id,
             target: (peer.ip().to_string(), peer.port()),
@@ -171,6 +176,12 @@ impl ChatPane {
         };
         tokio::spawn(pane.run(command_rx));
         ChatPane { commands }
+    }
+
+    /// A pane whose commands go to a task of another kind (a UDP pane); its receiving end.
+    pub(crate) fn channel() -> (ChatPane, mpsc::Receiver<PaneCommand>) {
+        let (commands, command_rx) = mpsc::channel(QUEUE_LINES);
+        (ChatPane { commands }, command_rx)
     }
 
     /// False when the pane has stopped.
@@ -626,7 +637,7 @@ fn backoff(failures: u32) -> Duration {
 }
 
 /// An IO error in the words `nc` users know.
-fn describe(error: &io::Error) -> String {
+pub(crate) fn describe(error: &io::Error) -> String {
     match error.kind() {
         io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
         io::ErrorKind::ConnectionReset => "connection reset by peer".to_owned(),

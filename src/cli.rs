@@ -211,6 +211,10 @@ pub struct ConnectArgs {
     /// How many chat panes (connections) to open [default: `clients` in the config file, or 1]
     #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub clients: Option<u16>,
+    /// UDP instead of TCP: each line typed goes as one datagram (with its newline, as `nc -u`
+    /// sends it), and each datagram received is shown as lines
+    #[arg(long)]
+    pub udp: bool,
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +231,10 @@ pub struct ListenArgs {
           value_parser = clap::builder::TypedValueParser::map(
               clap::value_parser!(u16).range(1..=1024), usize::from))]
     pub max_clients: usize,
+    /// UDP instead of TCP: each address that sends a datagram becomes a pane; each line typed
+    /// there goes back to it as one datagram
+    #[arg(long)]
+    pub udp: bool,
 }
 
 #[derive(Debug, Args)]

@@ -322,6 +322,7 @@ impl Printer {
                 &source,
                 &format!("reconnecting in {:.1} s", after.as_secs_f64()),
             ),
+            ChatEvent::Note(text) => self.status(&source, &text),
             ChatEvent::Dropped { line, reason } => {
                 let line = clean(&line);
                 self.status(&source, &format!("not sent ({reason}): {line}"))

@@ -17,4 +17,5 @@ pub mod serial;
 pub mod session;
 pub mod trace;
 pub mod tui;
+pub mod udp;
 pub mod ui;

@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::event::Event;
+use crate::udp::UdpPeer;
 
 /// The port of the classic client examples (seed 002's MicroPython client, Processing's server).
 pub const DEFAULT_PORT: u16 = 8888;
@@ -39,9 +40,16 @@ pub enum ListenEvent {
     Problem(String),
 }
 
+/// What a listener hands to a pane: a TCP connection, or a UDP peer.
+#[derive(Debug)]
+pub enum Accepted {
+    Tcp(TcpAccepted),
+    Udp(UdpPeer),
+}
+
 /// An accepted connection, and its place among the `max` open at once.
 #[derive(Debug)]
-pub struct Accepted {
+pub struct TcpAccepted {
     pub stream: TcpStream,
     pub peer: SocketAddr,
     pub permit: OwnedSemaphorePermit,
@@ -69,6 +77,18 @@ pub enum ListenError {
     Other(SocketAddr, io::Error),
 }
 
+impl ListenError {
+    /// Why binding `addr` failed, with the fix.
+    pub fn new(addr: SocketAddr, error: io::Error) -> ListenError {
+        match error.kind() {
+            io::ErrorKind::AddrInUse => ListenError::InUse(addr),
+            io::ErrorKind::PermissionDenied if addr.port() < 1024 => ListenError::Privileged(addr),
+            io::ErrorKind::AddrNotAvailable => ListenError::NotHere(addr, addr.ip()),
+            _ => ListenError::Other(addr, error),
+        }
+    }
+}
+
 fn next_port(addr: &SocketAddr) -> u16 {
     addr.port().checked_add(1).unwrap_or(DEFAULT_PORT)
 }
@@ -82,12 +102,8 @@ pub struct Listener {
 impl Listener {
     /// Binds at once, so that a port in use is said before anything starts.
     pub fn bind(addr: SocketAddr) -> Result<Listener, ListenError> {
-        let listener = std::net::TcpListener::bind(addr).map_err(|error| match error.kind() {
-            io::ErrorKind::AddrInUse => ListenError::InUse(addr),
-            io::ErrorKind::PermissionDenied if addr.port() < 1024 => ListenError::Privileged(addr),
-            io::ErrorKind::AddrNotAvailable => ListenError::NotHere(addr, addr.ip()),
-            _ => ListenError::Other(addr, error),
-        })?;
+        let listener =
+            std::net::TcpListener::bind(addr).map_err(|error| ListenError::new(addr, error))?;
         let addr = listener
             .local_addr()
             .map_err(|error| ListenError::Other(addr, error))?;
@@ -114,15 +130,11 @@ impl Listener {
             parked.clone(),
             events,
         ));
-        Ok(Listening {
-            addr: self.addr,
-            parked,
-            task,
-        })
+        Ok(Listening::new(self.addr, parked, task))
     }
 }
 
-type Parked = Arc<Mutex<HashMap<u64, Accepted>>>;
+pub(crate) type Parked = Arc<Mutex<HashMap<u64, Accepted>>>;
 
 /// A listener that accepts; it stops when dropped.
 pub struct Listening {
@@ -132,6 +144,15 @@ pub struct Listening {
 }
 
 impl Listening {
+    /// A listener's task, with the map where it parks what it accepts.
+    pub(crate) fn new(
+        addr: SocketAddr,
+        parked: Parked,
+        task: tokio::task::JoinHandle<()>,
+    ) -> Listening {
+        Listening { addr, parked, task }
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -180,11 +201,11 @@ async fn accept(
                     .unwrap_or_else(PoisonError::into_inner)
                     .insert(
                         token,
-                        Accepted {
+                        Accepted::Tcp(TcpAccepted {
                             stream,
                             peer,
                             permit,
-                        },
+                        }),
                     );
                 ListenEvent::Accepted { token, peer }
             }
@@ -339,6 +360,7 @@ mod tests {
                 panic!("not accepted: {event:?}");
             };
             panes.push(listening.take(token).expect("parked"));
+            assert!(matches!(panes.last(), Some(Accepted::Tcp(_))));
         }
         let mut third = TcpStream::connect(addr).await.unwrap();
         let event = event_rx.recv().await.unwrap();

@@ -229,3 +229,78 @@ fn the_board_as_a_client_of_a_listen_pane_and_back_after_a_restart() {
     again.send("@quit");
     assert!(again.wait_exit().success());
 }
+
+/// `nc -u` both ways: `connect --udp` sends a datagram per line to a server, and shows what
+/// comes back; `listen --udp` makes each sending address a pane that answers it.
+#[test]
+fn udp_one_datagram_per_line_both_ways() {
+    use std::net::UdpSocket;
+    // A board's UDP server, here: echoes each datagram, uppercased.
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    server.set_read_timeout(Some(DEADLINE)).unwrap();
+    let address = server.local_addr().unwrap().to_string();
+    let mut connect = HeadlessProcess::start(&["connect", &address, "--udp", "--headless"]);
+    assert_eq!(
+        connect.wait_for("chat1! "),
+        format!("chat1! connected {address} (udp)")
+    );
+    connect.send("@1 hello udp");
+    let mut buf = [0u8; 70_000];
+    let (n, client) = server.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hello udp\n");
+    server.send_to(b"HELLO UDP\nsecond line", client).unwrap();
+    connect.wait_all(&["chat1| HELLO UDP", "chat1| second line"]);
+    // A line longer than a datagram holds is cut, and said.
+    connect.send(&format!("@1 {}", "x".repeat(70_000)));
+    assert_eq!(
+        connect.wait_for("cut"),
+        "chat1! line cut to 65507 bytes, the most a UDP datagram holds"
+    );
+    let (n, _) = server.recv_from(&mut buf).unwrap();
+    assert_eq!(n, 65_507);
+    connect.send("@quit");
+    assert!(connect.wait_exit().success());
+
+    let mut listener = HeadlessProcess::start(&["listen", "127.0.0.1:0", "--udp", "--headless"]);
+    let line = listener.wait_for("listen! listening on 127.0.0.1:");
+    assert!(line.ends_with(" (udp)"), "{line}");
+    let port: u16 = line
+        .trim_end_matches(" (udp)")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let boards: Vec<UdpSocket> = (0..2)
+        .map(|_| {
+            let board = UdpSocket::bind("127.0.0.1:0").unwrap();
+            board.set_read_timeout(Some(DEADLINE)).unwrap();
+            board.connect(("127.0.0.1", port)).unwrap();
+            board
+        })
+        .collect();
+    for (id, board) in (1..).zip(&boards) {
+        board.send(format!("temperature {id}\n").as_bytes()).unwrap();
+        assert_eq!(
+            listener.wait_for(&format!("chat{id}! ")),
+            format!(
+                "chat{id}! accepted from {} (udp)",
+                board.local_addr().unwrap()
+            )
+        );
+        assert_eq!(
+            listener.wait_for(&format!("chat{id}| ")),
+            format!("chat{id}| temperature {id}")
+        );
+    }
+    // The same address again is the same pane; an answer goes to that address only.
+    boards[0].send(b"again").unwrap();
+    assert_eq!(listener.wait_for("chat1| "), "chat1| again");
+    listener.send("@2 led on");
+    let n = boards[1].recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"led on\n");
+    listener.send("@quit");
+    assert!(listener.wait_exit().success());
+    let seen = listener.all_stdout().join("\n");
+    assert!(!seen.contains("chat3"), "{seen}");
+}

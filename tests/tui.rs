@@ -469,7 +469,10 @@ fn f9_opens_a_listen_pane_and_the_board_connects_to_it() {
     let screen = shell.wait("the board told where to connect", |screen| {
         screen.contains("told the board: connect 127.0.0.1 ")
     });
-    assert!(screen.contains("listen — boards connect to 127.0.0.1:"), "{screen}");
+    assert!(
+        screen.contains("listen — boards connect to 127.0.0.1:"),
+        "{screen}"
+    );
     // The board's connection becomes pane 3, which takes the focus.
     shell.wait("the board's connection as a pane", |screen| {
         screen.contains("chat 3 — connected from 127.0.0.1:")

@@ -75,6 +75,10 @@ impl ChatView {
                     since: now,
                 }
             }
+            ChatEvent::Note(text) => {
+                self.scrollback
+                    .push_note(styled(text.clone(), note_style(3)), at);
+            }
             ChatEvent::Dropped { line, reason } => {
                 let text = format!("not sent: {line} ({reason})");
                 self.scrollback.push_note(styled(text, note_style(1)), at);

@@ -14,6 +14,7 @@ use espchat::serial::port;
 use espchat::serial::{LineEnding, SerialOptions};
 use espchat::session::{Actors, Server, SessionConfig, UserCommand};
 use espchat::trace::Decoding;
+use espchat::udp::UdpListener;
 use tokio::sync::mpsc;
 
 use super::flashing::flash_lines;
@@ -53,13 +54,39 @@ pub fn run_connect(args: ConnectArgs, config: &Config) -> anyhow::Result<()> {
         ip_timeout: None,
         any_address: false,
     };
-    block_on(line_mode_session(session, None, false))
+    block_on(async move {
+        let (events_tx, events) = mpsc::channel(1024);
+        let mut actors = Actors::new(events_tx);
+        if args.udp {
+            actors = actors.with_udp();
+        }
+        Headless {
+            session,
+            actors,
+            events,
+            timestamps: false,
+        }
+        .run()
+        .await?;
+        Ok(())
+    })
 }
 
 pub fn run_listen(args: ListenArgs) -> anyhow::Result<()> {
     // A port in use is said before anything starts.
-    let listener = Listener::bind(args.addr)?;
-    let addr = listener.local_addr();
+    enum Bound {
+        Tcp(Listener),
+        Udp(UdpListener),
+    }
+    let (bound, addr) = if args.udp {
+        let listener = UdpListener::bind(args.addr)?;
+        let addr = listener.local_addr();
+        (Bound::Udp(listener), addr)
+    } else {
+        let listener = Listener::bind(args.addr)?;
+        let addr = listener.local_addr();
+        (Bound::Tcp(listener), addr)
+    };
     let session = SessionConfig {
         panes: 0,
         server: Server::None,
@@ -72,8 +99,11 @@ pub fn run_listen(args: ListenArgs) -> anyhow::Result<()> {
     block_on(async move {
         let (events_tx, events) = mpsc::channel(1024);
         let mut actors = Actors::new(events_tx);
-        actors.listen(listener, args.max_clients)?;
-        for line in listen_lines(addr) {
+        match bound {
+            Bound::Tcp(listener) => actors.listen(listener, args.max_clients)?,
+            Bound::Udp(listener) => actors.listen_udp(listener, args.max_clients)?,
+        }
+        for line in listen_lines(addr, args.udp) {
             println!("listen! {line}");
         }
         Headless {
@@ -89,8 +119,9 @@ pub fn run_listen(args: ListenArgs) -> anyhow::Result<()> {
 }
 
 /// What `listen` says first: where it listens, and the addresses a board can connect to.
-fn listen_lines(addr: std::net::SocketAddr) -> Vec<String> {
-    let mut lines = vec![format!("listening on {addr}")];
+fn listen_lines(addr: std::net::SocketAddr, udp: bool) -> Vec<String> {
+    let what = if udp { " (udp)" } else { "" };
+    let mut lines = vec![format!("listening on {addr}{what}")];
     match listen::reachable_at(addr.ip()) {
         Ok(addresses) if addresses.is_empty() => lines.push(
             "this computer has no network address besides loopback: a board cannot reach it \

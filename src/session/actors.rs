@@ -17,6 +17,7 @@ use crate::flash::{self, FlashImage, FlashOptions};
 use crate::listen::{self, Listener, Listening};
 use crate::serial::port::PortError;
 use crate::serial::{SerialCommand, SerialConsole, SerialOptions};
+use crate::udp::UdpListener;
 
 /// Connections a listener started from the TUI takes at once: the panes the screen holds.
 const LISTEN_PANES: usize = crate::app::MAX_PANES;
@@ -42,6 +43,8 @@ pub struct Actors {
     listening: Option<Listening>,
     /// Where [`Do::Listen`] listens.
     listen_addr: SocketAddr,
+    /// The panes send datagrams (`connect --udp`), not lines over TCP.
+    udp: bool,
 }
 
 impl Actors {
@@ -58,7 +61,21 @@ impl Actors {
             flashed: Arc::default(),
             listening: None,
             listen_addr: SocketAddr::from(([0, 0, 0, 0], listen::DEFAULT_PORT)),
+            udp: false,
         }
+    }
+
+    /// Panes send datagrams to their server (`connect --udp`).
+    pub fn with_udp(mut self) -> Actors {
+        self.udp = true;
+        self
+    }
+
+    /// Starts receiving datagrams on `listener`; each peer becomes a pane once the session
+    /// numbers it (at most `max` at once).
+    pub fn listen_udp(&mut self, listener: UdpListener, max: usize) -> std::io::Result<()> {
+        self.listening = Some(listener.start(max, self.events.clone())?);
+        Ok(())
     }
 
     /// Where [`Do::Listen`] listens (0.0.0.0:8888 unless told); when that port is taken, any
@@ -165,7 +182,11 @@ impl Actors {
         for action in dos {
             match action {
                 Do::OpenPane { id, host, port } => {
-                    let pane = self.line.spawn(id, host, port, self.events.clone());
+                    let pane = if self.udp {
+                        crate::udp::spawn_connected(id, host, port, self.events.clone())
+                    } else {
+                        self.line.spawn(id, host, port, self.events.clone())
+                    };
                     self.panes.push((id, pane));
                 }
                 Do::AdoptPane { id, token } => {

@@ -203,7 +203,7 @@ impl Bridge {
             let mut bytes = heapless::Vec::<u8, SEND_MAX>::new();
             let cut = floor_char_boundary(line, MAX_LINE);
             // Fits: at most MAX_LINE bytes and the `\n`.
-            let _ = bytes.extend_from_slice(line[..cut].as_bytes());
+            let _ = bytes.extend_from_slice(&line.as_bytes()[..cut]);
             let _ = bytes.push(b'\n');
             out(BridgeOutput::Send(&bytes));
         } else {
@@ -240,10 +240,10 @@ impl Bridge {
     /// What the server sent without a line end, before the connection goes.
     fn flush(&mut self, out: &mut impl FnMut(BridgeOutput<'_>)) {
         let mut end: &[u8] = b"\n";
-        if self.reader.pending() > 0 {
-            if let Some(line) = self.reader.next_line(&mut end) {
-                log(out, format_args!("received: {}", line.text));
-            }
+        if self.reader.pending() > 0
+            && let Some(line) = self.reader.next_line(&mut end)
+        {
+            log(out, format_args!("received: {}", line.text));
         }
         self.reader = LineReader::new();
     }

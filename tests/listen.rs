@@ -280,7 +280,9 @@ fn udp_one_datagram_per_line_both_ways() {
         })
         .collect();
     for (id, board) in (1..).zip(&boards) {
-        board.send(format!("temperature {id}\n").as_bytes()).unwrap();
+        board
+            .send(format!("temperature {id}\n").as_bytes())
+            .unwrap();
         assert_eq!(
             listener.wait_for(&format!("chat{id}! ")),
             format!(

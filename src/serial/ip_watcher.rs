@@ -83,6 +83,9 @@ pub struct IpWatcher {
     armed: Option<Arm>,
     /// A port from `Socket bound, port P`, waiting for a line that says the socket listens.
     bound: Option<PendingPort>,
+    /// An address from `Server IP: A`, waiting for a line that says the server waits for
+    /// clients (`accepting`, `listening`): then it is the board's own.
+    server_ip: Option<PendingIp>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +101,12 @@ enum Arm {
 #[derive(Clone, Copy, Debug)]
 struct PendingPort {
     port: u16,
+    lines_left: u8,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PendingIp {
+    ip: Ipv4Addr,
     lines_left: u8,
 }
 
@@ -123,6 +132,22 @@ impl IpWatcher {
         self.armed = found.arm;
 
         let mut port = found.port;
+        let mut ip = found.ip;
+        if let Some(server_ip) = found.server_ip {
+            self.server_ip = Some(PendingIp {
+                ip: server_ip,
+                lines_left: BOUND_PORT_LINES,
+            });
+        } else if let Some(pending) = self.server_ip.take() {
+            if found.awaits_clients || found.listening_without_port {
+                ip = ip.or(Some(pending.ip));
+            } else if pending.lines_left > 1 && ip.is_none() {
+                self.server_ip = Some(PendingIp {
+                    lines_left: pending.lines_left - 1,
+                    ..pending
+                });
+            }
+        }
         if let Some(bound) = found.bound_port {
             self.bound = Some(PendingPort {
                 port: bound,
@@ -140,7 +165,7 @@ impl IpWatcher {
         }
 
         let mut change = BoardAddress::default();
-        if let Some(ip) = found.ip
+        if let Some(ip) = ip
             && self.current.ip != Some(ip)
         {
             self.current.ip = Some(ip);

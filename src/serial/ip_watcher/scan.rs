@@ -17,6 +17,10 @@ pub(super) struct Findings {
     pub(super) port: Option<u16>,
     pub(super) bound_port: Option<u16>,
     pub(super) listening_without_port: bool,
+    /// `Server IP: A`: the board's if a line soon after says it waits for clients.
+    pub(super) server_ip: Option<Ipv4Addr>,
+    /// `accepting.....`: a server waits for its clients (no address on the line).
+    pub(super) awaits_clients: bool,
     pub(super) arm: Option<Arm>,
 }
 
@@ -65,6 +69,7 @@ pub(super) fn scan_line(line: &[u8], armed: Option<Arm>) -> Findings {
     let mut pos = start;
     let mut after_sgr = false;
     let mut listened_without_port = false;
+    let mut awaits = false;
 
     while pos < line.len() {
         let byte = line[pos];
@@ -88,6 +93,9 @@ pub(super) fn scan_line(line: &[u8], armed: Option<Arm>) -> Findings {
                 let own = judge(line, start, &candidate, &seg, &facts, armed, first);
                 if let Some(ip) = own.ip {
                     found.ip = Some(ip);
+                }
+                if own.ip.is_none() && found.server_ip.is_none() {
+                    found.server_ip = own.server_ip;
                 }
                 if let Some(port) = own.port
                     && !udp
@@ -125,6 +133,7 @@ pub(super) fn scan_line(line: &[u8], armed: Option<Arm>) -> Findings {
             facts.connected_or_echo |= word & (class::CONNECTED | class::ECHO) != 0;
             facts.hint |= word & class::HINT != 0;
             facts.outgoing |= word & class::OUTGOING != 0;
+            awaits |= word & class::AWAITS != 0;
             let port_ok = !udp && (!facts.port_veto || facts.suggests());
             facts.port_veto |= word & class::PORT_VETO != 0;
 
@@ -162,6 +171,7 @@ pub(super) fn scan_line(line: &[u8], armed: Option<Arm>) -> Findings {
 
     found.listening_without_port =
         listened_without_port && !udp && found.port.is_none() && facts.candidates == 0;
+    found.awaits_clients = awaits && !udp && facts.candidates == 0;
     if facts.candidates == 0 && !seg.foreign {
         found.arm = if seg.clause.ends_in_label()
             || (ends_with_colon(&line[start..]) && seg.clause.is_header())
@@ -181,6 +191,8 @@ pub(super) fn scan_line(line: &[u8], armed: Option<Arm>) -> Findings {
 struct Judgement {
     ip: Option<Ipv4Addr>,
     port: Option<u16>,
+    /// Not the board's on this line's word: a server's (see [`Findings::server_ip`]).
+    server_ip: Option<Ipv4Addr>,
 }
 
 fn judge(
@@ -213,6 +225,9 @@ fn judge(
                 None => false,
             });
     if !own {
+        if clause.is_server_label() && candidate.port.is_none() && is_host_address(candidate.ip) {
+            verdict.server_ip = Some(candidate.ip);
+        }
         return verdict;
     }
     let port = if listen {

@@ -344,3 +344,32 @@ fn random_junk_never_gives_an_answer() {
         assert_eq!(watcher.line(&line), BoardAddress::default(), "{line:?}");
     }
 }
+
+#[test]
+fn a_server_ip_is_the_boards_when_its_server_then_waits_for_clients() {
+    // Freenove's MicroPython TCP server (seeds/002, project 13.2).
+    let server = [
+        "tcp waiting...",
+        "Server IP: 192.168.1.42 \tPort: 8000",
+        "accepting.....",
+    ];
+    assert_eq!(own_ip(&server), ip("192.168.1.42"));
+    assert_eq!(port(&server), Some(8000));
+    assert_eq!(
+        own_ip(&["TCP server IP: 192.168.1.42", "", "Socket listening"]),
+        ip("192.168.1.42")
+    );
+    // A client names its server the same way; what follows is not a server waiting.
+    for lines in [
+        &["Server IP: 192.168.1.20", "Connecting...", "Connected"][..],
+        &["Server IP: 192.168.1.20", "a", "b", "c", "accepting....."],
+        &[
+            "Server IP: 192.168.1.20",
+            "accepting connection from 192.168.1.7",
+        ],
+        &["MQTT server IP: 192.168.1.20", "accepting....."],
+        &["connecting to server IP 192.168.1.20", "accepting....."],
+    ] {
+        assert_eq!(own_ip(lines), None, "{lines:?}");
+    }
+}

@@ -42,6 +42,8 @@ pub(super) mod class {
     /// `started`, `running`: with a server named before it, `on :8080` or `at A:P` after it
     /// is where that server is.
     pub const STARTS: u32 = 1 << 21;
+    /// `accepting`: a server waiting for its clients.
+    pub const AWAITS: u32 = 1 << 22;
 }
 
 pub(super) fn classify(word: &[u8]) -> u32 {
@@ -59,10 +61,11 @@ pub(super) fn classify(word: &[u8]) -> u32 {
         b"localip" => IP | ECHO,
         b"address" | b"addr" => ADDRESS,
         b"addresses" => ADDRESS | HEADER,
+        b"accepting" => FOREIGN | AWAITS,
         b"lookup" | b"resolved" | b"resolve" | b"resolving" | b"nameserver" | b"accepted"
-        | b"accept" | b"accepting" | b"assigned" | b"leased" | b"offered" | b"netmask"
-        | b"mask" | b"subnet" | b"broadcast" | b"bcast" | b"sender" | b"forward" | b"forwarded"
-        | b"forwarding" | b"ping" | b"pinging" => FOREIGN,
+        | b"accept" | b"assigned" | b"leased" | b"offered" | b"netmask" | b"mask" | b"subnet"
+        | b"broadcast" | b"bcast" | b"sender" | b"forward" | b"forwarded" | b"forwarding"
+        | b"ping" | b"pinging" => FOREIGN,
         b"dns" | b"dns1" | b"dns2" | b"client" | b"clients" | b"peer" | b"remote" | b"from"
         | b"broker" | b"mqtt" | b"ntp" | b"sntp" | b"gateway" | b"gw" | b"router" | b"target"
         | b"destination" | b"dest" | b"source" | b"src" | b"upstream" | b"proxy" => {
@@ -200,6 +203,27 @@ impl Clause {
             return false;
         }
         segment_mentions_ip || words[first..=head].iter().any(|w| w & class::IP != 0)
+    }
+
+    /// `Server IP`, `TCP server IP address`: an IP label qualified by a server. Whose server
+    /// the line alone does not say (a client prints its server's); a server that then says
+    /// it waits for clients (`accepting`, `listening`) is the board's own.
+    pub(super) fn is_server_label(&self) -> bool {
+        let words = self.words();
+        let heads = class::IP | class::ADDRESS;
+        let Some(head) = words.iter().rposition(|w| w & heads != 0) else {
+            return false;
+        };
+        let mut first = head;
+        while first > 0 && words[first - 1] & heads != 0 {
+            first -= 1;
+        }
+        let others = class::FOREIGN | class::TOWARD | class::OUTGOING | class::CONNECTED;
+        first > 0
+            && words[first - 1] & class::SERVER != 0
+            && words[first - 1] & class::QUALIFIER != 0
+            && words[first..=head].iter().any(|w| w & class::IP != 0)
+            && !words.iter().any(|w| w & others != 0)
     }
 
     /// Only labels (`Address`, `IP address`) or nothing: the shape of the value line after an

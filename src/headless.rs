@@ -334,7 +334,7 @@ impl Printer {
     fn output(&mut self, source: Source, output: ConsoleOutput) -> io::Result<()> {
         match output {
             ConsoleOutput::Line(line) => {
-                let text = line.plain();
+                let text = line.text();
                 let printed = match self.partials.iter().position(|p| p.source == source) {
                     Some(index) => self.partials.swap_remove(index).printed,
                     None => 0,

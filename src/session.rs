@@ -356,7 +356,7 @@ impl Session {
             }
             Event::Serial(SerialEvent::Output(ConsoleOutput::Line(line))) => {
                 self.console_heard = Some(now);
-                let text = line.plain();
+                let text = line.text();
                 self.our_firmware |= firmware_reads_console(&text);
                 if self.provision_pending && firmware_reads_console(&text) {
                     self.provision_pending = false;
@@ -788,6 +788,21 @@ fn is_local(ip: Ipv4Addr) -> bool {
 
 /// The words of an ESP ROM or bootloader that did not boot the app, if the line holds them.
 fn boot_failure(line: &str) -> Option<&str> {
+    // Every console line comes here: each of the phrases holds one of these words, found by
+    // SIMD search, so most lines are done with two quick scans.
+    static WORDS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
+        std::sync::LazyLock::new(|| {
+            [
+                memchr::memmem::Finder::new("invalid"),
+                memchr::memmem::Finder::new("ailed"),
+            ]
+        });
+    if WORDS
+        .iter()
+        .all(|word| word.find(line.as_bytes()).is_none())
+    {
+        return None;
+    }
     [
         "invalid header",
         "invalid magic byte",

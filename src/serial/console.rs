@@ -6,8 +6,10 @@
 use std::io::{self, Write as _};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::Duration;
 
+use memchr::memmem::Finder;
 use serialport::{SerialPort as _, TTYPort};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
@@ -393,7 +395,7 @@ impl Actor {
             let mut findings = Vec::new();
             let mut traces = Vec::new();
             if let ConsoleOutput::Line(line) = &output {
-                let text = line.plain();
+                let text = line.text();
                 self.write_log(&text);
                 let change = self.watcher.line(&text);
                 if change.ip.is_some() || change.port.is_some() {
@@ -444,21 +446,25 @@ fn is_typed(command: &SerialCommand) -> bool {
 /// The espchat firmware logs with an `espchat:` tag: once one shows, it reads its console,
 /// and Wi-Fi credentials sent now are taken.
 pub fn firmware_reads_console(text: &str) -> bool {
-    text.contains("espchat:")
+    static FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("espchat:"));
+    FINDER.find(text.as_bytes()).is_some()
 }
 
 /// The firmware says it has no Wi-Fi credentials stored (and so will get no IP address).
 pub fn firmware_lacks_credentials(text: &str) -> bool {
-    text.contains("no wifi credentials")
+    static FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("no wifi credentials"));
+    FINDER.find(text.as_bytes()).is_some()
 }
 
 /// `espchat: led on` / `espchat: led off` (docs/contract.md §4), with any log prefix.
 fn led_line(text: &str) -> Option<bool> {
-    let rest = text.rsplit_once("espchat: led ")?.1.trim_end();
-    match rest {
-        "on" => Some(true),
-        "off" => Some(false),
-        _ => None,
+    let text = text.trim_end();
+    if text.ends_with("espchat: led on") {
+        Some(true)
+    } else if text.ends_with("espchat: led off") {
+        Some(false)
+    } else {
+        None
     }
 }
 

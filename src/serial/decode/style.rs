@@ -46,6 +46,16 @@ impl StyledLine {
     }
 
     /// The text without styles.
+    /// The text without styles, borrowed when the line has one span (most lines): the hot
+    /// path of every console line reads it several times.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self.spans.as_slice() {
+            [] => "".into(),
+            [span] => span.text.as_str().into(),
+            _ => self.plain().into(),
+        }
+    }
+
     pub fn plain(&self) -> String {
         let mut text = String::with_capacity(self.len());
         for span in &self.spans {

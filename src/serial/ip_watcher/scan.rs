@@ -177,7 +177,7 @@ pub(super) fn scan_line(line: &[u8], armed: Option<Arm>) -> Findings {
             || (ends_with_colon(&line[start..]) && seg.clause.is_header())
         {
             Some(Arm::Label)
-        } else if facts.connected_or_echo {
+        } else if facts.connected_or_echo || is_progress_dots(&line[start..]) {
             Some(Arm::Bare)
         } else {
             None
@@ -322,6 +322,13 @@ fn is_interface_triple(line: &[u8], candidate: &Candidate) -> bool {
     }
     let host = u32::from(candidate.ip) & !mask;
     ones >= 31 || (host != 0 && host != !mask)
+}
+
+/// `.....`, `. . . .`: a sketch waiting for Wi-Fi prints a dot a second; what it prints alone
+/// on the line after them is the address it got (`Serial.println(WiFi.localIP())`).
+fn is_progress_dots(text: &[u8]) -> bool {
+    text.iter().all(|&b| matches!(b, b'.' | b' ' | b'\t' | b'\r'))
+        && text.iter().filter(|&&b| b == b'.').count() >= 3
 }
 
 /// The line holds the address and nothing else but quotes, a REPL prompt and whitespace.

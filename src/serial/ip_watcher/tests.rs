@@ -82,6 +82,17 @@ fn arduino_ip_address_on_the_same_line_or_after_wifi_connected() {
     );
     // A bare address with no announcement is anybody's.
     assert_eq!(own_ip(&["hello", "192.168.1.42"]), None);
+    // After the dots of a sketch waiting for Wi-Fi, it is what the sketch got.
+    for dots in ["..........", ". . . . . ", "...\r"] {
+        assert_eq!(
+            own_ip(&["Connecting to labnet", dots, "192.168.1.42"]),
+            ip("192.168.1.42"),
+            "{dots:?}"
+        );
+    }
+    assert_eq!(own_ip(&["..", "192.168.1.42"]), None);
+    assert_eq!(own_ip(&["......", "ping 192.168.1.42"]), None);
+    assert_eq!(own_ip(&["......", "done", "192.168.1.42"]), None);
     // After `WiFi connected`, only a line that is nothing but the address.
     assert_eq!(own_ip(&["WiFi connected", "ping 8.8.8.8"]), None);
 }

@@ -117,6 +117,29 @@ pub(super) fn scan_line(line: &[u8], armed: Option<Arm>) -> Findings {
             }
             continue;
         }
+        if byte.is_ascii_alphabetic()
+            && let Some((port, next)) = local_name_port(line, pos)
+        {
+            // `esp32.local:8080`: the board's own mDNS name, judged as an address would be
+            // where it stands; only its port is news (the address comes on its own line).
+            let first = facts.candidates == 0;
+            facts.candidates += 1;
+            let is_url = line[..pos].ends_with(b"://");
+            let own = seg.clause.is_listen()
+                || seg.clause.is_server_started_at()
+                || seg.clause.is_hint()
+                || seg
+                    .clause
+                    .is_own_label(seg.mentions_ip || facts.connected_or_echo)
+                || (is_url && facts.url_ok && !facts.url_veto)
+                || (first && armed == Some(Arm::Label) && seg.clause.is_only_labels());
+            if own && !seg.foreign && !udp && (!facts.port_veto || facts.suggests()) {
+                found.port = Some(port);
+            }
+            seg = Segment::default();
+            pos = next;
+            continue;
+        }
         if byte.is_ascii_alphabetic() {
             let end = skip_while(line, pos, |b| b.is_ascii_alphanumeric());
             let word = classify(&line[pos..end]);
@@ -324,10 +347,35 @@ fn is_interface_triple(line: &[u8], candidate: &Candidate) -> bool {
     ones >= 31 || (host != 0 && host != !mask)
 }
 
+/// `kitchen-sensor.local:6053` starting at `pos` (a host name that starts there, not in the
+/// middle of a word or a longer name): its port, and where scanning resumes.
+fn local_name_port(line: &[u8], pos: usize) -> Option<(u16, usize)> {
+    if pos > 0 && matches!(line[pos - 1], b'.' | b'-' | b'_')
+        || line[..pos].last().is_some_and(u8::is_ascii_alphanumeric)
+    {
+        return None;
+    }
+    let end = skip_while(line, pos, |b| {
+        b.is_ascii_alphanumeric() || b == b'-' || b == b'.'
+    });
+    let name = &line[pos..end];
+    let suffix = b".local";
+    if name.len() <= suffix.len()
+        || !name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+        || line.get(end) != Some(&b':')
+    {
+        return None;
+    }
+    let port = super::port::port_number(line, end + 1)?;
+    let next = skip_while(line, end + 1, |b| b.is_ascii_digit());
+    Some((port, next))
+}
+
 /// `.....`, `. . . .`: a sketch waiting for Wi-Fi prints a dot a second; what it prints alone
 /// on the line after them is the address it got (`Serial.println(WiFi.localIP())`).
 fn is_progress_dots(text: &[u8]) -> bool {
-    text.iter().all(|&b| matches!(b, b'.' | b' ' | b'\t' | b'\r'))
+    text.iter()
+        .all(|&b| matches!(b, b'.' | b' ' | b'\t' | b'\r'))
         && text.iter().filter(|&&b| b == b'.').count() >= 3
 }
 

@@ -384,3 +384,33 @@ fn a_server_ip_is_the_boards_when_its_server_then_waits_for_clients() {
         assert_eq!(own_ip(lines), None, "{lines:?}");
     }
 }
+
+#[test]
+fn the_boards_own_mdns_name_gives_its_port_where_an_address_would() {
+    let near_the_ip = |line| answer(&["IP address: 192.168.1.42", line]);
+    for (line, expected) in [
+        ("Open http://esp32.local:8080 in a browser", Some(8080)),
+        ("listening on esp32.local:3333", Some(3333)),
+        ("Ready! Use 'telnet esp32.local:23' to connect", Some(23)),
+        ("Server running at esp-lab.local:5000", Some(5000)),
+        // Somewhere else, or not a server the board runs.
+        ("connecting to broker.local:1883", None),
+        ("mDNS: esp32.local:80 announced", None),
+        ("Fetching http://ota.local:8000/firmware.bin", None),
+        ("udp listening on esp32.local:4210", None),
+        ("esp32.local:80", None),
+        ("my-esp32.localhost:80", None),
+    ] {
+        let got = near_the_ip(line);
+        assert_eq!(got.ip, ip("192.168.1.42"), "{line}");
+        assert_eq!(got.port, expected, "{line}");
+    }
+    // ESPHome's API server block names the board by its mDNS name as by its address.
+    assert_eq!(
+        port(&[
+            "[C][api:140]: API Server:",
+            "[C][api:140]:   Address: kitchen-sensor.local:6053"
+        ]),
+        Some(6053)
+    );
+}

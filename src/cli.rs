@@ -340,6 +340,13 @@ pub struct FlashAndConnectArgs {
     /// can print any address (the TUI asks)
     #[arg(long)]
     pub any_address: bool,
+    /// Do not flash: provision (Wi-Fi, LED) and watch the boards as they run
+    #[arg(long)]
+    pub no_flash: bool,
+    /// With several boards (-p A -p B, --all): write the roll (board, port, MAC, address) to
+    /// this CSV file once every board is up or has failed
+    #[arg(long, value_name = "FILE")]
+    pub roster: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Default)]

@@ -3,6 +3,7 @@
 mod board;
 mod flashing;
 mod install;
+mod roll;
 mod sessions;
 
 use std::io::{IsTerminal as _, Write as _};

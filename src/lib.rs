@@ -13,6 +13,7 @@ pub mod event;
 pub mod flash;
 pub mod headless;
 pub mod listen;
+pub mod roll;
 pub mod serial;
 pub mod session;
 pub mod trace;

@@ -305,6 +305,14 @@ impl Session {
             .map(|pane| pane.id)
     }
 
+    /// Where the chat panes connect, once it is settled (the board's address taken, its
+    /// port known or the grace for it over).
+    pub fn target(&self) -> Option<(&str, u16)> {
+        self.target
+            .as_ref()
+            .map(|(host, port)| (host.as_str(), *port))
+    }
+
     /// The board's address as far as the console has told it.
     pub fn address(&self) -> BoardAddress {
         self.address

@@ -99,3 +99,112 @@ fn a_board_lost_mid_flash_fails_alone() {
     );
     assert!(serves_the_chat(&fast));
 }
+
+/// The roll-call (issue 15 item 3): 16 erased boards flashed, provisioned and watched by one
+/// `flash-and-connect`, plus a port with no board; the roll names every board's address as its
+/// console says it, the roster file keeps it, `@blink K` reaches board K, and the missing one
+/// fails alone with its reason (exit 1).
+#[test]
+fn the_roll_call_lists_sixteen_boards_and_blinks_the_one_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let boards: Vec<(BoardProcess, _)> = (0..16).map(|_| BoardProcess::blank(dir.path())).collect();
+    let missing = dir.path().join("ttyUSB-unplugged");
+    let roster = dir.path().join("roster.csv");
+    let mut args = vec!["flash-and-connect", "--headless"];
+    let serials: Vec<String> = boards
+        .iter()
+        .map(|(board, _)| board.serial.display().to_string())
+        .collect();
+    for serial in &serials {
+        args.extend(["-p", serial]);
+    }
+    args.extend(["-p", missing.to_str().unwrap()]);
+    args.extend(["--roster", roster.to_str().unwrap()]);
+    args.extend(["--wifi-ssid", "lab", "--wifi-password", "secret123"]);
+    let mut roll = HeadlessProcess::start(&args);
+    roll.wait_for("roll! 16 of 17 boards up");
+    for (k, (board, _)) in boards.iter().enumerate() {
+        let n = k + 1;
+        let row = roll.wait_for(&format!("roll! {n:>3}  "));
+        assert!(
+            row.contains(&serials[k]) && row.ends_with(&format!(" 127.0.0.1:{}", board.port)),
+            "{row}"
+        );
+    }
+    let row = roll.wait_for("roll!  17  ");
+    assert!(row.ends_with(" failed"), "{row}");
+    roll.wait_for("roll! roster written to ");
+    roll.send("@blink 5");
+    let answer = roll.wait_for("blink: the LED flashes");
+    assert!(
+        answer.starts_with(&format!("roll! 5 {} ", serials[4])),
+        "{answer}"
+    );
+    roll.end_input();
+    assert_eq!(roll.wait_exit().code(), Some(1), "{}", roll.stderr());
+    let stdout = roll.all_stdout().join("\n");
+    // Each board was given the Wi-Fi credentials, and the missing one says why it failed.
+    for (k, serial) in serials.iter().enumerate() {
+        assert!(
+            stdout.contains(&format!("roll! {} {serial} 58:cf:79:1a:", k + 1)),
+            "{stdout}"
+        );
+    }
+    assert_eq!(
+        stdout
+            .matches("sending the Wi-Fi credentials for \"lab\"")
+            .count(),
+        16
+    );
+    assert!(
+        stdout.contains(&format!(
+            "roll! 17 {} - failed: flashing failed: ",
+            missing.display()
+        )),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(&roster).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "board,port,mac,ip,tcp_port,status");
+    assert_eq!(rows.len(), 18, "{csv}");
+    for (k, (board, _)) in boards.iter().enumerate() {
+        let fields: Vec<&str> = rows[k + 1].split(',').collect();
+        assert_eq!(fields[0], (k + 1).to_string());
+        assert_eq!(fields[1], serials[k]);
+        assert!(fields[2].starts_with("58:cf:79:1a:"), "{}", rows[k + 1]);
+        assert_eq!(fields[3..], ["127.0.0.1", &board.port.to_string(), "up"]);
+    }
+}
+
+/// `--no-flash`: boards that run already are asked for their MAC by their ROM loader (which
+/// resets them into the app) and watched: the roll has them all.
+#[test]
+fn the_roll_call_without_flashing_takes_running_boards() {
+    let boards: Vec<BoardProcess> = (0..3).map(|_| BoardProcess::start(&[])).collect();
+    let serials: Vec<String> = boards
+        .iter()
+        .map(|board| board.serial.display().to_string())
+        .collect();
+    let mut args = vec!["flash-and-connect", "--headless", "--no-flash"];
+    for serial in &serials {
+        args.extend(["-p", serial]);
+    }
+    let mut roll = HeadlessProcess::start(&args);
+    roll.wait_for("roll! 3 of 3 boards up");
+    for (k, board) in boards.iter().enumerate() {
+        let row = roll.wait_for(&format!("roll! {:>3}  ", k + 1));
+        assert!(row.contains(" 58:cf:79:1a:"), "{row}");
+        assert!(
+            row.ends_with(&format!(" 127.0.0.1:{}", board.port)),
+            "{row}"
+        );
+    }
+    roll.end_input();
+    assert!(roll.wait_exit().success(), "{}", roll.stderr());
+    assert!(
+        !roll
+            .all_stdout()
+            .iter()
+            .any(|line| line.starts_with("flash"))
+    );
+}

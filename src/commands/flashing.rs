@@ -9,15 +9,11 @@ use espchat::flash::{self, FlashEvent, FlashImage, FlashOptions};
 use super::{line_mode, print, serial_path};
 use crate::cli::{FlashArgs, GlobalArgs};
 
-mod many;
+pub mod many;
 
-pub fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
-    // The image is checked before any board is touched.
-    let image = match &args.image {
-        Some(path) => FlashImage::from_file(path, None)?,
-        None => FlashImage::Bundled,
-    };
-    let options = FlashOptions {
+/// How `args` flash (the port aside: the caller sets it).
+pub fn flash_options(args: &FlashArgs, config: &Config) -> anyhow::Result<FlashOptions> {
+    Ok(FlashOptions {
         chip: args.chip,
         baud: config.flash_baud(args.baud, &process_env)?,
         use_stub: !args.no_stub,
@@ -27,11 +23,20 @@ pub fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow
         force: args.force,
         stall_timeout: std::time::Duration::from_secs(args.stall_timeout),
         parts: flash::Parts {
-            bootloader: args.bootloader,
-            partition_table: args.partition_table,
+            bootloader: args.bootloader.clone(),
+            partition_table: args.partition_table.clone(),
         },
         ..FlashOptions::new(PathBuf::new())
+    })
+}
+
+pub fn run_flash(args: FlashArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
+    // The image is checked before any board is touched.
+    let image = match &args.image {
+        Some(path) => FlashImage::from_file(path, None)?,
+        None => FlashImage::Bundled,
     };
+    let options = flash_options(&args, config)?;
     let ports = if args.all {
         many::esp_ports()?
     } else if args.port.len() > 1 {

@@ -17,7 +17,7 @@ use espchat::trace::Decoding;
 use espchat::udp::UdpListener;
 use tokio::sync::mpsc;
 
-use super::flashing::flash_lines;
+use super::flashing::{flash_lines, flash_options};
 use super::{block_on, line_mode, serial_path};
 use crate::cli::{
     self, ConnectArgs, DemoArgs, FlashAndConnectArgs, GlobalArgs, ListenArgs, MonitorArgs, TuiArgs,
@@ -396,12 +396,9 @@ pub fn run_flash_and_connect(
     global: GlobalArgs,
 ) -> anyhow::Result<()> {
     // Everything the user gave is checked before the board is touched.
-    let wifi = config.wifi(args.wifi_ssid, args.wifi_password)?;
-    if args.flash.all || args.flash.port.len() > 1 {
-        anyhow::bail!(
-            "flash-and-connect works with one board (-p PORT); to flash several at once: \
-             espchat flash -p A -p B (or --all)"
-        );
+    let wifi = config.wifi(args.wifi_ssid.clone(), args.wifi_password.clone())?;
+    if args.flash.all || args.flash.port.len() > 1 || args.roster.is_some() {
+        return super::roll::run_roll_call(args, wifi, config, &global);
     }
     let path = serial_path(config, args.flash.port.first().cloned())?;
     let image = match &args.flash.image {
@@ -409,19 +406,8 @@ pub fn run_flash_and_connect(
         None => FlashImage::Bundled,
     };
     let flash = FlashOptions {
-        chip: args.flash.chip,
-        baud: config.flash_baud(args.flash.baud, &process_env)?,
-        use_stub: !args.flash.no_stub,
-        compress: !args.flash.no_compress,
-        before: args.flash.before,
-        after: args.flash.after,
-        force: args.flash.force,
-        stall_timeout: Duration::from_secs(args.flash.stall_timeout),
-        parts: espchat::flash::Parts {
-            bootloader: args.flash.bootloader.clone(),
-            partition_table: args.flash.partition_table.clone(),
-        },
-        ..FlashOptions::new(path.clone())
+        port: path.clone(),
+        ..flash_options(&args.flash, config)?
     };
     let baud = config.monitor_baud(args.monitor_baud);
     let mut serial = SerialOptions {
@@ -430,8 +416,10 @@ pub fn run_flash_and_connect(
     };
     let clients = config.clients(args.clients, 2);
     if line_mode(&global) {
-        let report = flash_lines(&flash, &image)?;
-        serial.decoding.flashed(&image, report.chip);
+        if !args.no_flash {
+            let report = flash_lines(&flash, &image)?;
+            serial.decoding.flashed(&image, report.chip);
+        }
         let session = SessionConfig {
             ip_timeout: Some(Duration::from_secs(args.ip_timeout)),
             any_address: args.any_address,
@@ -452,11 +440,16 @@ pub fn run_flash_and_connect(
         session: SessionConfig {
             any_address: args.any_address,
             led: args.led,
-            ..board_session(clients, wifi, false)
+            // Without a flash, what is asked is stored once the firmware shows itself.
+            ..board_session(clients, wifi, args.no_flash)
         },
-        flash_first: true,
+        flash_first: !args.no_flash,
         chip: None,
-        hint: "flashing, then the chat panes open once the board's console shows its IP".to_owned(),
+        hint: if args.no_flash {
+            "the chat panes open once the board's console shows its IP".to_owned()
+        } else {
+            "flashing, then the chat panes open once the board's console shows its IP".to_owned()
+        },
         hint_until_address: true,
         listen: LISTEN_ON_THE_NETWORK,
     };

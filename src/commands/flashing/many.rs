@@ -30,13 +30,30 @@ enum Message {
     Finished(Result<FlashReport, FlashError>),
 }
 
-/// Flashes `image` to every board in `ports` at once with `options` (its port aside).
+/// Flashes `image` to every board in `ports` at once with `options` (its port aside); fails
+/// when any board failed (each is named in the summary).
 pub fn flash_boards(
     ports: &[PathBuf],
     options: &FlashOptions,
     image: &FlashImage,
     lines: bool,
 ) -> anyhow::Result<()> {
+    let results = flash_each(ports, options, image, lines)?;
+    let failed = results.iter().filter(|result| result.is_err()).count();
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} boards failed (see above)", results.len());
+    }
+    Ok(())
+}
+
+/// Flashes every board at once, shows the progress and the summary, and returns how each
+/// went, in the order of `ports`.
+pub fn flash_each(
+    ports: &[PathBuf],
+    options: &FlashOptions,
+    image: &FlashImage,
+    lines: bool,
+) -> anyhow::Result<Vec<Result<FlashReport, String>>> {
     let (tx, rx) = mpsc::channel::<(usize, Message)>();
     let mut view = if lines {
         View::Lines(vec![String::new(); ports.len()])
@@ -81,11 +98,7 @@ pub fn flash_boards(
         }))
         .collect();
     print(format_args!("{}", summary(&results, lines)))?;
-    let failed = results.iter().filter(|(_, result)| result.is_err()).count();
-    if failed > 0 {
-        anyhow::bail!("{failed} of {} boards failed (see above)", results.len());
-    }
-    Ok(())
+    Ok(results.into_iter().map(|(_, result)| result).collect())
 }
 
 /// The table at the end: port, chip, MAC, result, seconds; then each failure in full. In line

@@ -492,6 +492,9 @@ impl Board {
         progress: &mut impl FnMut(FlashEvent),
     ) -> Result<Board, FlashError> {
         let port = &options.port;
+        if crate::serial::net::console_url(port).is_some() {
+            return Err(FlashError::NetworkPort(port.clone()));
+        }
         let mut serial = port::open(port, ROM_BAUD)?;
         let modem_lines = has_modem_lines(&mut serial);
         let port_fd = serial.as_raw_fd();

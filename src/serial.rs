@@ -4,6 +4,7 @@
 mod console;
 pub mod decode;
 pub mod ip_watcher;
+pub mod net;
 pub mod port;
 
 pub use console::{

@@ -6,10 +6,9 @@ mod support;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use espchat::board::image::{self, APP_OFFSET, ESPCHAT_PROJECT};
-use support::{BoardProcess, layouts};
+use support::{BoardProcess, esptool, layouts};
 
 /// espflash's default table for a 4 MB ESP32-C3.
 const FACTORY_CSV: &str = "\
@@ -17,34 +16,6 @@ nvs,      data, nvs,     0x9000,  0x6000,
 phy_init, data, phy,     0xf000,  0x1000,
 factory,  app,  factory, 0x10000, 0x3f0000,
 ";
-
-/// esptool 5 from PyPI, installed once into a venv under cargo's test temp dir (or `$ESPTOOL`).
-fn esptool() -> PathBuf {
-    static ESPTOOL: OnceLock<PathBuf> = OnceLock::new();
-    ESPTOOL
-        .get_or_init(|| {
-            if let Some(path) = std::env::var_os("ESPTOOL") {
-                return PathBuf::from(path);
-            }
-            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("esptool-venv");
-            let bin = venv.join("bin").join("esptool");
-            if !bin.exists() {
-                run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-                run(Command::new(venv.join("bin").join("pip")).args([
-                    "install",
-                    "--quiet",
-                    "esptool>=5,<6",
-                ]));
-            }
-            bin
-        })
-        .clone()
-}
-
-fn run(command: &mut Command) {
-    let status = command.status().expect("run a setup command");
-    assert!(status.success(), "{command:?} failed: {status}");
-}
 
 /// Runs esptool's write-flash against the board's pty with the options a pty needs; returns
 /// its output.

@@ -430,7 +430,7 @@ pub fn run_flash_and_connect(
     }
     // On a terminal: the demo's flow on the real board, in the TUI. A port that is not there
     // is said before the screen switches (other port errors show in the console pane).
-    if !path.exists() {
+    if espchat::serial::net::console_url(&path).is_none() && !path.exists() {
         return Err(port::PortError::NotFound(path).into());
     }
     let tui = TuiSession {

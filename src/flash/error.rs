@@ -85,6 +85,15 @@ pub enum FlashError {
     NeedChip,
 
     #[error(
+        "{} is a console behind the network: espchat flashes through a local serial port only \
+         (the espflash library opens the port itself); flash the board where it is plugged in \
+         (`espchat flash -p /dev/ttyUSB0` on that computer), then watch it from here with \
+         `espchat monitor -p {}` or `flash-and-connect --no-flash -p {}`",
+        .0.display(), .0.display(), .0.display()
+    )]
+    NetworkPort(std::path::PathBuf),
+
+    #[error(
         "the image was built for {image}, but the board on {} is an {board}: flash an image \
          built for the {board} (for espchat's firmware, leave out IMAGE to use the bundled one)",
         port.display()

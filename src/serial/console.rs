@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::decode::{ConsoleDecoder, ConsoleOutput, HexDump, Style, StyledLine};
 use super::ip_watcher::{BoardAddress, IpWatcher};
+use super::net::{NetPort, console_url};
 use super::port::{self, PortError, UsbIdentity};
 use crate::event::Event;
 use crate::trace::{Decoding, TraceLine, Tracer};
@@ -473,13 +474,18 @@ pub fn humantime_now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
-/// An open port, readable and writable without blocking the runtime.
-struct Port {
-    fd: AsyncFd<TTYPort>,
+/// An open port, readable and writable without blocking the runtime: a tty, or a console
+/// behind the network (`socket://`, `rfc2217://`).
+enum Port {
+    Tty(AsyncFd<TTYPort>),
+    Net(Box<NetPort>),
 }
 
 impl Port {
     fn open(path: &Path, baud: u32) -> Result<Port, PortError> {
+        if let Some((scheme, address)) = console_url(path) {
+            return NetPort::open(path, scheme, address, baud).map(|net| Port::Net(Box::new(net)));
+        }
         let tty = port::open(path, baud)?;
         let other = |error: io::Error| PortError::Other {
             path: path.to_owned(),
@@ -488,12 +494,16 @@ impl Port {
         set_nonblocking(tty.as_raw_fd()).map_err(other)?;
         // SAFETY: the TTYPort owns its descriptor and keeps it open until the AsyncFd drops it.
         let fd = unsafe { AsyncFd::register(tty) }.map_err(|error| other(error.into_parts().1))?;
-        Ok(Port { fd })
+        Ok(Port::Tty(fd))
     }
 
     async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = match self {
+            Port::Tty(fd) => fd,
+            Port::Net(net) => return net.read(buf).await,
+        };
         loop {
-            let mut guard = self.fd.readable().await?;
+            let mut guard = fd.readable().await?;
             match guard.try_io(|fd| raw_read(fd.get_ref().as_raw_fd(), buf)) {
                 Ok(result) => return result,
                 Err(_would_block) => continue,
@@ -502,8 +512,12 @@ impl Port {
     }
 
     async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+        let fd = match self {
+            Port::Tty(fd) => fd,
+            Port::Net(net) => return net.write_all(bytes).await,
+        };
         while !bytes.is_empty() {
-            let mut guard = self.fd.writable().await?;
+            let mut guard = fd.writable().await?;
             match guard.try_io(|fd| raw_write(fd.get_ref().as_raw_fd(), bytes)) {
                 Ok(Ok(written)) => bytes = &bytes[written..],
                 Ok(Err(error)) => return Err(error),
@@ -515,12 +529,20 @@ impl Port {
 
     /// The auto-reset circuit of ESP boards: RTS low pulls EN low; DTR stays high so the chip
     /// boots the app, not the ROM loader.
-    async fn reset(&mut self) -> serialport::Result<()> {
-        let tty = self.fd.get_mut();
-        tty.write_data_terminal_ready(false)?;
-        tty.write_request_to_send(true)?;
+    async fn reset(&mut self) -> Result<(), String> {
+        let fd = match self {
+            Port::Tty(fd) => fd,
+            Port::Net(net) => return net.reset(RESET_PULSE).await,
+        };
+        let tty = fd.get_mut();
+        tty.write_data_terminal_ready(false)
+            .map_err(|error| error.to_string())?;
+        tty.write_request_to_send(true)
+            .map_err(|error| error.to_string())?;
         tokio::time::sleep(RESET_PULSE).await;
-        self.fd.get_mut().write_request_to_send(false)
+        fd.get_mut()
+            .write_request_to_send(false)
+            .map_err(|error| error.to_string())
     }
 }
 

@@ -664,3 +664,36 @@ pub mod layouts {
         flash
     }
 }
+
+/// esptool 5 from PyPI, installed once into a venv under cargo's test temp dir (or `$ESPTOOL`).
+pub fn esptool() -> PathBuf {
+    static ESPTOOL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ESPTOOL
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("ESPTOOL") {
+                return PathBuf::from(path);
+            }
+            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("esptool-venv");
+            let bin = venv.join("bin").join("esptool");
+            if !bin.exists() {
+                run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+                run(Command::new(venv.join("bin").join("pip")).args([
+                    "install",
+                    "--quiet",
+                    "esptool>=5,<6",
+                ]));
+            }
+            bin
+        })
+        .clone()
+}
+
+/// The Python of esptool's venv, which has pyserial (esptool depends on it).
+pub fn python_with_pyserial() -> PathBuf {
+    esptool().with_file_name("python")
+}
+
+fn run(command: &mut Command) {
+    let status = command.status().expect("run a setup command");
+    assert!(status.success(), "{command:?} failed: {status}");
+}

@@ -114,7 +114,11 @@ pub enum Command {
                             the events (flash!, serial|, board! ip, chatN|), takes @1 text, @all \
                             text, @serial text, @quit on stdin, and gives up with a hint when no \
                             IP shows up on the console within --ip-timeout. Lines typed before \
-                            the panes are open wait for them."
+                            the panes are open wait for them.\n\n\
+                            With several boards (-p A -p B ..., or --all): the roll-call. All \
+                            are flashed at once, provisioned and watched, and each is listed \
+                            as it comes up (roll! K PORT MAC HOST:PORT), or why not; --roster \
+                            FILE keeps the list as CSV, and @blink K has board K flash its LED."
     )]
     FlashAndConnect(FlashAndConnectArgs),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell

@@ -26,25 +26,31 @@ fn replay_reaches_the_server(log: &str) {
     });
 }
 
+/// Starts `espchat ARGS -p PTY` on a fresh pty and, once its console is open, writes `log`
+/// into the pty as the board would. The pty's slave is returned: kept open to the end, so the
+/// master never reads EIO.
+fn replay(log: &str, args: &[&str]) -> (HeadlessProcess, std::os::fd::OwnedFd) {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = pty.slave;
+    let slave_path = nix::unistd::ttyname(&slave).unwrap();
+    let slave_path = slave_path.to_str().unwrap().to_owned();
+    let mut args = args.to_vec();
+    args.extend(["-p", &slave_path]);
+    let mut espchat = HeadlessProcess::start(&args);
+    espchat.wait_for(&format!("serial! opened {slave_path}"));
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(log.as_bytes()).unwrap();
+    (espchat, slave)
+}
+
 /// Replays `log` (with `{port}` replaced) into `tui --headless --clients 1`, checks that the
 /// pane connects to the test's loopback server, and hands its connection to `serve`, which
 /// plays the seed's firmware.
 fn replay_then_serve(log: &str, serve: impl FnOnce(TcpStream, &mut HeadlessProcess)) {
     let server = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let port = server.local_addr().unwrap().port();
-    let pty = nix::pty::openpty(None, None).unwrap();
-    // Kept open to the end, so the master never reads EIO.
-    let slave = pty.slave;
-    let slave_path = nix::unistd::ttyname(&slave).unwrap();
-    let slave_path = slave_path.to_str().unwrap().to_owned();
-    let mut tui =
-        HeadlessProcess::start(&["tui", "--headless", "--clients", "1", "-p", &slave_path]);
-    tui.wait_for(&format!("serial! opened {slave_path}"));
-
-    let mut master = std::fs::File::from(pty.master);
-    master
-        .write_all(log.replace("{port}", &port.to_string()).as_bytes())
-        .unwrap();
+    let log = log.replace("{port}", &port.to_string());
+    let (mut tui, slave) = replay(&log, &["tui", "--headless", "--clients", "1"]);
     tui.wait_all(&[
         "board! ip 127.0.0.1",
         &format!("board! port {port}"),
@@ -103,14 +109,7 @@ fn esp8266_wifi_telnet_to_serial_example() {
 /// Replays a log into `monitor --headless` and returns what it printed up to the line that
 /// holds `last`: for boards that are clients, whose console names only their server.
 fn replay_into_monitor(log: &str, last: &str) -> Vec<String> {
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave = pty.slave;
-    let slave_path = nix::unistd::ttyname(&slave).unwrap();
-    let slave_path = slave_path.to_str().unwrap().to_owned();
-    let mut monitor = HeadlessProcess::start(&["monitor", "--headless", "-p", &slave_path]);
-    monitor.wait_for(&format!("serial! opened {slave_path}"));
-    let mut master = std::fs::File::from(pty.master);
-    master.write_all(log.as_bytes()).unwrap();
+    let (mut monitor, slave) = replay(log, &["monitor", "--headless"]);
     monitor.wait_for(last);
     monitor.send("@quit");
     assert!(monitor.wait_exit().success());

@@ -60,15 +60,7 @@ pub fn run_connect(args: ConnectArgs, config: &Config) -> anyhow::Result<()> {
         if args.udp {
             actors = actors.with_udp();
         }
-        Headless {
-            session,
-            actors,
-            events,
-            timestamps: false,
-        }
-        .run()
-        .await?;
-        Ok(())
+        headless(session, actors, events, false).await
     })
 }
 
@@ -106,15 +98,7 @@ pub fn run_listen(args: ListenArgs) -> anyhow::Result<()> {
         for line in listen_lines(addr, args.udp) {
             println!("listen! {line}");
         }
-        Headless {
-            session,
-            actors,
-            events,
-            timestamps: false,
-        }
-        .run()
-        .await?;
-        Ok(())
+        headless(session, actors, events, false).await
     })
 }
 
@@ -184,6 +168,16 @@ async fn line_mode_session(
         actors = actors.with_console(serial);
         actors.open_console()?;
     }
+    headless(session, actors, events, timestamps).await
+}
+
+/// Runs `session` with `actors` in line mode until input ends.
+async fn headless(
+    session: SessionConfig,
+    actors: Actors,
+    events: mpsc::Receiver<espchat::event::Event>,
+    timestamps: bool,
+) -> anyhow::Result<()> {
     Headless {
         session,
         actors,

@@ -143,22 +143,11 @@ impl NetPort {
 
     /// Writes console bytes (0xFF doubled for RFC 2217).
     pub async fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
-        let escaped;
-        let mut bytes = if self.telnet.is_some() && bytes.contains(&IAC) {
-            escaped = escape(bytes);
-            &escaped[..]
+        if self.telnet.is_some() && bytes.contains(&IAC) {
+            self.send_raw(&escape(bytes)).await
         } else {
-            bytes
-        };
-        while !bytes.is_empty() {
-            self.stream.writable().await?;
-            match self.stream.try_write(bytes) {
-                Ok(written) => bytes = &bytes[written..],
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(error) => return Err(error),
-            }
+            self.send_raw(bytes).await
         }
-        Ok(())
     }
 
     /// The ESP auto-reset over RFC 2217: DTR off, RTS on for `pulse`, RTS off.
@@ -182,7 +171,7 @@ impl NetPort {
             .map_err(|error| error.to_string())
     }
 
-    /// Telnet commands go out as they are (no escaping of their IAC).
+    /// Bytes as they are: data already escaped, or Telnet commands.
     async fn send_raw(&self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
             self.stream.writable().await?;

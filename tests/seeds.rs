@@ -117,11 +117,20 @@ fn replay_into_monitor(log: &str, last: &str) -> Vec<String> {
     monitor.all_stdout().to_vec()
 }
 
-/// `espchat listen 127.0.0.1:0`: the process and its port.
-fn listen_pane() -> (HeadlessProcess, u16) {
+/// For a board that is a client: checks that its console (`seen`) gave no address as the
+/// board's (it names only its server), then starts `espchat listen 127.0.0.1:0` and connects
+/// to it in the board's place.
+fn listen_pane_with_a_client(seen: &[String]) -> (HeadlessProcess, TcpStream) {
+    assert!(
+        !seen.iter().any(|line| line.starts_with("board!")),
+        "the server's address taken for the board's: {seen:#?}"
+    );
     let mut listener = HeadlessProcess::start(&["listen", "127.0.0.1:0", "--headless"]);
     let line = listener.wait_for("listen! listening on 127.0.0.1:");
-    (listener, line.rsplit(':').next().unwrap().parse().unwrap())
+    let port: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
+    let board = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    board.set_read_timeout(Some(support::DEADLINE)).unwrap();
+    (listener, board)
 }
 
 /// seeds/002, project 13.1: the MicroPython client connects to the computer's server (the
@@ -137,14 +146,7 @@ fn seed_002_micropython_client_with_a_listen_pane() {
          b'ping'\r\nClose socket\r\n",
         "serial| Close socket",
     );
-    assert!(
-        !seen.iter().any(|line| line.starts_with("board!")),
-        "the server's address taken for the board's: {seen:#?}"
-    );
-
-    let (mut listener, port) = listen_pane();
-    let board = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    board.set_read_timeout(Some(support::DEADLINE)).unwrap();
+    let (mut listener, board) = listen_pane_with_a_client(&seen);
     (&board).write_all(b"Hello").unwrap();
     (&board).write_all(b"This is my IP.").unwrap();
     listener.wait_for("chat1! accepted from 127.0.0.1:");
@@ -242,14 +244,7 @@ fn seed_004_esp_idf_tcp_client_with_a_listen_pane() {
          I (3132) tcp_client: Received 30 bytes: Hello from ESP32! Message #0\r\n",
         "Received 30 bytes",
     );
-    assert!(
-        !seen.iter().any(|line| line.starts_with("board!")),
-        "the server's address taken for the board's: {seen:#?}"
-    );
-
-    let (mut listener, port) = listen_pane();
-    let board = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    board.set_read_timeout(Some(support::DEADLINE)).unwrap();
+    let (mut listener, board) = listen_pane_with_a_client(&seen);
     let mut reader = BufReader::new(board.try_clone().unwrap());
     listener.wait_for("chat1! accepted from 127.0.0.1:");
     for n in 0..3 {

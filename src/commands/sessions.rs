@@ -45,15 +45,8 @@ pub fn run_monitor(args: MonitorArgs, config: &Config, global: GlobalArgs) -> an
 
 pub fn run_connect(args: ConnectArgs, config: &Config) -> anyhow::Result<()> {
     let (host, port) = args.server;
-    let session = SessionConfig {
-        panes: usize::from(config.clients(args.clients, 1)),
-        server: Server::Fixed { host, port },
-        wifi: None,
-        led: None,
-        flashed: false,
-        ip_timeout: None,
-        any_address: false,
-    };
+    let panes = usize::from(config.clients(args.clients, 1));
+    let session = boardless(Server::Fixed { host, port }, panes);
     block_on(async move {
         let (events_tx, events) = mpsc::channel(1024);
         let mut actors = Actors::new(events_tx);
@@ -79,15 +72,7 @@ pub fn run_listen(args: ListenArgs) -> anyhow::Result<()> {
         let addr = listener.local_addr();
         (Bound::Tcp(listener), addr)
     };
-    let session = SessionConfig {
-        panes: 0,
-        server: Server::None,
-        wifi: None,
-        led: None,
-        flashed: false,
-        ip_timeout: None,
-        any_address: false,
-    };
+    let session = boardless(Server::None, 0);
     block_on(async move {
         let (events_tx, events) = mpsc::channel(1024);
         let mut actors = Actors::new(events_tx);
@@ -100,6 +85,19 @@ pub fn run_listen(args: ListenArgs) -> anyhow::Result<()> {
         }
         headless(session, actors, events, false).await
     })
+}
+
+/// A session with no board: its panes go to `server`, or come from a listener.
+fn boardless(server: Server, panes: usize) -> SessionConfig {
+    SessionConfig {
+        panes,
+        server,
+        wifi: None,
+        led: None,
+        flashed: false,
+        ip_timeout: None,
+        any_address: false,
+    }
 }
 
 /// What `listen` says first: where it listens, and the addresses a board can connect to.

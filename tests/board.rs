@@ -3,6 +3,7 @@
 mod support;
 
 use std::io::Read;
+#[cfg(target_os = "linux")]
 use std::os::fd::AsRawFd;
 use std::thread;
 
@@ -384,6 +385,8 @@ fn sigint_exits_cleanly() {
     assert!(status.success(), "{status}");
 }
 
+// TIOCGEXCL, which reads the flag back, is Linux's.
+#[cfg(target_os = "linux")]
 #[test]
 fn port_can_be_reopened_after_an_exclusive_client_closes_it() {
     let board = BoardProcess::start(&[]);
@@ -408,6 +411,7 @@ fn port_can_be_reopened_after_an_exclusive_client_closes_it() {
 }
 
 /// Whether the tty has exclusive use set (TIOCGEXCL, Linux 3.8+).
+#[cfg(target_os = "linux")]
 fn exclusive(tty: &std::fs::File) -> bool {
     let mut flag: libc::c_int = 0;
     assert_eq!(

@@ -2,14 +2,13 @@
 //! `/dev/ttyUSB0`.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::pty::{OpenptyResult, openpty};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
@@ -32,7 +31,7 @@ pub struct Pty {
     /// The watch on the port's opens and closes, and how many clients have it open: read in
     /// the order the kernel queued them, by whoever looks first (the watching task, or the
     /// chip before it handles a client's bytes).
-    watch: std::sync::OnceLock<AsyncFd<InotifyFd>>,
+    watch: std::sync::OnceLock<Watch>,
     holders: std::sync::Mutex<u64>,
 }
 
@@ -88,23 +87,9 @@ impl Pty {
         self.close_events.load(Ordering::Relaxed)
     }
 
-    /// The baud rate the client set on its side of the port (TCGETS2 on the master shows it),
-    /// if the kernel tells.
+    /// The baud rate the client set on its side of the port, if the kernel tells.
     pub fn baud(&self) -> Option<u32> {
-        let mut termios = std::mem::MaybeUninit::<libc::termios2>::uninit();
-        // SAFETY: TCGETS2 fills a `termios2` on success; it is read only then.
-        let result = unsafe {
-            libc::ioctl(
-                self.master.get_ref().as_raw_fd(),
-                libc::TCGETS2,
-                termios.as_mut_ptr(),
-            )
-        };
-        if result == -1 {
-            return None;
-        }
-        // SAFETY: the ioctl succeeded and initialised it.
-        Some(unsafe { termios.assume_init() }.c_ospeed)
+        watch::baud(self.master.get_ref().as_raw_fd())
     }
 
     /// Reads bytes a client wrote to the port.
@@ -146,7 +131,7 @@ impl Pty {
     /// never clears it, so after the first client closes, any non-root user would get EBUSY.
     fn allow_reopen(&self) -> io::Result<()> {
         // SAFETY: TIOCNXCL takes no argument and only changes a flag of the tty we own.
-        let result = unsafe { libc::ioctl(self.slave.as_raw_fd(), libc::TIOCNXCL) };
+        let result = unsafe { libc::ioctl(self.slave.as_raw_fd(), libc::TIOCNXCL as _) };
         if result == -1 {
             return Err(io::Error::last_os_error());
         }
@@ -159,9 +144,7 @@ impl Pty {
     pub fn keep_reopenable(
         self: &Arc<Self>,
     ) -> io::Result<impl Future<Output = io::Result<()>> + use<>> {
-        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
-        inotify.add_watch(&self.path, AddWatchFlags::IN_OPEN | AddWatchFlags::IN_CLOSE)?;
-        if self.watch.set(register(InotifyFd(inotify))?).is_err() {
+        if self.watch.set(Watch::start(&self.path)?).is_err() {
             return Err(io::Error::other("the pty is watched already"));
         }
         let pty = Arc::clone(self);
@@ -170,9 +153,7 @@ impl Pty {
                 return Ok(());
             };
             loop {
-                let mut guard = watch.readable().await?;
-                // Cleared first: an event queued while we read marks it readable again.
-                guard.clear_ready();
+                watch.changed().await?;
                 pty.take_events();
             }
         })
@@ -190,13 +171,10 @@ impl Pty {
         let Ok(mut holders) = self.holders.lock() else {
             return;
         };
-        // Non-blocking: an empty queue is EAGAIN.
-        while let Ok(events) = watch.get_ref().0.read_events() {
-            for event in events {
-                if event.mask.contains(AddWatchFlags::IN_OPEN) {
-                    *holders += 1;
-                }
-                if event.mask.intersects(AddWatchFlags::IN_CLOSE) {
+        watch.take(|change| {
+            match change {
+                Change::Open => *holders += 1,
+                Change::Close => {
                     *holders = holders.saturating_sub(1);
                     let number = self.close_events.fetch_add(1, Ordering::Relaxed) + 1;
                     tracing::debug!("pty: close {number}, {holders} client(s) still have it");
@@ -211,21 +189,30 @@ impl Pty {
                     }
                 }
             }
-        }
+        });
     }
 }
 
 /// Registers an owned descriptor with tokio's reactor.
 pub(super) fn register<T: AsRawFd>(owner: T) -> io::Result<AsyncFd<T>> {
-    // SAFETY: `owner` owns its descriptor (an `OwnedFd` or an `Inotify`) and keeps the same one
-    // open until the `AsyncFd` drops it.
+    // SAFETY: `owner` owns its descriptor (an `OwnedFd`, an inotify or a timer) and keeps the
+    // same one open until the `AsyncFd` drops it.
     unsafe { AsyncFd::register(owner) }.map_err(|error| error.into_parts().1)
 }
 
-struct InotifyFd(Inotify);
-
-impl AsRawFd for InotifyFd {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.0.as_fd().as_raw_fd()
-    }
+/// An open or a close of the port by a client, as the platform's watch reports it.
+enum Change {
+    Open,
+    Close,
 }
+
+#[cfg(target_os = "linux")]
+mod watch_linux;
+#[cfg(target_os = "linux")]
+use watch_linux as watch;
+#[cfg(target_os = "macos")]
+mod watch_macos;
+#[cfg(target_os = "macos")]
+use watch_macos as watch;
+
+use watch::Watch;

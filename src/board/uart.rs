@@ -8,30 +8,26 @@
 //! baud: the line time of a block is 5.4 ms, the waits came back 0.84 ms late in the median,
 //! 1.13 ms on average), which slowed every flashing tool by up to 20%.
 
-use std::io;
-use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
-use nix::sys::time::TimeSpec;
-use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
-use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
 
-use super::pty::register;
+use self::precise::PreciseTimer;
 
 /// One UART line, both directions on one clock.
 pub struct UartLine {
     /// When the bytes paced so far are all through.
     free_at: Instant,
-    /// `None` if the kernel would not give a timerfd: tokio's timer then, a millisecond late.
-    timer: Option<AsyncFd<Timer>>,
+    /// `None` if the kernel would not give one (or has none: macOS): tokio's timer then, a
+    /// millisecond late.
+    timer: Option<PreciseTimer>,
 }
 
 impl UartLine {
     pub fn new() -> UartLine {
-        let timer = Timer::new().and_then(register);
+        let timer = PreciseTimer::new();
         if let Err(error) = &timer {
-            tracing::warn!("no timerfd ({error}): the UART pace is a millisecond coarse");
+            tracing::debug!("no precise timer ({error}): the UART pace is a millisecond coarse");
         }
         UartLine {
             free_at: Instant::now(),
@@ -48,49 +44,85 @@ impl UartLine {
     }
 
     async fn wait_until_free(&self) {
-        let Some(timer) = &self.timer else {
-            tokio::time::sleep_until(self.free_at).await;
-            return;
-        };
         let left = self.free_at.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return;
         }
-        if let Err(error) = timer.get_ref().0.set(
-            Expiration::OneShot(TimeSpec::from_duration(left)),
-            TimerSetTimeFlags::empty(),
-        ) {
-            tracing::warn!("timerfd: {error}");
+        let precise = match &self.timer {
+            Some(timer) => timer.sleep(left).await,
+            None => Err(std::io::Error::from(std::io::ErrorKind::Unsupported)),
+        };
+        if precise.is_err() {
             tokio::time::sleep_until(self.free_at).await;
-            return;
         }
-        loop {
-            let Ok(mut ready) = timer.readable().await else {
-                return tokio::time::sleep_until(self.free_at).await;
-            };
-            // The expiry count: 8 bytes once the timer went off, EAGAIN before.
-            match ready.try_io(|timer| Ok(nix::unistd::read(&timer.get_ref().0, &mut [0; 8])?)) {
-                Ok(_) => return,
-                Err(_not_yet) => continue,
+    }
+}
+
+/// Linux: a non-blocking one-shot timerfd on the monotonic clock, registered with tokio.
+#[cfg(target_os = "linux")]
+mod precise {
+    use std::io;
+    use std::os::fd::{AsFd as _, AsRawFd, RawFd};
+    use std::time::Duration;
+
+    use nix::sys::time::TimeSpec;
+    use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+    use tokio::io::unix::AsyncFd;
+
+    use crate::board::pty::register;
+
+    pub struct PreciseTimer(AsyncFd<Fd>);
+
+    struct Fd(TimerFd);
+
+    impl AsRawFd for Fd {
+        fn as_raw_fd(&self) -> RawFd {
+            self.0.as_fd().as_raw_fd()
+        }
+    }
+
+    impl PreciseTimer {
+        pub fn new() -> io::Result<PreciseTimer> {
+            let flags = TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC;
+            let timer = TimerFd::new(ClockId::CLOCK_MONOTONIC, flags)?;
+            Ok(PreciseTimer(register(Fd(timer))?))
+        }
+
+        /// Sleeps `left`, to the microsecond.
+        pub async fn sleep(&self, left: Duration) -> io::Result<()> {
+            self.0.get_ref().0.set(
+                Expiration::OneShot(TimeSpec::from_duration(left)),
+                TimerSetTimeFlags::empty(),
+            )?;
+            loop {
+                let mut ready = self.0.readable().await?;
+                // The expiry count: 8 bytes once the timer went off, EAGAIN before.
+                match ready.try_io(|timer| Ok(nix::unistd::read(&timer.get_ref().0, &mut [0; 8])?))
+                {
+                    Ok(_) => return Ok(()),
+                    Err(_not_yet) => continue,
+                }
             }
         }
     }
 }
 
-/// A non-blocking one-shot timerfd on the monotonic clock.
-struct Timer(TimerFd);
+/// Elsewhere (macOS has no timerfd): none; tokio's timer paces the line.
+#[cfg(not(target_os = "linux"))]
+mod precise {
+    use std::io;
+    use std::time::Duration;
 
-impl Timer {
-    fn new() -> io::Result<Timer> {
-        let flags = TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC;
-        Ok(Timer(TimerFd::new(ClockId::CLOCK_MONOTONIC, flags)?))
-    }
-}
+    pub struct PreciseTimer;
 
-impl AsRawFd for Timer {
-    fn as_raw_fd(&self) -> RawFd {
-        use std::os::fd::AsFd as _;
-        self.0.as_fd().as_raw_fd()
+    impl PreciseTimer {
+        pub fn new() -> io::Result<PreciseTimer> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+
+        pub async fn sleep(&self, _left: Duration) -> io::Result<()> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
     }
 }
 
@@ -101,6 +133,7 @@ mod tests {
     #[tokio::test]
     async fn bytes_take_ten_bits_each_one_after_another() {
         let mut line = UartLine::new();
+        #[cfg(target_os = "linux")]
         assert!(line.timer.is_some(), "no timerfd");
         let started = Instant::now();
         // 25 requests of 1000 bytes at 1 Mbaud: 10 ms each, 250 ms in all.

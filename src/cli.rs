@@ -173,10 +173,11 @@ pub struct BoardArgs {
 
 #[derive(Debug, Args, Default)]
 pub struct SerialArgs {
-    /// Serial port [default: $ESPCHAT_PORT, $ESPFLASH_PORT, `port` in the config file, or the
-    /// one ESP board found]
+    /// Serial port, or socket://HOST:PORT, rfc2217://HOST:PORT; `tui` takes several (-p A -p B:
+    /// one screen, F2/F3 switch boards) [default: $ESPCHAT_PORT, $ESPFLASH_PORT, `port` in the
+    /// config file, or the one ESP board found]
     #[arg(short, long, value_name = "PORT")]
-    pub port: Option<PathBuf>,
+    pub port: Vec<PathBuf>,
     /// Baud rate [default: $ESPCHAT_BAUD, $ESPFLASH_BAUD, `baud` in the config file, or 115200]
     #[arg(
         short,

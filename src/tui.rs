@@ -16,12 +16,16 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
+use ratatui::buffer::Buffer;
 use ratatui::crossterm::cursor::Show;
 use ratatui::crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
-    Event as TermEvent, EventStream,
+    Event as TermEvent, EventStream, KeyCode, KeyEventKind,
 };
 use ratatui::crossterm::execute;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::widgets::Widget;
 use tokio::sync::mpsc;
 
 use crate::app::App;
@@ -151,40 +155,109 @@ async fn ready(input: &mut EventStream) -> Poll<Option<io::Result<TermEvent>>> {
     std::future::poll_fn(|cx| Poll::Ready(input.poll_next_unpin(cx))).await
 }
 
+/// One board's share of the screen: its App, its session and actors, and their events.
+pub struct BoardScreen {
+    pub app: App,
+    pub config: SessionConfig,
+    pub actors: Actors,
+    /// What the session does before the first frame (e.g. [`UserCommand::Flash`]).
+    pub first: Option<UserCommand>,
+    pub events: mpsc::Receiver<Event>,
+}
+
 /// Runs the TUI until the App quits. `first` is what the session does before the first frame
 /// (e.g. [`UserCommand::Flash`]).
 pub async fn run(
-    mut app: App,
+    app: App,
     config: SessionConfig,
     actors: Actors,
     first: Option<UserCommand>,
-    mut events: mpsc::Receiver<Event>,
+    events: mpsc::Receiver<Event>,
 ) -> anyhow::Result<()> {
+    run_boards(vec![BoardScreen {
+        app,
+        config,
+        actors,
+        first,
+        events,
+    }])
+    .await
+}
+
+/// The key that shows the next board of several, and the previous one.
+const NEXT_BOARD: KeyCode = KeyCode::F(2);
+const PREVIOUS_BOARD: KeyCode = KeyCode::F(3);
+
+/// Runs the TUI on several boards at once (one: the screen as always): each has its own
+/// session, console and panes, all running; one is shown, under a line that lists them all
+/// (F2 and F3 switch).
+pub async fn run_boards(boards: Vec<BoardScreen>) -> anyhow::Result<()> {
     // From here on a signal no longer kills the process outright: it ends the loop below.
     let mut ending = Ending::catch()?;
-    let (session, start) = Session::start(config, Instant::now());
-    let mut face = Face { session, actors };
-    face.carry_out(start, &mut app).await;
-    if let Some(command) = first {
-        let dos = face.session.command(command, Instant::now());
-        face.carry_out(dos, &mut app).await;
+    let many = boards.len() > 1;
+    let (merged_tx, mut events) = mpsc::channel::<(usize, Event)>(4096);
+    let mut faces = Vec::new();
+    let mut apps = Vec::new();
+    for (index, board) in boards.into_iter().enumerate() {
+        let BoardScreen {
+            mut app,
+            config,
+            actors,
+            first,
+            events: mut board_events,
+        } = board;
+        let (session, start) = Session::start(config, Instant::now());
+        let mut face = Face { session, actors };
+        face.carry_out(start, &mut app).await;
+        if let Some(command) = first {
+            let dos = face.session.command(command, Instant::now());
+            face.carry_out(dos, &mut app).await;
+        }
+        let merged = merged_tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = board_events.recv().await {
+                if merged.send((index, event)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        faces.push(face);
+        apps.push(app);
     }
+    drop(merged_tx);
+    let mut shown = 0;
     let (guard, mut terminal) = TerminalGuard::enter()?;
     let mut input = EventStream::new();
-    app.resize(terminal.size()?);
+    let mut size = terminal.size()?;
+    for app in &mut apps {
+        app.resize(app_size(size, many));
+    }
     let mut dirty = true;
     let mut last_draw = Instant::now() - IDLE_FRAME;
     let mut ended_by = None;
     loop {
-        face.tick(&mut app).await;
+        for (face, app) in faces.iter_mut().zip(&mut apps) {
+            face.tick(app).await;
+        }
         if dirty && last_draw.elapsed() >= FRAME || last_draw.elapsed() >= IDLE_FRAME {
-            app.tick(Instant::now());
-            terminal.draw(|frame| frame.render_widget(&app, frame.area()))?;
+            for app in &mut apps {
+                app.tick(Instant::now());
+            }
+            terminal.draw(|frame| {
+                let area = frame.area();
+                if many {
+                    let (bar, rest) = split_bar(area);
+                    frame.render_widget(BoardBar { apps: &apps, shown }, bar);
+                    frame.render_widget(&apps[shown], rest);
+                } else {
+                    frame.render_widget(&apps[shown], area);
+                }
+            })?;
             dirty = false;
             last_draw = Instant::now();
         }
         let mut wait = if dirty { FRAME } else { IDLE_FRAME }.saturating_sub(last_draw.elapsed());
-        if let Some(due) = face.session.next_deadline() {
+        if let Some(due) = faces.iter().filter_map(|f| f.session.next_deadline()).min() {
             wait = wait.min(due.saturating_duration_since(Instant::now()));
         }
         tokio::select! {
@@ -195,8 +268,21 @@ pub async fn run(
                 let at = Instant::now();
                 let mut closed = false;
                 for _ in 0..1024 {
-                    for command in terminal_event(&mut app, input_event, at) {
-                        face.command(command, &mut app).await;
+                    match switch_board(&input_event, many) {
+                        Some(step) => shown = (shown + step.wrapping_add(apps.len())) % apps.len(),
+                        None => {
+                            if let TermEvent::Resize(width, height) = input_event {
+                                size = ratatui::layout::Size::new(width, height);
+                                for app in &mut apps {
+                                    app.resize(app_size(size, many));
+                                }
+                            } else {
+                                let event = shift_mouse(input_event, many);
+                                for command in terminal_event(&mut apps[shown], event, at) {
+                                    faces[shown].command(command, &mut apps[shown]).await;
+                                }
+                            }
+                        }
                     }
                     match ready(&mut input).await {
                         Poll::Ready(Some(Ok(next))) => input_event = next,
@@ -213,12 +299,12 @@ pub async fn run(
                 }
             }
             event = events.recv() => {
-                let Some(event) = event else { break };
-                face.event(&event, &mut app).await;
+                let Some((index, event)) = event else { break };
+                faces[index].event(&event, &mut apps[index]).await;
                 // A fast console: take what else is waiting before drawing.
                 for _ in 0..1024 {
-                    let Ok(event) = events.try_recv() else { break };
-                    face.event(&event, &mut app).await;
+                    let Ok((index, event)) = events.try_recv() else { break };
+                    faces[index].event(&event, &mut apps[index]).await;
                 }
                 dirty = true;
             }
@@ -228,7 +314,7 @@ pub async fn run(
             }
             () = tokio::time::sleep(wait) => {}
         }
-        if app.should_quit() {
+        if apps[shown].should_quit() {
             break;
         }
     }
@@ -236,10 +322,101 @@ pub async fn run(
     drop(input);
     drop(guard);
     // The panes send what is queued and close; the process does not wait for them.
-    let dos = face.session.command(UserCommand::Finish, Instant::now());
-    face.actors.carry_out(dos).await;
+    for face in &mut faces {
+        let dos = face.session.command(UserCommand::Finish, Instant::now());
+        face.actors.carry_out(dos).await;
+    }
     if let Some(caught) = ended_by {
         signals::die_of(caught);
     }
     Ok(())
+}
+
+/// The App's share of the terminal: all of it, or all but the board bar.
+fn app_size(size: ratatui::layout::Size, many: bool) -> ratatui::layout::Size {
+    if many {
+        ratatui::layout::Size::new(size.width, size.height.saturating_sub(1))
+    } else {
+        size
+    }
+}
+
+fn split_bar(area: Rect) -> (Rect, Rect) {
+    let bar = Rect {
+        height: 1.min(area.height),
+        ..area
+    };
+    let rest = Rect {
+        y: area.y + bar.height,
+        height: area.height - bar.height,
+        ..area
+    };
+    (bar, rest)
+}
+
+/// +1 (next) or -1 (previous) as `usize` steps around the list, for the board keys.
+fn switch_board(event: &TermEvent, many: bool) -> Option<usize> {
+    let TermEvent::Key(key) = event else {
+        return None;
+    };
+    if !many || key.kind == KeyEventKind::Release {
+        return None;
+    }
+    match key.code {
+        code if code == NEXT_BOARD => Some(1),
+        code if code == PREVIOUS_BOARD => Some(usize::MAX),
+        _ => None,
+    }
+}
+
+/// The App sees its own area from row 0: under the board bar, mouse rows move up one.
+fn shift_mouse(event: TermEvent, many: bool) -> TermEvent {
+    match event {
+        TermEvent::Mouse(mut mouse) if many => {
+            mouse.row = mouse.row.saturating_sub(1);
+            TermEvent::Mouse(mouse)
+        }
+        other => other,
+    }
+}
+
+/// The line over the screen with several boards: each board's number, port, address (or what
+/// it waits for), the shown one reversed.
+struct BoardBar<'a> {
+    apps: &'a [App],
+    shown: usize,
+}
+
+impl Widget for BoardBar<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let mut x = area.x;
+        for (index, app) in self.apps.iter().enumerate() {
+            let board = app.board();
+            let port = board.port.as_deref().unwrap_or("?");
+            let port = port.rsplit('/').next().unwrap_or(port);
+            let state = match (board.address.ip, board.address.port, &board.lost) {
+                (_, _, Some(_)) => "lost".to_owned(),
+                (Some(ip), Some(tcp), None) => format!("{ip}:{tcp}"),
+                (Some(ip), None, None) => ip.to_string(),
+                (None, _, None) => "no ip yet".to_owned(),
+            };
+            let text = format!(" {} {port} {state} ", index + 1);
+            let style = if index == self.shown {
+                Style::default().add_modifier(Modifier::REVERSED)
+            } else {
+                Style::default()
+            };
+            let width = area.right().saturating_sub(x);
+            if width == 0 {
+                break;
+            }
+            let (end, _) = buf.set_stringn(x, area.y, &text, usize::from(width), style);
+            x = end;
+        }
+        let hint = " F2/F3 board ";
+        let width = u16::try_from(hint.len()).unwrap_or(u16::MAX);
+        if area.right().saturating_sub(x) > width {
+            buf.set_string(area.right() - width, area.y, hint, Style::default());
+        }
+    }
 }

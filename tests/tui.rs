@@ -490,3 +490,65 @@ fn f9_opens_a_listen_pane_and_the_board_connects_to_it() {
     });
     shell.quit_with("C-q");
 }
+
+/// Issue 15 item 4: several boards on one screen. The bar lists both with their addresses;
+/// F2 shows the other board, whose console and panes ran all along; what is typed goes to the
+/// shown board only; F3 comes back to the first one, its scrollback kept.
+#[test]
+fn two_boards_on_one_screen_switch_with_f2_and_keep_running() {
+    let first = support::BoardProcess::start(&[]);
+    let second = support::BoardProcess::start(&[]);
+    let server = own_tmux();
+    let shell = Shell::start(&server, 160, 45);
+    let home = tempfile::tempdir().unwrap();
+    shell.run_espchat(
+        home.path(),
+        &format!(
+            "tui -p {} -p {}",
+            first.serial.display(),
+            second.serial.display()
+        ),
+    );
+    // Both boards' addresses in the bar: the second one's found while the first was shown.
+    let name = |board: &support::BoardProcess| {
+        board
+            .serial
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    shell.wait("both boards up in the bar", |screen| {
+        let bar = screen.lines().next().unwrap_or_default();
+        bar.contains(&format!(" 1 {} 127.0.0.1:{} ", name(&first), first.port))
+            && bar.contains(&format!(" 2 {} 127.0.0.1:{} ", name(&second), second.port))
+    });
+    shell.wait("the first board's panes", |screen| {
+        screen.contains("Client 2 connected") && screen.contains(&first.port.to_string())
+    });
+    shell.keys(&["on", "Enter"]);
+    shell.wait("the first board's LED", |screen| {
+        screen.contains("LED on (Client 1)")
+    });
+    shell.keys(&["F2"]);
+    // Its console and panes ran while it was not shown; its LED was not switched. (Waited for
+    // as a whole: tmux may show a frame half drawn.)
+    shell.wait("the second board shown, as it is", |screen| {
+        screen.contains(&format!("serial {}", second.serial.display()))
+            && screen.contains(&format!("listening on 127.0.0.1:{}", second.port))
+            && screen.contains("Client 2 connected")
+            && !screen.contains("LED on (Client 1)")
+    });
+    shell.keys(&["hello second", "Enter"]);
+    shell.wait("a line on the second board", |screen| {
+        screen.contains("Client 1: hello second")
+    });
+    shell.keys(&["F3"]);
+    shell.wait("the first board again, its scrollback kept", |screen| {
+        screen.contains(&format!("serial {}", first.serial.display()))
+            && screen.contains("LED on (Client 1)")
+            && !screen.contains("hello second")
+    });
+    shell.quit_with("C-q");
+}

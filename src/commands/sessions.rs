@@ -14,6 +14,7 @@ use espchat::serial::port;
 use espchat::serial::{LineEnding, SerialOptions};
 use espchat::session::{Actors, Server, SessionConfig, UserCommand};
 use espchat::trace::Decoding;
+use espchat::tui::BoardScreen;
 use espchat::udp::UdpListener;
 use tokio::sync::mpsc;
 
@@ -24,7 +25,13 @@ use crate::cli::{
 };
 
 pub fn run_monitor(args: MonitorArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
-    let path = serial_path(config, args.serial.port)?;
+    if args.serial.port.len() > 1 {
+        anyhow::bail!(
+            "monitor watches one board; several at once: espchat tui -p A -p B (a screen with \
+             all of them), or espchat flash-and-connect --no-flash -p A -p B (the roll-call)"
+        );
+    }
+    let path = serial_path(config, args.serial.port.into_iter().next())?;
     let baud = config.console_baud(args.serial.baud, &process_env)?;
     let serial = SerialOptions {
         hex: args.hex,
@@ -212,6 +219,12 @@ const LISTEN_ON_THE_NETWORK: std::net::SocketAddr = std::net::SocketAddr::new(
 
 /// The TUI on one board: console, chat panes, flashing on a key.
 async fn tui_session(tui: TuiSession, config: &Config) -> anyhow::Result<()> {
+    let board = board_screen(tui, config)?;
+    espchat::tui::run_boards(vec![board]).await
+}
+
+/// One board's screen: its actors (the console opened, unless it flashes first) and its App.
+fn board_screen(tui: TuiSession, config: &Config) -> anyhow::Result<BoardScreen> {
     let (events_tx, events) = mpsc::channel(4096);
     let port = tui.serial.path.display().to_string();
     let mut actors = Actors::new(events_tx)
@@ -239,7 +252,52 @@ async fn tui_session(tui: TuiSession, config: &Config) -> anyhow::Result<()> {
     } else {
         app.hint(tui.hint);
     }
-    espchat::tui::run(app, tui.session, actors, first, events).await
+    Ok(BoardScreen {
+        app,
+        config: tui.session,
+        actors,
+        first,
+        events,
+    })
+}
+
+/// `tui -p A -p B ...`: every board on one screen, one shown at a time.
+fn run_tui_boards(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
+    let clients = config.clients(args.clients, 2);
+    let baud = config.console_baud(args.serial.baud, &process_env)?;
+    let decoding = Decoding::from_elf(args.elf).map_err(anyhow::Error::msg)?;
+    let wifi = config.wifi(None, None)?;
+    let flash_baud = config.flash_baud(None, &process_env)?;
+    block_on(async move {
+        let mut boards = Vec::new();
+        for port in args.serial.port {
+            let serial = SerialOptions {
+                decoding: decoding.clone(),
+                ..console(port.clone(), baud, config.line_ending(None), &global)
+            };
+            let tui = TuiSession {
+                serial,
+                flash: FlashOptions {
+                    baud: flash_baud,
+                    ..FlashOptions::new(port)
+                },
+                image: FlashImage::Bundled,
+                session: SessionConfig {
+                    any_address: args.any_address,
+                    ..board_session(clients, wifi.clone(), false)
+                },
+                flash_first: false,
+                chip: None,
+                hint: "F2 and F3 show the next and the previous board; each keeps its console \
+                       and panes running"
+                    .to_owned(),
+                hint_until_address: true,
+                listen: LISTEN_ON_THE_NETWORK,
+            };
+            boards.push(board_screen(tui, config)?);
+        }
+        espchat::tui::run_boards(boards).await
+    })
 }
 
 /// A key's chord as the screen names it.
@@ -252,7 +310,10 @@ fn chord(config: &Config, action: espchat::app::keys::Action) -> String {
 
 pub fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
     let clients = config.clients(args.clients, 2);
-    let port = match config.port(args.serial.port, &process_env) {
+    if args.serial.port.len() > 1 && !line_mode(&global) {
+        return run_tui_boards(args, config, global);
+    }
+    let port = match config.port(args.serial.port.into_iter().next(), &process_env) {
         Some(port) => port,
         None => match port::detect_port() {
             Ok(found) => found.path,

@@ -56,15 +56,6 @@ enum Source {
     Chat(PaneId),
 }
 
-impl Source {
-    fn name(self) -> String {
-        match self {
-            Source::Serial => "serial".to_owned(),
-            Source::Chat(id) => format!("chat{id}"),
-        }
-    }
-}
-
 /// An unfinished line: its latest text, when it last changed, and how much of it was printed.
 struct Partial {
     source: Source,
@@ -76,11 +67,11 @@ struct Partial {
 impl Headless {
     /// Runs until end of input or `@quit` (once everything queued is delivered), or Ctrl-C.
     pub async fn run(mut self) -> Result<(), HeadlessError> {
-        let mut out = Printer {
-            stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
-            partials: Vec::new(),
-            timestamps: self.timestamps,
-        };
+        let mut out = Printer::new(
+            io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+            self.timestamps,
+            None,
+        );
         let mut stdin = BufReader::new(tokio::io::stdin());
         let mut input = Vec::new();
         let mut interrupt =
@@ -141,38 +132,12 @@ impl Headless {
     }
 
     /// Carries out the session's decisions; prints what is for the user.
-    async fn carry_out(&mut self, dos: Vec<Do>, out: &mut Printer) -> Result<Next, HeadlessError> {
-        let mut next = Next::Go;
-        for action in self.actors.carry_out(dos).await {
-            match action {
-                Do::Report(id, event) => out.chat(id, event)?,
-                Do::Notice(Notice::ProvisionSent { ssid }) => out.status(
-                    "serial",
-                    &format!("sending the Wi-Fi credentials for \"{ssid}\""),
-                )?,
-                // Said, with its fix, if no address comes (`Do::Fail`).
-                Do::Notice(Notice::NoCredentials) => {}
-                Do::Notice(Notice::PanesTooSlow) => {
-                    out.status("serial", "stopping: chat panes did not finish in time")?;
-                }
-                Do::Notice(Notice::ConsoleFailed(error)) => out.error(&error)?,
-                Do::Notice(Notice::PublicAddress(ip)) => out.status(
-                    "board",
-                    &format!(
-                        "not connecting to {ip}: a public address, and any device can print \
-                         one (add --any-address if it is the board's)"
-                    ),
-                )?,
-                Do::Finished => next = Next::Stop,
-                Do::Fail(message) => {
-                    out.error(&message)?;
-                    out.flush()?;
-                    return Err(HeadlessError::NoAddress(message));
-                }
-                _ => {}
-            }
-        }
-        Ok(next)
+    async fn carry_out(
+        &mut self,
+        dos: Vec<Do>,
+        out: &mut Printer<impl Write>,
+    ) -> Result<Next, HeadlessError> {
+        carry_out(&mut self.actors, dos, out).await
     }
 
     /// One stdin line as a command for the session; errors are printed here.
@@ -180,7 +145,7 @@ impl Headless {
         &self,
         line: &str,
         session: &Session,
-        out: &mut Printer,
+        out: &mut Printer<impl Write>,
     ) -> io::Result<Option<UserCommand>> {
         let (target, text) = match line.split_once(' ') {
             Some((target, text)) => (target, text.to_owned()),
@@ -228,6 +193,45 @@ impl Headless {
     }
 }
 
+/// Carries out a session's decisions with its actors; prints what is for the user.
+async fn carry_out(
+    actors: &mut Actors,
+    dos: Vec<Do>,
+    out: &mut Printer<impl Write>,
+) -> Result<Next, HeadlessError> {
+    let mut next = Next::Go;
+    for action in actors.carry_out(dos).await {
+        match action {
+            Do::Report(id, event) => out.chat(id, event)?,
+            Do::Notice(Notice::ProvisionSent { ssid }) => out.status(
+                "serial",
+                &format!("sending the Wi-Fi credentials for \"{ssid}\""),
+            )?,
+            // Said, with its fix, if no address comes (`Do::Fail`).
+            Do::Notice(Notice::NoCredentials) => {}
+            Do::Notice(Notice::PanesTooSlow) => {
+                out.status("serial", "stopping: chat panes did not finish in time")?;
+            }
+            Do::Notice(Notice::ConsoleFailed(error)) => out.error(&error)?,
+            Do::Notice(Notice::PublicAddress(ip)) => out.status(
+                "board",
+                &format!(
+                    "not connecting to {ip}: a public address, and any device can print \
+                         one (add --any-address if it is the board's)"
+                ),
+            )?,
+            Do::Finished => next = Next::Stop,
+            Do::Fail(message) => {
+                out.error(&message)?;
+                out.flush()?;
+                return Err(HeadlessError::NoAddress(message));
+            }
+            _ => {}
+        }
+    }
+    Ok(next)
+}
+
 /// `@N` with N a pane number as the contract writes it: decimal digits, no sign, no leading
 /// zero.
 fn pane_number(target: &str) -> Option<PaneId> {
@@ -238,13 +242,35 @@ fn pane_number(target: &str) -> Option<PaneId> {
     digits.parse().ok()
 }
 
-struct Printer {
-    stdout: io::BufWriter<io::Stdout>,
+struct Printer<W: Write> {
+    stdout: W,
     partials: Vec<Partial>,
     timestamps: bool,
+    /// With several boards, this printer's board number (from 1): its sources are numbered
+    /// (`serial2|`, `board2!`, `chat2.1|`).
+    board: Option<usize>,
 }
 
-impl Printer {
+impl<W: Write> Printer<W> {
+    fn new(stdout: W, timestamps: bool, board: Option<usize>) -> Printer<W> {
+        Printer {
+            stdout,
+            partials: Vec::new(),
+            timestamps,
+            board,
+        }
+    }
+
+    /// `serial`, `chat3`; with several boards `serial2`, `chat2.3`.
+    fn source_name(&self, source: Source) -> String {
+        match (source, self.board) {
+            (Source::Serial, None) => "serial".to_owned(),
+            (Source::Serial, Some(board)) => format!("serial{board}"),
+            (Source::Chat(id), None) => format!("chat{id}"),
+            (Source::Chat(id), Some(board)) => format!("chat{board}.{id}"),
+        }
+    }
+
     fn event(&mut self, event: Event) -> io::Result<()> {
         match event {
             Event::Serial(event) => self.serial(event),
@@ -287,7 +313,9 @@ impl Printer {
                     match line {
                         // Rendered without control characters already, once per address.
                         TraceLine::Frame(text) => {
-                            self.stdout.write_all(b"trace! ")?;
+                            let source = self.numbered("trace");
+                            self.stdout.write_all(source.as_bytes())?;
+                            self.stdout.write_all(b"! ")?;
                             self.stdout.write_all(text.as_bytes())?;
                             self.stdout.write_all(b"\n")?;
                         }
@@ -308,26 +336,26 @@ impl Printer {
     }
 
     fn chat(&mut self, id: PaneId, event: ChatEvent) -> io::Result<()> {
-        let source = Source::Chat(id).name();
+        let source = self.source_name(Source::Chat(id));
         match event {
             // Every attempt would print one; connected/disconnected say what matters.
             ChatEvent::Connecting { .. } => Ok(()),
-            ChatEvent::Connected { addr } => self.status(&source, &format!("connected {addr}")),
-            ChatEvent::Accepted { peer } => self.status(&source, &format!("accepted from {peer}")),
+            ChatEvent::Connected { addr } => self.line(&source, &format!("connected {addr}")),
+            ChatEvent::Accepted { peer } => self.line(&source, &format!("accepted from {peer}")),
             ChatEvent::Output(output) => self.output(Source::Chat(id), output),
             ChatEvent::Disconnected { reason } => {
-                self.status(&source, &format!("disconnected: {reason}"))
+                self.line(&source, &format!("disconnected: {reason}"))
             }
             ChatEvent::Reconnecting { after } => self.status(
                 &source,
                 &format!("reconnecting in {:.1} s", after.as_secs_f64()),
             ),
-            ChatEvent::Note(text) => self.status(&source, &text),
+            ChatEvent::Note(text) => self.line(&source, &text),
             ChatEvent::Dropped { line, reason } => {
                 let line = clean(&line);
-                self.status(&source, &format!("not sent ({reason}): {line}"))
+                self.line(&source, &format!("not sent ({reason}): {line}"))
             }
-            ChatEvent::Closed => self.status(&source, "closed"),
+            ChatEvent::Closed => self.line(&source, "closed"),
         }
     }
 
@@ -407,15 +435,31 @@ impl Printer {
 
     fn data(&mut self, source: Source, text: &str) -> io::Result<()> {
         let text = clean(text);
+        let name = self.source_name(source);
         if self.timestamps && source == Source::Serial {
             let now = crate::serial::humantime_now();
-            writeln!(self.stdout, "{}| {now} {text}", source.name())
+            writeln!(self.stdout, "{name}| {now} {text}")
         } else {
-            writeln!(self.stdout, "{}| {text}", source.name())
+            writeln!(self.stdout, "{name}| {text}")
         }
     }
 
-    fn status(&mut self, source: &str, text: &str) -> io::Result<()> {
+    /// `serial`, `board`, `error`...; with several boards numbered: `board2`.
+    fn numbered(&self, kind: &str) -> String {
+        match self.board {
+            Some(board) => format!("{kind}{board}"),
+            None => kind.to_owned(),
+        }
+    }
+
+    /// A status line of a source of this board (`serial`, `board`, `flash`, `trace`...).
+    fn status(&mut self, kind: &str, text: &str) -> io::Result<()> {
+        let source = self.numbered(kind);
+        self.line(&source, text)
+    }
+
+    /// A status line of a source named in full.
+    fn line(&mut self, source: &str, text: &str) -> io::Result<()> {
         writeln!(self.stdout, "{source}! {}", clean(text))
     }
 

@@ -6,6 +6,8 @@
 //! session decides (where the panes connect, what happens to lines typed early, when it is
 //! done) is the [`Session`] core's, shared with the TUI.
 
+mod boards;
+
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,8 @@ const PARTIAL_IDLE: Duration = Duration::from_millis(150);
 /// Events printed before stdout is flushed, at most: a fast console costs one write per batch,
 /// not one per line.
 const EVENT_BATCH: usize = 256;
+
+pub use self::boards::{HeadlessBoard, run_boards};
 
 /// What the line mode drives: a session, its actors, and the channel they report to.
 pub struct Headless {

@@ -208,3 +208,60 @@ fn the_roll_call_without_flashing_takes_running_boards() {
             .any(|line| line.starts_with("flash"))
     );
 }
+
+/// Line mode with several boards (issue 15 item 4): every source numbered by board, commands
+/// routed by number; one board's lines never under the other's number.
+#[test]
+fn line_mode_with_two_boards_numbers_every_source() {
+    let first = BoardProcess::start(&[]);
+    let second = BoardProcess::start(&[]);
+    let (a, b) = (
+        first.serial.display().to_string(),
+        second.serial.display().to_string(),
+    );
+    let mut monitor = HeadlessProcess::start(&["monitor", "--headless", "-p", &a, "-p", &b]);
+    monitor.wait_all(&[
+        &format!("serial1! opened {a} at 115200 baud"),
+        &format!("serial2! opened {b} at 115200 baud"),
+    ]);
+    monitor.send("@serial2 ip");
+    monitor.wait_all(&[
+        "board2! ip 127.0.0.1",
+        &format!("board2! port {}", second.port),
+    ]);
+    monitor.send("@serial1 status");
+    let answer = monitor.wait_for("espchat: LED is off");
+    assert!(answer.starts_with("serial1| "), "{answer}");
+    monitor.send("@3.1 hello");
+    assert_eq!(
+        monitor.wait_for("error! "),
+        "error! unknown command \"@3.1\": use @serialK text, @quit (K: the board, 1 to 2)"
+    );
+    monitor.send("@quit");
+    assert!(monitor.wait_exit().success(), "{}", monitor.stderr());
+
+    // With chat panes: chatK.N, and a line for board 2's pane 1 reaches board 2 only.
+    let mut tui =
+        HeadlessProcess::start(&["tui", "--headless", "--clients", "1", "-p", &a, "-p", &b]);
+    tui.send("@serial1 ip");
+    tui.send("@serial2 ip");
+    tui.wait_all(&[
+        &format!("chat1.1! connected 127.0.0.1:{}", first.port),
+        &format!("chat2.1! connected 127.0.0.1:{}", second.port),
+        "chat1.1| Client 1 connected",
+        "chat2.1| Client 1 connected",
+    ]);
+    tui.send("@2.1 on");
+    tui.wait_for("chat2.1| LED on (Client 1)");
+    tui.send("@all bye");
+    tui.wait_all(&["chat1.1| Client 1: bye", "chat2.1| Client 1: bye"]);
+    tui.end_input();
+    assert!(tui.wait_exit().success(), "{}", tui.stderr());
+    let seen = tui.all_stdout().join("\n");
+    assert!(!seen.contains("chat1.1| LED on"), "{seen}");
+    assert!(
+        seen.lines()
+            .all(|line| !line.starts_with("serial|") && !line.starts_with("chat1|")),
+        "an unnumbered source: {seen}"
+    );
+}

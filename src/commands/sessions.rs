@@ -8,7 +8,7 @@ use std::time::Duration;
 use espchat::board::{Board, BoardConfig};
 use espchat::config::{self, Config, WifiCredentials, process_env};
 use espchat::flash::{FlashImage, FlashOptions};
-use espchat::headless::Headless;
+use espchat::headless::{Headless, HeadlessBoard};
 use espchat::listen::{self, Listener};
 use espchat::serial::port;
 use espchat::serial::{LineEnding, SerialOptions};
@@ -25,14 +25,26 @@ use crate::cli::{
 };
 
 pub fn run_monitor(args: MonitorArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
+    let baud = config.console_baud(args.serial.baud, &process_env)?;
     if args.serial.port.len() > 1 {
-        anyhow::bail!(
-            "monitor watches one board; several at once: espchat tui -p A -p B (a screen with \
-             all of them), or espchat flash-and-connect --no-flash -p A -p B (the roll-call)"
-        );
+        let decoding = Decoding::from_elf(args.elf).map_err(anyhow::Error::msg)?;
+        let line_ending = config.line_ending(args.line_ending);
+        let boards = args
+            .serial
+            .port
+            .into_iter()
+            .map(|path| {
+                let serial = SerialOptions {
+                    hex: args.hex,
+                    decoding: decoding.clone(),
+                    ..console(path, baud, line_ending, &global)
+                };
+                (boardless(Server::Board, 0), serial)
+            })
+            .collect();
+        return block_on(line_mode_boards(boards, args.timestamps));
     }
     let path = serial_path(config, args.serial.port.into_iter().next())?;
-    let baud = config.console_baud(args.serial.baud, &process_env)?;
     let serial = SerialOptions {
         hex: args.hex,
         decoding: Decoding::from_elf(args.elf).map_err(anyhow::Error::msg)?,
@@ -176,6 +188,26 @@ async fn line_mode_session(
     headless(session, actors, events, timestamps).await
 }
 
+/// Line mode with several boards: a session and a console each, numbered sources.
+async fn line_mode_boards(
+    boards: Vec<(SessionConfig, SerialOptions)>,
+    timestamps: bool,
+) -> anyhow::Result<()> {
+    let mut headless = Vec::new();
+    for (session, serial) in boards {
+        let (events_tx, events) = mpsc::channel(1024);
+        let mut actors = Actors::new(events_tx).with_console(serial);
+        actors.open_console()?;
+        headless.push(HeadlessBoard {
+            session,
+            actors,
+            events,
+        });
+    }
+    espchat::headless::run_boards(headless, timestamps).await?;
+    Ok(())
+}
+
 /// Runs `session` with `actors` in line mode until input ends.
 async fn headless(
     session: SessionConfig,
@@ -310,8 +342,30 @@ fn chord(config: &Config, action: espchat::app::keys::Action) -> String {
 
 pub fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
     let clients = config.clients(args.clients, 2);
-    if args.serial.port.len() > 1 && !line_mode(&global) {
-        return run_tui_boards(args, config, global);
+    if args.serial.port.len() > 1 {
+        if !line_mode(&global) {
+            return run_tui_boards(args, config, global);
+        }
+        let baud = config.console_baud(args.serial.baud, &process_env)?;
+        let decoding = Decoding::from_elf(args.elf).map_err(anyhow::Error::msg)?;
+        let boards = args
+            .serial
+            .port
+            .into_iter()
+            .map(|path| {
+                let serial = SerialOptions {
+                    decoding: decoding.clone(),
+                    ..console(path, baud, config.line_ending(None), &global)
+                };
+                let session = SessionConfig {
+                    ip_timeout: Some(Duration::from_secs(cli::IP_TIMEOUT_SECS)),
+                    any_address: args.any_address,
+                    ..board_session(clients, None, false)
+                };
+                (session, serial)
+            })
+            .collect();
+        return block_on(line_mode_boards(boards, false));
     }
     let port = match config.port(args.serial.port.into_iter().next(), &process_env) {
         Some(port) => port,

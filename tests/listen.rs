@@ -170,18 +170,11 @@ fn binary_escapes_and_endless_lines_reach_stdout_clean_and_bounded() {
 fn a_port_in_use_is_an_error_that_names_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let output = support::espchat()
-        .args(["listen", &addr])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = support::fails_with(&["listen", &addr]);
     assert!(
         stderr.contains(&format!("cannot listen on {addr}: the port is in use")),
         "{stderr}"
     );
-    assert!(output.stdout.is_empty());
 }
 
 /// Seed 004's exercise, the serial-to-TCP bridge, with the computer as the server: the virtual

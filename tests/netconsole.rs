@@ -116,26 +116,14 @@ fn a_socket_console_with_nothing_there_is_a_clear_error() {
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     let url = format!("socket://127.0.0.1:{port}");
-    let output = support::espchat()
-        .args(["monitor", "--headless", "-p", &url])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = support::fails_with(&["monitor", "--headless", "-p", &url]);
     assert!(
         stderr.contains(&format!("cannot connect to 127.0.0.1:{port}")),
         "{stderr}"
     );
     assert!(stderr.contains("running there?"), "{stderr}");
     // Flashing over the network is not something espflash does: said, with what to do.
-    let output = support::espchat()
-        .args(["flash", "--headless", "-p", &url])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = support::fails_with(&["flash", "--headless", "-p", &url]);
     assert!(
         stderr.contains("is a console behind the network"),
         "{stderr}"

@@ -29,15 +29,11 @@ pub fn run_monitor(args: MonitorArgs, config: &Config, global: GlobalArgs) -> an
     if args.serial.port.len() > 1 {
         let decoding = Decoding::from_elf(args.elf).map_err(anyhow::Error::msg)?;
         let line_ending = config.line_ending(args.line_ending);
-        let boards = args
-            .serial
-            .port
-            .into_iter()
-            .map(|path| {
+        let boards = consoles(args.serial.port, baud, line_ending, &decoding, &global)
+            .map(|serial| {
                 let serial = SerialOptions {
                     hex: args.hex,
-                    decoding: decoding.clone(),
-                    ..console(path, baud, line_ending, &global)
+                    ..serial
                 };
                 (boardless(Server::Board, 0), serial)
             })
@@ -103,6 +99,20 @@ pub fn run_listen(args: ListenArgs) -> anyhow::Result<()> {
             println!("listen! {line}");
         }
         headless(session, actors, events, false).await
+    })
+}
+
+/// The consoles of several boards, alike but for their port.
+fn consoles<'a>(
+    ports: Vec<PathBuf>,
+    baud: u32,
+    line_ending: LineEnding,
+    decoding: &'a Decoding,
+    global: &'a GlobalArgs,
+) -> impl Iterator<Item = SerialOptions> + 'a {
+    ports.into_iter().map(move |path| SerialOptions {
+        decoding: decoding.clone(),
+        ..console(path, baud, line_ending, global)
     })
 }
 
@@ -348,15 +358,9 @@ pub fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Re
         }
         let baud = config.console_baud(args.serial.baud, &process_env)?;
         let decoding = Decoding::from_elf(args.elf).map_err(anyhow::Error::msg)?;
-        let boards = args
-            .serial
-            .port
-            .into_iter()
-            .map(|path| {
-                let serial = SerialOptions {
-                    decoding: decoding.clone(),
-                    ..console(path, baud, config.line_ending(None), &global)
-                };
+        let line_ending = config.line_ending(None);
+        let boards = consoles(args.serial.port, baud, line_ending, &decoding, &global)
+            .map(|serial| {
                 let session = SessionConfig {
                     ip_timeout: Some(Duration::from_secs(cli::IP_TIMEOUT_SECS)),
                     any_address: args.any_address,

@@ -697,3 +697,16 @@ fn run(command: &mut Command) {
     let status = command.status().expect("run a setup command");
     assert!(status.success(), "{command:?} failed: {status}");
 }
+
+/// Runs `espchat ARGS` with no input, checks that it fails with exit status 1 and printed
+/// nothing on stdout; returns its stderr.
+pub fn fails_with(args: &[&str]) -> String {
+    let output = espchat()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run espchat");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

@@ -299,3 +299,54 @@ fn udp_one_datagram_per_line_both_ways() {
     let seen = listener.all_stdout().join("\n");
     assert!(!seen.contains("chat3"), "{seen}");
 }
+
+#[test]
+fn udp_peers_beyond_the_most_are_refused_once_each() {
+    use std::net::UdpSocket;
+    let mut listener = HeadlessProcess::start(&[
+        "listen",
+        "127.0.0.1:0",
+        "--udp",
+        "--max-clients",
+        "2",
+        "--headless",
+    ]);
+    let line = listener.wait_for("listen! listening on 127.0.0.1:");
+    let port: u16 = line
+        .trim_end_matches(" (udp)")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let peers: Vec<UdpSocket> = (0..3)
+        .map(|_| {
+            let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+            peer.connect(("127.0.0.1", port)).unwrap();
+            peer
+        })
+        .collect();
+    for (id, peer) in (1..).zip(&peers[..2]) {
+        peer.send(b"hi\n").unwrap();
+        listener.wait_for(&format!("chat{id}! accepted from "));
+    }
+    // The third is refused, said once however often it sends; the two panes go on.
+    for _ in 0..3 {
+        peers[2].send(b"me too\n").unwrap();
+    }
+    let refused = listener.wait_for("listen! refused ");
+    assert!(
+        refused.starts_with(&format!(
+            "listen! refused {}: 2 connections are open",
+            peers[2].local_addr().unwrap()
+        )),
+        "{refused}"
+    );
+    peers[1].send(b"still here\n").unwrap();
+    listener.wait_for("chat2| still here");
+    listener.send("@quit");
+    assert!(listener.wait_exit().success());
+    let seen = listener.all_stdout().join("\n");
+    assert_eq!(seen.matches("listen! refused").count(), 1, "{seen}");
+    assert!(!seen.contains("me too"), "{seen}");
+}

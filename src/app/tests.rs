@@ -557,3 +557,43 @@ fn the_rest_of_a_lost_key_sequence_is_not_typed() {
     app.handle_key_at(key(KeyCode::Char('[')), later + Duration::from_millis(200));
     assert_eq!(app.panes()[0].input.text(), "ok[");
 }
+
+#[test]
+fn the_listen_pane_opens_focused_sends_to_all_and_closing_it_stops_listening() {
+    let mut app = app(1);
+    assert!(matches!(
+        app.handle_key(key(KeyCode::F(9))).as_slice(),
+        [Command::Listen]
+    ));
+    let report = ListenReport {
+        addr: "0.0.0.0:8888".parse().unwrap(),
+        reachable: vec![crate::listen::HostAddress {
+            ip: "192.168.1.20".parse().unwrap(),
+            interface: "wlan0".into(),
+        }],
+        told: None,
+    };
+    app.listening(&report);
+    assert_eq!(app.focus(), Focus::Chat(1));
+    let pane = &app.panes()[1];
+    assert_eq!(pane.id, LISTEN_PANE);
+    assert_eq!(
+        pane.connection_text(None),
+        "boards connect to 192.168.1.20:8888"
+    );
+    // A second F9 keeps the one pane.
+    app.listening(&report);
+    assert_eq!(app.panes().len(), 2);
+    for c in "hi".chars() {
+        app.handle_key(key(KeyCode::Char(c)));
+    }
+    assert!(matches!(
+        app.handle_key(key(KeyCode::Enter)).as_slice(),
+        [Command::SendAccepted(line)] if line == "hi"
+    ));
+    assert!(matches!(
+        app.handle_key(ctrl('w')).as_slice(),
+        [Command::StopListening]
+    ));
+    assert_eq!(app.panes().len(), 1);
+}

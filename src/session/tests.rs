@@ -784,3 +784,30 @@ fn a_connection_accepted_while_finishing_is_closed_not_adopted() {
     assert_eq!(session.event(&accepted(2), t0), [Do::DropAccepted(2)]);
     assert_eq!(session.event(&closed(1), t0), [Do::Finished]);
 }
+
+#[test]
+fn the_listen_pane_speaks_to_every_accepted_connection_and_says_when_there_is_none() {
+    let t0 = Instant::now();
+    let (mut session, _) = Session::start(board(1), t0);
+    assert_eq!(
+        session.command(UserCommand::SendAccepted("hello".into()), t0),
+        [Do::Report(
+            LISTEN_PANE,
+            ChatEvent::Dropped {
+                line: "hello".into(),
+                reason: "nothing has connected yet"
+            }
+        )]
+    );
+    session.event(&accepted(1), t0);
+    session.event(&accepted(2), t0);
+    // Pane 1 connects to the board: it is not one of the listen pane's connections.
+    assert_eq!(
+        session.command(UserCommand::SendAccepted("hello".into()), t0),
+        [send(2, "hello"), send(3, "hello")]
+    );
+    assert_eq!(
+        session.command(UserCommand::StopListening, t0),
+        [Do::StopListening]
+    );
+}

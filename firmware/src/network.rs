@@ -64,8 +64,9 @@ pub fn use_credentials(credentials: WifiCredentials) {
     NEW_CREDENTIALS.signal(credentials);
 }
 
-/// Sockets per stack: every chat slot plus the DHCP client or server.
-const SOCKETS: usize = SLOTS + 1;
+/// Sockets per stack: every chat slot, the DHCP client or server, and the bridge's connection
+/// (`connect`: the board as a client). A full socket set panics when a socket is added.
+const SOCKETS: usize = SLOTS + 2;
 
 #[derive(Clone, Copy)]
 pub struct Stacks {

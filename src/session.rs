@@ -365,8 +365,9 @@ impl Session {
             Event::Serial(SerialEvent::Output(ConsoleOutput::Line(line))) => {
                 self.console_heard = Some(now);
                 let text = line.text();
-                self.our_firmware |= firmware_reads_console(&text);
-                if self.provision_pending && firmware_reads_console(&text) {
+                let ours = firmware_reads_console(&text);
+                self.our_firmware |= ours;
+                if self.provision_pending && ours {
                     self.provision_pending = false;
                     // First the LED: its command is carried out at once; joining a network
                     // takes the board a while.

@@ -39,8 +39,8 @@ pub struct UdpPeer {
 
 /// Where a pane's datagrams go and come from.
 enum Side {
-    /// Its own socket, connected to the server (`connect --udp`).
-    Own(UdpSocket),
+    /// Its own socket, connected to the server (`connect --udp`), and a datagram's room.
+    Own(UdpSocket, Vec<u8>),
     /// A listener's socket, and the datagrams of one peer.
     Shared {
         socket: Arc<UdpSocket>,
@@ -60,7 +60,7 @@ pub fn spawn_connected(
     tokio::spawn(async move {
         let addr = format!("{host}:{port}");
         let side = match own_socket(&addr).await {
-            Ok(socket) => Side::Own(socket),
+            Ok(socket) => Side::Own(socket, vec![0u8; MAX_DATAGRAM + 1]),
             Err(error) => {
                 let reason = format!("cannot send to {addr}: {}", describe(&error));
                 let _ = events
@@ -131,12 +131,15 @@ async fn run(
     events: &mpsc::Sender<Event>,
 ) {
     let emit = |event| events.send(Event::Chat(id, event));
-    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     loop {
         let received = async {
             match &mut side {
-                Side::Own(socket) => socket.recv(&mut buf).await.map(|n| Some(buf[..n].to_vec())),
-                Side::Shared { inbox, .. } => Ok(inbox.recv().await.map(|bytes| bytes.to_vec())),
+                Side::Own(socket, buf) => socket
+                    .recv(buf)
+                    .await
+                    .map(|n| Some(Bytes::copy_from_slice(&buf[..n]))),
+                // The listener received it already.
+                Side::Shared { inbox, .. } => Ok(inbox.recv().await),
             }
         };
         tokio::select! {
@@ -175,7 +178,7 @@ async fn run(
                         }
                     }
                     let sent = match &side {
-                        Side::Own(socket) => socket.send(&datagram).await,
+                        Side::Own(socket, _) => socket.send(&datagram).await,
                         Side::Shared { socket, peer, .. } => socket.send_to(&datagram, *peer).await,
                     };
                     if let Err(error) = sent {

@@ -14,8 +14,13 @@ fn listen(extra: &[&str]) -> (HeadlessProcess, u16) {
     args.extend_from_slice(extra);
     let mut listener = HeadlessProcess::start(&args);
     let line = listener.wait_for("listen! listening on 127.0.0.1:");
-    let port = line.rsplit(':').next().unwrap().parse().expect("a port");
-    (listener, port)
+    (listener, port_of(&line))
+}
+
+/// The port of a `listen! listening on HOST:PORT` line (` (udp)` after it for UDP).
+fn port_of(line: &str) -> u16 {
+    let addr = line.trim_end_matches(" (udp)");
+    addr.rsplit(':').next().unwrap().parse().expect("a port")
 }
 
 /// A client as `nc` is one: lines out, lines in.
@@ -257,13 +262,7 @@ fn udp_one_datagram_per_line_both_ways() {
     let mut listener = HeadlessProcess::start(&["listen", "127.0.0.1:0", "--udp", "--headless"]);
     let line = listener.wait_for("listen! listening on 127.0.0.1:");
     assert!(line.ends_with(" (udp)"), "{line}");
-    let port: u16 = line
-        .trim_end_matches(" (udp)")
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let port = port_of(&line);
     let boards: Vec<UdpSocket> = (0..2)
         .map(|_| {
             let board = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -303,22 +302,7 @@ fn udp_one_datagram_per_line_both_ways() {
 #[test]
 fn udp_peers_beyond_the_most_are_refused_once_each() {
     use std::net::UdpSocket;
-    let mut listener = HeadlessProcess::start(&[
-        "listen",
-        "127.0.0.1:0",
-        "--udp",
-        "--max-clients",
-        "2",
-        "--headless",
-    ]);
-    let line = listener.wait_for("listen! listening on 127.0.0.1:");
-    let port: u16 = line
-        .trim_end_matches(" (udp)")
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (mut listener, port) = listen(&["--udp", "--max-clients", "2"]);
     let peers: Vec<UdpSocket> = (0..3)
         .map(|_| {
             let peer = UdpSocket::bind("127.0.0.1:0").unwrap();

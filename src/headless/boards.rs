@@ -5,6 +5,7 @@
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::Instant;
 
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -45,8 +46,35 @@ impl Write for Shared {
 struct Run {
     session: Session,
     actors: Actors,
+    events: mpsc::Receiver<Event>,
     printer: Printer<Shared>,
     done: bool,
+}
+
+/// The next event of any board, taking the boards in turn from `first` so that a flooding
+/// console does not starve the others; `None` once every board's channel has closed.
+async fn next_event(runs: &mut [Run], first: &mut usize) -> Option<(usize, Event)> {
+    std::future::poll_fn(|cx| {
+        let count = runs.len();
+        let mut open = false;
+        for step in 0..count {
+            let index = (*first + step) % count;
+            match runs[index].events.poll_recv(cx) {
+                Poll::Ready(Some(event)) => {
+                    *first = (index + 1) % count;
+                    return Poll::Ready(Some((index, event)));
+                }
+                Poll::Ready(None) => {}
+                Poll::Pending => open = true,
+            }
+        }
+        if open {
+            Poll::Pending
+        } else {
+            Poll::Ready(None)
+        }
+    })
+    .await
 }
 
 /// Runs every board's session until input ends (and each has delivered) or Ctrl-C. Fails
@@ -56,23 +84,14 @@ pub async fn run_boards(boards: Vec<HeadlessBoard>, timestamps: bool) -> Result<
         64 * 1024,
         io::stdout(),
     ))));
-    let (merged_tx, mut merged) = mpsc::channel::<(usize, Event)>(4096);
     let mut runs = Vec::new();
     let mut failed = 0;
     for (index, board) in boards.into_iter().enumerate() {
         let HeadlessBoard {
             session,
             mut actors,
-            mut events,
+            events,
         } = board;
-        let forward = merged_tx.clone();
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                if forward.send((index, event)).await.is_err() {
-                    return;
-                }
-            }
-        });
         let (session, start) = Session::start(session, Instant::now());
         let mut printer = Printer::new(stdout.clone(), timestamps, Some(index + 1));
         let done = settle(
@@ -82,11 +101,12 @@ pub async fn run_boards(boards: Vec<HeadlessBoard>, timestamps: bool) -> Result<
         runs.push(Run {
             session,
             actors,
+            events,
             printer,
             done,
         });
     }
-    drop(merged_tx);
+    let mut first = 0;
     let mut stdin = BufReader::new(tokio::io::stdin());
     let mut input = Vec::new();
     let mut input_open = true;
@@ -94,7 +114,7 @@ pub async fn run_boards(boards: Vec<HeadlessBoard>, timestamps: bool) -> Result<
     let mut tick = tokio::time::interval(PARTIAL_IDLE / 2);
     while !runs.iter().all(|run| run.done) {
         tokio::select! {
-            event = merged.recv() => {
+            event = next_event(&mut runs, &mut first) => {
                 let Some((index, event)) = event else { break };
                 let run = &mut runs[index];
                 let dos = run.session.event(&event, Instant::now());
@@ -133,8 +153,13 @@ pub async fn run_boards(boards: Vec<HeadlessBoard>, timestamps: bool) -> Result<
         }
         stdout.flush()?;
     }
+    // Each console's last words (a line it could not send, a last short hex row) come once
+    // it has stopped.
     for run in &mut runs {
         run.actors.close_console().await;
+        while let Ok(event) = run.events.try_recv() {
+            run.printer.event(event)?;
+        }
         run.printer.all_partials()?;
     }
     stdout.flush()?;

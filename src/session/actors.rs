@@ -92,11 +92,11 @@ impl Actors {
         Ok(())
     }
 
-    /// Listens on the default address (`espchat listen`'s), or on any free port when that one
-    /// is taken; keeps a listener that runs already.
-    async fn listen_default(&mut self) -> Result<(), String> {
-        if self.listening.is_some() {
-            return Ok(());
+    /// Listens on [`Actors::with_listen_addr`]'s address, or on any free port of it when that
+    /// one is taken; keeps a listener that runs already. Returns where it listens.
+    fn listen_default(&mut self) -> Result<SocketAddr, String> {
+        if let Some(listening) = &self.listening {
+            return Ok(listening.local_addr());
         }
         let listener = match Listener::bind(self.listen_addr) {
             Err(listen::ListenError::InUse(_)) => {
@@ -105,17 +105,19 @@ impl Actors {
             bound => bound,
         }
         .map_err(|error| error.to_string())?;
+        let addr = listener.local_addr();
         self.listen(listener, LISTEN_PANES)
-            .map_err(|error| format!("cannot listen: {error}"))
+            .map_err(|error| format!("cannot listen: {error}"))?;
+        Ok(addr)
     }
 
     /// Where the listener is; with `board`, tells the board to connect to this computer's
     /// address on its network.
-    async fn tell_board(&mut self, board: Option<std::net::Ipv4Addr>) -> ListenReport {
-        let addr = self
-            .listening
-            .as_ref()
-            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |l| l.local_addr());
+    async fn tell_board(
+        &self,
+        addr: SocketAddr,
+        board: Option<std::net::Ipv4Addr>,
+    ) -> ListenReport {
         let host = board.and_then(|board| listen::address_for(board).ok().flatten());
         let mut told = None;
         if let (Some(host), Some(serial)) = (host, &self.serial) {
@@ -198,8 +200,8 @@ impl Actors {
                         None => left.push(Do::Report(id, ChatEvent::Closed)),
                     }
                 }
-                Do::Listen { board } => match self.listen_default().await {
-                    Ok(()) => left.push(Do::Listening(self.tell_board(board).await)),
+                Do::Listen { board } => match self.listen_default() {
+                    Ok(addr) => left.push(Do::Listening(self.tell_board(addr, board).await)),
                     Err(error) => left.push(Do::Notice(Notice::ListenFailed(error))),
                 },
                 Do::StopListening => self.listening = None,

@@ -16,6 +16,9 @@
 //! and less CPU and memory than the 16 esptool processes.
 //!
 //! CLASS_BENCH_BOARDS=N changes the number of boards. esptool is found as in the flashing bench.
+// Ptys and the peers it compares against (tio, picocom, nc, esptool): Unix only.
+#![cfg_attr(not(unix), no_main)]
+#![cfg(unix)]
 
 mod support;
 

@@ -23,6 +23,9 @@
 //!
 //! esptool is found through $ESPTOOL, /tmp/esptool-venv/bin/esptool, target/ci-venv/bin/esptool
 //! (where CI installs it) or PATH; without it its rows are skipped with a message.
+// Ptys and the peers it compares against (tio, picocom, nc, esptool): Unix only.
+#![cfg_attr(not(unix), no_main)]
+#![cfg(unix)]
 
 mod support;
 

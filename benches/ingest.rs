@@ -24,6 +24,9 @@
 //! symbols (so it decodes them, `trace!` lines and all) beside plain `espchat`. Before the runs,
 //! the bench times loading the firmware's ELF (the full one if `firmware/` was built, and the
 //! bundled symbols) in this process, with the memory it takes.
+// Ptys and the peers it compares against (tio, picocom, nc, esptool): Unix only.
+#![cfg_attr(not(unix), no_main)]
+#![cfg(unix)]
 
 mod support;
 

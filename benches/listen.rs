@@ -15,6 +15,9 @@
 //! Why not `ncat --broker`: a broker relays the clients to each other and has no stdin or
 //! stdout side; nobody at the computer reads or answers the boards, which is the job here.
 //! Every wait has a deadline; `ncat` missing from PATH skips it with a message.
+// Ptys and the peers it compares against (tio, picocom, nc, esptool): Unix only.
+#![cfg_attr(not(unix), no_main)]
+#![cfg(unix)]
 
 mod support;
 

@@ -19,6 +19,9 @@
 //! ncat's own memory is shown for context and counted on neither side.
 //!
 //! Every wait has a deadline; `ncat` or `nc` missing from PATH skips with a message.
+// Ptys and the peers it compares against (tio, picocom, nc, esptool): Unix only.
+#![cfg_attr(not(unix), no_main)]
+#![cfg(unix)]
 
 mod support;
 

@@ -17,6 +17,9 @@
 //!
 //! Every wait has a deadline; a phase that runs out of time reports how far it got.
 //! `ncat` missing from PATH skips the peer with a message.
+// Ptys and the peers it compares against (tio, picocom, nc, esptool): Unix only.
+#![cfg_attr(not(unix), no_main)]
+#![cfg(unix)]
 
 mod support;
 

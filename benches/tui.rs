@@ -20,6 +20,9 @@
 //!
 //! Every process the bench starts lives in its tmux server, which is killed at the end (also
 //! on panic); the espchat processes are killed by pid if a hang-up did not end them.
+// Ptys and the peers it compares against (tio, picocom, nc, esptool): Unix only.
+#![cfg_attr(not(unix), no_main)]
+#![cfg(unix)]
 
 mod support;
 #[path = "../tests/support/tmux.rs"]

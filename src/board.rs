@@ -1,6 +1,6 @@
-//! The virtual board: an ESP32-C3 that runs here. Its serial port is a pty, its chat server is
-//! `espchat-core` on 127.0.0.1, so every part of espchat can be tried and tested without
-//! hardware.
+//! The virtual board: an ESP32-C3 that runs here. Its serial port is a pty (or a TCP port
+//! where there are no ptys), its chat server is `espchat-core` on 127.0.0.1, so every part of
+//! espchat can be tried and tested without hardware.
 
 pub mod boot;
 mod bridge;
@@ -9,21 +9,23 @@ mod console;
 mod firmware;
 pub mod image;
 mod panic;
+mod port;
+#[cfg(unix)]
 mod pty;
 pub mod rom;
+mod socket;
 mod uart;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use firmware::{DEFAULT_SSID, SEND_BACKLOG, STALL_TIMEOUT};
 
 use chip::{Chip, ChipConfig};
-use pty::Pty;
+use port::Port;
+pub use port::SerialKind;
 use rom::{DEFAULT_FLASH_SIZE, Flash};
 
 /// How to start a virtual board.
@@ -31,6 +33,8 @@ use rom::{DEFAULT_FLASH_SIZE, Flash};
 pub struct BoardConfig {
     /// TCP port of the chat server on 127.0.0.1; 0 picks a free one.
     pub tcp_port: u16,
+    /// The serial port: a pty, or a TCP port on 127.0.0.1.
+    pub serial: SerialKind,
     /// A symlink to create to the pty (e.g. `/tmp/esp`), removed when the board stops.
     pub link: Option<PathBuf>,
     /// Start with erased flash instead of an espchat app image.
@@ -47,6 +51,13 @@ pub struct BoardConfig {
 pub enum BoardError {
     #[error("cannot create the virtual serial port (pty): {0}")]
     Pty(io::Error),
+    #[error(
+        "cannot listen for the serial console on 127.0.0.1:{port}: {error} (is another board \
+         using the port? --console-tcp 0 picks a free one)"
+    )]
+    ConsoleBind { port: u16, error: io::Error },
+    #[error("--link makes a symlink to a pty; a board whose serial port is a TCP port has none")]
+    LinkNeedsPty,
     #[error(
         "cannot listen on 127.0.0.1:{port}: {error} (is another board using the port? \
          --tcp-port 0 picks a free one)"
@@ -68,9 +79,10 @@ pub enum BoardError {
 
 /// A running virtual board. Dropping it stops the board; [`Board::stop`] waits for that.
 pub struct Board {
-    pty: Arc<Pty>,
+    serial: Port,
     port: u16,
-    link: Option<Link>,
+    #[cfg(unix)]
+    link: Option<pty::Link>,
     stop: Option<oneshot::Sender<()>>,
     chip: JoinHandle<()>,
     reopen: JoinHandle<io::Result<()>>,
@@ -82,17 +94,28 @@ impl Board {
     pub async fn start(config: BoardConfig) -> Result<Board, BoardError> {
         let port = free_port(config.tcp_port).await?;
         let flash = initial_flash(&config)?;
-        let pty = Pty::open().map_err(BoardError::Pty)?;
-        let link = config
-            .link
-            .map(|path| Link::create(&path, pty.path()))
-            .transpose()?;
-        let reopenable = pty.keep_reopenable().map_err(BoardError::Pty)?;
-        let (console, console_in) = console::start(&pty);
+        let serial = Port::open(config.serial)
+            .await
+            .map_err(|error| match config.serial {
+                SerialKind::Pty => BoardError::Pty(error),
+                SerialKind::Tcp(port) => BoardError::ConsoleBind { port, error },
+            })?;
+        #[cfg(unix)]
+        let link = match (&serial, config.link) {
+            (Port::Pty(pty), Some(path)) => Some(pty::Link::create(&path, pty.path())?),
+            (_, Some(_)) => return Err(BoardError::LinkNeedsPty),
+            (_, None) => None,
+        };
+        #[cfg(not(unix))]
+        if config.link.is_some() {
+            return Err(BoardError::LinkNeedsPty);
+        }
+        let reopenable = serial.keep_reopenable().map_err(BoardError::Pty)?;
+        let (console, console_in) = console::start(&serial);
         let mut chip = Chip::new(
             console,
             console_in,
-            Arc::clone(&pty),
+            serial.clone(),
             ChipConfig {
                 tcp_port: port,
                 flash,
@@ -104,17 +127,18 @@ impl Board {
         let (stop, stopped) = oneshot::channel();
         Ok(Board {
             reopen: tokio::spawn(reopenable),
-            pty,
+            serial,
             port,
+            #[cfg(unix)]
             link,
             stop: Some(stop),
             chip: tokio::spawn(chip.run(stopped)),
         })
     }
 
-    /// The serial port clients open: `/dev/pts/N`.
+    /// The serial port clients open: `/dev/pts/N` or `socket://127.0.0.1:PORT`.
     pub fn serial_path(&self) -> &Path {
-        self.pty.path()
+        self.serial.path()
     }
 
     /// The chat server's TCP port on 127.0.0.1.
@@ -134,6 +158,7 @@ impl Board {
         }
         let _ = (&mut self.chip).await;
         self.reopen.abort();
+        #[cfg(unix)]
         drop(self.link.take());
     }
 }
@@ -210,41 +235,4 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let temporary = PathBuf::from(temporary);
     std::fs::write(&temporary, bytes)?;
     std::fs::rename(&temporary, path)
-}
-
-/// A symlink to the pty, removed again when the board stops, if it still points there.
-struct Link {
-    path: PathBuf,
-    target: PathBuf,
-}
-
-impl Link {
-    fn create(path: &Path, target: &Path) -> Result<Link, BoardError> {
-        let link_error = |error| BoardError::Link {
-            path: path.to_owned(),
-            error,
-        };
-        match std::fs::symlink_metadata(path) {
-            // A link left by a board that was killed: take it over.
-            Ok(meta) if meta.file_type().is_symlink() => {
-                std::fs::remove_file(path).map_err(link_error)?;
-            }
-            Ok(_) => return Err(BoardError::LinkExists(path.to_owned())),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            Err(error) => return Err(link_error(error)),
-        }
-        std::os::unix::fs::symlink(target, path).map_err(link_error)?;
-        Ok(Link {
-            path: path.to_owned(),
-            target: target.to_owned(),
-        })
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        if std::fs::read_link(&self.path).is_ok_and(|target| target == self.target) {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
 }

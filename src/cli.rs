@@ -157,9 +157,13 @@ pub struct BoardArgs {
     /// TCP port of the chat server on 127.0.0.1 (0 picks a free port)
     #[arg(long, value_name = "PORT", default_value_t = espchat_core::PORT)]
     pub tcp_port: u16,
-    /// Also make a symlink at PATH to the serial port (removed on exit)
-    #[arg(long, value_name = "PATH")]
+    /// Also make a symlink at PATH to the serial port (removed on exit; a pty's only)
+    #[arg(long, value_name = "PATH", conflicts_with = "console_tcp")]
     pub link: Option<PathBuf>,
+    /// Serve the serial port on 127.0.0.1:PORT instead of a pty (0 picks a free port): open it
+    /// as -p socket://127.0.0.1:PORT. The only kind on Windows, where 0 is the default
+    #[arg(long, value_name = "PORT")]
+    pub console_tcp: Option<u16>,
     /// Start with erased flash (a board fresh from the factory) instead of the espchat firmware
     #[arg(long)]
     pub blank: bool,

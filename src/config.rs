@@ -454,9 +454,17 @@ fn toml_error(text: &str, error: &toml::de::Error) -> String {
 }
 
 /// Group or others may read it.
+#[cfg(unix)]
 fn readable_by_others(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o044 != 0)
+}
+
+/// Windows has no mode bits: the config lives in the user's profile (AppData), which its ACL
+/// keeps to the user.
+#[cfg(windows)]
+fn readable_by_others(_path: &Path) -> bool {
+    false
 }
 
 #[cfg(test)]

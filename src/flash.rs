@@ -15,7 +15,6 @@ mod rom_deflate;
 mod watchdog;
 
 use std::fmt;
-use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,7 +23,7 @@ pub use espflash::flasher::FlashSize;
 use espflash::flasher::Flasher;
 pub use espflash::target::Chip;
 use espflash::target::XtalFrequency;
-use serialport::{SerialPort as _, TTYPort, UsbPortInfo};
+use serialport::{SerialPort as _, UsbPortInfo};
 
 pub use self::error::FlashError;
 use self::error::{BOOT_BUTTON_FIX, NO_RESET_LINES_FIX, RESET_NEEDS_LINES_FIX};
@@ -37,7 +36,7 @@ use self::progress::{Position, Tracker};
 pub use self::rom_deflate::deflate;
 pub use self::watchdog::STALL_TIMEOUT;
 use self::watchdog::{Watchdog, allowance};
-use crate::serial::port;
+use crate::serial::{NativePort, port};
 
 /// The ROM loader detects the baud rate from SYNC at this rate; `-b` switches after connecting.
 pub const ROM_BAUD: u32 = 115_200;
@@ -387,7 +386,7 @@ pub fn flash(
     let rom_compressed = rom_mode && options.compress && rom_deflate::rom_deflates(info.chip);
     let largest = plan.iter().map(|&(_, len)| len).max().unwrap_or(0);
     let stall = options.stall_timeout;
-    let (watchdog, beats) = Watchdog::new(&board.port_fd, allowance(stall, largest));
+    let (watchdog, beats) = Watchdog::new(board.watched, allowance(stall, largest));
     let started = Instant::now();
     let (written, position, bytes, skipped) = std::thread::scope(|scope| {
         scope.spawn(|| watchdog.run());
@@ -456,7 +455,7 @@ pub fn detect_chip(options: &FlashOptions) -> Result<ChipInfo, FlashError> {
 
 /// Whether the port has modem lines (DTR/RTS/CTS...). A pty does not: the ioctls fail with
 /// ENOTTY, so espflash's resets would fail too.
-pub fn has_modem_lines(serial: &mut TTYPort) -> bool {
+pub fn has_modem_lines(serial: &mut NativePort) -> bool {
     serial.read_clear_to_send().is_ok()
 }
 
@@ -478,8 +477,8 @@ pub fn resets_for(options: &FlashOptions, modem_lines: bool) -> (Before, After) 
 /// A connected ROM loader (or stub) and what it told us.
 struct Board {
     flasher: Flasher,
-    /// The port's descriptor, inside `flasher`.
-    port_fd: RawFd,
+    /// The port, as the watchdog sees it (it is inside `flasher`).
+    watched: watchdog::Port,
     info: ChipInfo,
     flash_size: FlashSize,
     xtal: XtalFrequency,
@@ -497,7 +496,7 @@ impl Board {
         }
         let mut serial = port::open(port, ROM_BAUD)?;
         let modem_lines = has_modem_lines(&mut serial);
-        let port_fd = serial.as_raw_fd();
+        let watched = watchdog::Port::of(&serial);
         let (before, after) = resets_for(options, modem_lines);
         if before == Before::NoResetNoSync && options.chip.is_none() {
             return Err(FlashError::NeedChip);
@@ -548,7 +547,7 @@ impl Board {
         };
         Ok(Board {
             flasher,
-            port_fd,
+            watched,
             info: ChipInfo {
                 chip,
                 revision,

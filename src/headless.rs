@@ -78,8 +78,7 @@ impl Headless {
         );
         let mut stdin = BufReader::new(tokio::io::stdin());
         let mut input = Vec::new();
-        let mut interrupt =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let mut interrupt = crate::signals::Interrupt::catch()?;
         let mut tick = tokio::time::interval(PARTIAL_IDLE / 2);
         let (mut session, start) = Session::start(self.session.clone(), Instant::now());
         let mut input_open = true;

@@ -16,6 +16,7 @@ pub mod listen;
 pub mod roll;
 pub mod serial;
 pub mod session;
+pub mod signals;
 pub mod trace;
 pub mod tui;
 pub mod udp;

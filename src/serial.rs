@@ -6,6 +6,16 @@ pub mod decode;
 pub mod ip_watcher;
 pub mod net;
 pub mod port;
+#[cfg(unix)]
+mod tty_unix;
+#[cfg(unix)]
+use tty_unix as tty;
+#[cfg(windows)]
+mod tty_windows;
+#[cfg(windows)]
+use tty_windows as tty;
+
+pub use tty::NativePort;
 
 pub use console::{
     LineEnding, SerialCommand, SerialConsole, SerialEvent, SerialOptions,

@@ -9,8 +9,6 @@
 //! A signal that ends the process (SIGTERM, SIGINT, SIGHUP, SIGQUIT, ...) ends the loop like a
 //! quit, so the terminal is restored, and the process then dies of the signal (`tui/signals.rs`).
 
-mod signals;
-
 use std::io;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -32,7 +30,7 @@ use crate::app::App;
 use crate::event::Event;
 use crate::session::{Actors, Do, Notice, Session, SessionConfig, UserCommand};
 
-use self::signals::Ending;
+use crate::signals::{self, Ending};
 
 /// Redraws at most this often while events stream in (a fast console), and at least this often
 /// while something time-based is shown (a gauge's ETA, a reconnect countdown).

@@ -1,4 +1,6 @@
 //! `espchat board` end to end: the real binary, its real pty, real TCP clients on loopback.
+// Ptys, Unix signals and the virtual board's pty: Unix only.
+#![cfg(unix)]
 
 mod support;
 

@@ -1,5 +1,7 @@
 //! A class of boards on one computer: several virtual boards flashed by one `espchat flash`,
 //! each in its own pty, all at once.
+// Ptys, Unix signals and the virtual board's pty: Unix only.
+#![cfg(unix)]
 
 mod support;
 

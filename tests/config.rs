@@ -1,6 +1,8 @@
 //! The config file end to end: found at the platform's config dir, or named with `--config`;
 //! defaults < file < environment < flags; bad values stop espchat with exit status 2 and a
 //! message that quotes them; Wi-Fi credentials from the file reach the board and nowhere else.
+// Ptys, Unix signals and the virtual board's pty: Unix only.
+#![cfg(unix)]
 
 mod support;
 

@@ -1,5 +1,7 @@
 //! The engine end to end: `espchat monitor` and `espchat connect` in headless mode, against
 //! the virtual board and against a pty the test drives itself.
+// Ptys, Unix signals and the virtual board's pty: Unix only.
+#![cfg(unix)]
 
 mod support;
 

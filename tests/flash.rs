@@ -1,5 +1,7 @@
 //! Flashing the virtual board with independent tools: esptool (Python, from PyPI), over the
 //! board's real pty, in ROM and stub mode; and what the board boots afterwards.
+// Ptys, Unix signals and the virtual board's pty: Unix only.
+#![cfg(unix)]
 
 mod support;
 

@@ -1,5 +1,7 @@
 //! Installing like the CLIs people trust: shell completions and man pages from the clap
 //! definitions.
+// Ptys, Unix signals and the virtual board's pty: Unix only.
+#![cfg(unix)]
 
 mod support;
 

@@ -1,5 +1,7 @@
 //! `espchat listen`: the computer as the server. Clients here are plain loopback sockets, as a
 //! board running a TCP client example would be.
+// Ptys, Unix signals and the virtual board's pty: Unix only.
+#![cfg(unix)]
 
 mod support;
 

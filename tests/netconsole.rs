@@ -1,6 +1,8 @@
 //! Consoles behind the network (issue 14 item 3): a virtual board's pty bridged to TCP, raw
 //! (`socket://`, as ser2net and esp-link serve it) by this test, and over RFC 2217
 //! (`rfc2217://`) by pyserial's PortManager (tests/support/rfc2217_bridge.py).
+// Ptys, Unix signals and the virtual board's pty: Unix only.
+#![cfg(unix)]
 
 mod support;
 

@@ -1,6 +1,8 @@
 //! `espchat ports --probe` against virtual boards: every port at once, each one's chip, MAC and
 //! flash, a busy or missing port named without stopping the others, and the boards back in
 //! their apps afterwards.
+// Ptys, Unix signals and the virtual board's pty: Unix only.
+#![cfg(unix)]
 
 mod support;
 

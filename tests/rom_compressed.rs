@@ -2,6 +2,8 @@
 //! 1 KiB blocks), against the virtual board on its real pty, with the espflash library: byte
 //! for byte on a blank board and over a half-written region, raw where deflate does not help
 //! or `--no-compress` says so, and how far it got when the board goes away mid-write.
+// Ptys, Unix signals and the virtual board's pty: Unix only.
+#![cfg(unix)]
 
 mod support;
 

@@ -3,6 +3,8 @@
 //! port that of a TCP server this test runs in the board's place (the sketch's side of the
 //! lab). espchat must find address and port on the console, open its chat pane there, and
 //! carry lines both ways.
+// Ptys, Unix signals and the virtual board's pty: Unix only.
+#![cfg(unix)]
 
 mod support;
 

@@ -1,6 +1,8 @@
 //! Crash decoding end to end: panic text arrives on a console, `trace!` lines name function,
 //! file and line. The firmware's real ELF is the input, GNU addr2line (binutils) the
 //! independent peer that says what the right answer is.
+// Ptys, Unix signals and the virtual board's pty: Unix only.
+#![cfg(unix)]
 
 mod support;
 

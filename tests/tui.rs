@@ -1,5 +1,7 @@
 //! The TUI end to end, in a real terminal: tmux runs `espchat demo` in a shell, a test types
 //! into it and reads the screen (NO_COLOR, empty config).
+// Ptys, Unix signals and the virtual board's pty: Unix only.
+#![cfg(unix)]
 
 mod support;
 #[path = "support/tmux.rs"]

@@ -8,7 +8,6 @@
 //! to do that), where flashing tools write the flash; leaving the loader reboots it.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,7 +17,7 @@ use super::boot;
 use super::console::Console;
 use super::firmware::Firmware;
 use super::image::{self, ImageError};
-use super::pty::Pty;
+use super::port::Port;
 use super::rom::{Flash, INITIAL_BAUD, Loader, LoaderEvent, SyncDetector, mac_for_port};
 use super::uart::UartLine;
 use crate::flash::layout::PARTITION_TABLE_ADDRESS;
@@ -69,7 +68,7 @@ pub struct Chip {
     console: Console,
     /// What clients type.
     console_in: mpsc::Receiver<Bytes>,
-    pty: Arc<Pty>,
+    port: Port,
     config: ChipConfig,
     /// The flash, except while the loader holds it.
     flash: Option<Flash>,
@@ -85,14 +84,14 @@ impl Chip {
     pub fn new(
         console: Console,
         console_in: mpsc::Receiver<Bytes>,
-        pty: Arc<Pty>,
+        port: Port,
         mut config: ChipConfig,
     ) -> Chip {
         let flash = std::mem::replace(&mut config.flash, Flash::new_erased(0));
         Chip {
             console,
             console_in,
-            pty,
+            port,
             config,
             flash: Some(flash),
             mode: Mode::ForeignApp,
@@ -110,7 +109,7 @@ impl Chip {
 
     /// Runs (after [`Chip::power_on`]) until `stop` fires or the console fails.
     pub async fn run(mut self, mut stop: oneshot::Receiver<()>) {
-        let pty = Arc::clone(&self.pty);
+        let port = self.port.clone();
         loop {
             let boot_loop = matches!(self.mode, Mode::BootLoop);
             tokio::select! {
@@ -121,8 +120,8 @@ impl Chip {
                 },
                 // A real DevKit resets when the flashing tool closes the port and DTR/RTS drop;
                 // a loader left without FLASH_END (esptool --after no-reset) boots the app then.
-                () = pty.closed() => {
-                    if matches!(self.mode, Mode::Loader(_)) && pty.close_count() > self.closes_at_loader {
+                () = port.closed() => {
+                    if matches!(self.mode, Mode::Loader(_)) && port.close_count() > self.closes_at_loader {
                         self.leave_loader().await;
                     }
                 }
@@ -285,7 +284,7 @@ impl Chip {
         while let Ok(bytes) = self.console_in.try_recv() {
             dropped += bytes.len();
         }
-        dropped += self.pty.discard_input();
+        dropped += self.port.discard_input();
         if dropped > 0 {
             tracing::debug!("reset: {dropped} bytes of input dropped");
         }
@@ -294,8 +293,8 @@ impl Chip {
     async fn input(&mut self, bytes: &[u8]) {
         // A tool that let go before these bytes were sent ends its loader session first: the
         // bytes are the next client's.
-        self.pty.take_events();
-        if matches!(self.mode, Mode::Loader(_)) && self.pty.close_count() > self.closes_at_loader {
+        self.port.take_events();
+        if matches!(self.mode, Mode::Loader(_)) && self.port.close_count() > self.closes_at_loader {
             self.leave_loader().await;
         }
         if matches!(self.mode, Mode::Loader(_)) {
@@ -321,7 +320,7 @@ impl Chip {
             .take()
             .unwrap_or_else(|| Flash::new_erased(super::rom::DEFAULT_FLASH_SIZE));
         // Closes queued before this SYNC were the previous client's.
-        self.closes_at_loader = self.pty.close_events();
+        self.closes_at_loader = self.port.close_events();
         let mut loader = Loader::with_mac(flash, mac_for_port(self.config.tcp_port));
         let mut events = Vec::new();
         loader.answer_sync(&mut |event| events.push(event));
@@ -379,7 +378,7 @@ impl Chip {
             return;
         }
         let baud = self
-            .pty
+            .port
             .baud()
             .filter(|&baud| baud > 0)
             .unwrap_or_else(|| match &self.mode {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::pty::Pty;
+use super::port::Port;
 
 /// Console lines waiting for the pty; past this (nobody reading the port) lines are dropped,
 /// as a UART's output is lost when nothing listens.
@@ -78,10 +78,10 @@ impl Console {
 
 /// Starts the console tasks on the pty; returns the console handle and the stream of bytes
 /// clients type.
-pub fn start(pty: &Arc<Pty>) -> (Console, mpsc::Receiver<Bytes>) {
+pub fn start(port: &Port) -> (Console, mpsc::Receiver<Bytes>) {
     let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(CONSOLE_QUEUE_LINES);
     let dropped = Arc::new(AtomicU64::new(0));
-    let writer_pty = Arc::clone(pty);
+    let writer = port.clone();
     let writer_dropped = Arc::clone(&dropped);
     tokio::spawn(async move {
         while let Some(line) = out_rx.recv().await {
@@ -90,11 +90,11 @@ pub fn start(pty: &Arc<Pty>) -> (Console, mpsc::Receiver<Bytes>) {
                 let notice = format!(
                     "[virtual board: {lost} console lines dropped while nobody read the port]\r\n"
                 );
-                if writer_pty.write_all(notice.as_bytes()).await.is_err() {
+                if writer.write_all(notice.as_bytes()).await.is_err() {
                     break;
                 }
             }
-            if let Err(error) = writer_pty.write_all(&line).await {
+            if let Err(error) = writer.write_all(&line).await {
                 tracing::warn!("serial console write failed: {error}");
                 break;
             }
@@ -102,11 +102,11 @@ pub fn start(pty: &Arc<Pty>) -> (Console, mpsc::Receiver<Bytes>) {
     });
 
     let (in_tx, in_rx) = mpsc::channel::<Bytes>(64);
-    let reader_pty = Arc::clone(pty);
+    let reader = port.clone();
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         loop {
-            match reader_pty.read(&mut buf).await {
+            match reader.read(&mut buf).await {
                 Ok(0) => continue,
                 Ok(n) => {
                     if in_tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::BoardError;
+
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::pty::{OpenptyResult, openpty};
 use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
@@ -190,6 +192,43 @@ impl Pty {
                 }
             }
         });
+    }
+}
+
+/// A symlink to the pty, removed again when the board stops, if it still points there.
+pub struct Link {
+    path: PathBuf,
+    target: PathBuf,
+}
+
+impl Link {
+    pub fn create(path: &Path, target: &Path) -> Result<Link, BoardError> {
+        let link_error = |error| BoardError::Link {
+            path: path.to_owned(),
+            error,
+        };
+        match std::fs::symlink_metadata(path) {
+            // A link left by a board that was killed: take it over.
+            Ok(meta) if meta.file_type().is_symlink() => {
+                std::fs::remove_file(path).map_err(link_error)?;
+            }
+            Ok(_) => return Err(BoardError::LinkExists(path.to_owned())),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(link_error(error)),
+        }
+        std::os::unix::fs::symlink(target, path).map_err(link_error)?;
+        Ok(Link {
+            path: path.to_owned(),
+            target: target.to_owned(),
+        })
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if std::fs::read_link(&self.path).is_ok_and(|target| target == self.target) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -6,21 +6,22 @@ use std::io::Write as _;
 use anyhow::Context as _;
 use std::path::PathBuf;
 
-use espchat::board::{Board, BoardConfig};
+use espchat::board::{Board, BoardConfig, SerialKind};
 use espchat::flash::{self, ChipInfo, FlashError, FlashOptions, detect_chip};
 use espchat::serial::port::{self, PortError, PortInfo};
-use tokio::signal::unix::{SignalKind, signal};
+use espchat::signals::Ending;
 
 use super::{block_on, print};
 use crate::cli::BoardArgs;
 
 pub fn run_board(args: BoardArgs) -> anyhow::Result<()> {
     block_on(async {
-        let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-        let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-        let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        let mut ending = Ending::catch().context("cannot catch Ctrl-C")?;
         let mut board = Board::start(BoardConfig {
             tcp_port: args.tcp_port,
+            serial: args
+                .console_tcp
+                .map_or_else(SerialKind::default, SerialKind::Tcp),
             link: args.link,
             blank: args.blank,
             flash_file: args.flash_file,
@@ -35,13 +36,18 @@ pub fn run_board(args: BoardArgs) -> anyhow::Result<()> {
         let _ = writeln!(stdout, "tcp: 127.0.0.1:{port}");
         let _ = stdout.flush();
         drop(stdout);
+        let console = match serial.strip_prefix("socket://") {
+            Some(address) => format!(
+                "espchat monitor -p {serial} (or: nc {})",
+                address.replace(':', " ")
+            ),
+            None => format!("picocom {serial}"),
+        };
         eprintln!(
-            "virtual ESP32-C3 running. Console: picocom {serial}   Chat: nc 127.0.0.1 {port}   Stop: Ctrl-C"
+            "virtual ESP32-C3 running. Console: {console}   Chat: nc 127.0.0.1 {port}   Stop: Ctrl-C"
         );
         tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-            _ = hangup.recv() => {}
+            _ = ending.recv() => {}
             _ = board.wait() => anyhow::bail!("the virtual board's serial console failed"),
         }
         board.stop().await;

@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use espchat::board::{Board, BoardConfig};
+use espchat::board::{Board, BoardConfig, SerialKind};
 use espchat::config::{self, Config, WifiCredentials, process_env};
 use espchat::flash::{FlashImage, FlashOptions};
 use espchat::headless::{Headless, HeadlessBoard};
@@ -435,15 +435,26 @@ pub fn run_tui(args: TuiArgs, config: &Config, global: GlobalArgs) -> anyhow::Re
     block_on(tui_session(tui, config))
 }
 
+/// What the demo says where it cannot flash the virtual board.
+const NOT_FLASHED: &str = "espchat demo: this system has no ptys, so the virtual board's serial \
+    port is a TCP port, which espflash cannot flash through; the board starts with the espchat \
+    firmware in its flash, as after its first flash. (`espchat board` with esptool \
+    --port socket://... flashes it; real boards flash as everywhere.)";
+
 /// The main job on the embedded default: a virtual board in this process, flashed, booted,
 /// its IP read from its console, panes opened.
 pub fn run_demo(args: DemoArgs, config: &Config, global: GlobalArgs) -> anyhow::Result<()> {
     let clients = config.clients(args.clients, 2);
     block_on(async move {
+        // Where there are no ptys the board's port is a TCP one, which espflash cannot flash
+        // through: the board starts with the firmware in its flash, as after its first flash.
+        let serial_kind = SerialKind::default();
+        let flashable = serial_kind == SerialKind::Pty;
         let board = Board::start(BoardConfig {
             tcp_port: 0,
+            serial: serial_kind,
             link: None,
-            blank: true,
+            blank: flashable,
             flash_file: None,
             throttle: true,
         })
@@ -463,12 +474,20 @@ pub fn run_demo(args: DemoArgs, config: &Config, global: GlobalArgs) -> anyhow::
             &global,
         );
         let result = if line_mode(&global) {
-            let options = flash.clone();
-            let report =
-                tokio::task::spawn_blocking(move || flash_lines(&options, &FlashImage::Bundled))
-                    .await??;
             let mut serial = serial;
-            serial.decoding.flashed(&FlashImage::Bundled, report.chip);
+            if flashable {
+                let options = flash.clone();
+                let report = tokio::task::spawn_blocking(move || {
+                    flash_lines(&options, &FlashImage::Bundled)
+                })
+                .await??;
+                serial.decoding.flashed(&FlashImage::Bundled, report.chip);
+            } else {
+                eprintln!("{NOT_FLASHED}");
+                serial
+                    .decoding
+                    .flashed(&FlashImage::Bundled, espchat::flash::Chip::Esp32c3);
+            }
             let session = SessionConfig {
                 ip_timeout: Some(Duration::from_secs(cli::IP_TIMEOUT_SECS)),
                 ..board_session(clients, None, true)
@@ -484,11 +503,17 @@ pub fn run_demo(args: DemoArgs, config: &Config, global: GlobalArgs) -> anyhow::
                 flash,
                 image: FlashImage::Bundled,
                 session: board_session(clients, None, false),
-                flash_first: true,
+                flash_first: flashable,
                 chip: Some("ESP32-C3 (virtual)".to_owned()),
-                hint: format!(
-                    "espchat demo: flashing the virtual board, then chat panes open. Type `on` in pane 1, `off` in pane 2, and watch the LED.{quit}"
-                ),
+                hint: if flashable {
+                    format!(
+                        "espchat demo: flashing the virtual board, then chat panes open. Type `on` in pane 1, `off` in pane 2, and watch the LED.{quit}"
+                    )
+                } else {
+                    format!(
+                        "espchat demo: the virtual board boots, then chat panes open. Type `on` in pane 1, `off` in pane 2, and watch the LED.{quit}"
+                    )
+                },
                 hint_until_address: false,
                 // The virtual board is this computer: nothing else needs to reach the listener.
                 listen: std::net::SocketAddr::from(([127, 0, 0, 1], listen::DEFAULT_PORT)),

@@ -398,6 +398,7 @@ fn wifi_flags_and_the_file() {
     assert!(!message.contains("short\""), "{message}");
 }
 
+#[cfg(unix)]
 #[test]
 fn loading_warns_when_others_can_read_a_password() {
     use std::os::unix::fs::PermissionsExt as _;

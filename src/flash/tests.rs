@@ -1,5 +1,3 @@
-use std::os::fd::AsRawFd as _;
-
 use clap::ValueEnum as _;
 
 use super::layout::LoadedParts;
@@ -26,14 +24,6 @@ fn app_header(chip_id: u16) -> Vec<u8> {
     image[0] = format::IMAGE_MAGIC;
     image[format::IMAGE_CHIP_ID_OFFSET..][..2].copy_from_slice(&chip_id.to_le_bytes());
     image
-}
-
-/// A pty pair; the slave's path is what a user would pass with -p.
-fn pty() -> (nix::pty::OpenptyResult, PathBuf) {
-    let pty = nix::pty::openpty(None, None).expect("openpty");
-    let path = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))
-        .expect("pty slave path");
-    (pty, path)
 }
 
 #[test]
@@ -89,15 +79,6 @@ fn resets_follow_the_port_unless_asked() {
         resets_for(&options, false),
         (Before::UsbReset, After::WatchdogReset)
     );
-}
-
-#[test]
-fn a_pty_has_no_modem_lines() {
-    let (_pty, path) = pty();
-    let mut serial = port::open(&path, ROM_BAUD).expect("open the pty slave");
-    assert!(!has_modem_lines(&mut serial));
-    // The same ioctl a reset needs fails, so the automatic choice avoids it.
-    assert!(serial.write_request_to_send(true).is_err());
 }
 
 #[test]
@@ -500,43 +481,6 @@ fn status_lines_follow_the_headless_contract() {
 }
 
 #[test]
-fn silence_on_a_pty_is_no_answer_with_the_pty_fix() {
-    // The master stays open and never answers: a pty with nothing behind it.
-    let (_pty, path) = pty();
-    let mut options = FlashOptions::new(&path);
-    options.use_stub = false;
-    let image = FlashImage::Bin {
-        data: vec![0; 16],
-        address: DEFAULT_APP_ADDRESS,
-    };
-    let mut events = Vec::new();
-    let error = flash(&options, &image, &mut |event| events.push(event)).unwrap_err();
-    assert_eq!(
-        events,
-        [FlashEvent::Connecting {
-            port: path.clone(),
-            before: Before::NoReset,
-            after: After::NoReset,
-        }]
-    );
-    assert_eq!(
-        error.to_string(),
-        format!(
-            "no answer from the board's ROM loader on {}: {NO_RESET_LINES_FIX}",
-            path.display()
-        )
-    );
-}
-
-#[test]
-fn no_reset_no_sync_needs_a_chip() {
-    let (_pty, path) = pty();
-    let mut options = FlashOptions::new(&path);
-    options.before = Some(Before::NoResetNoSync);
-    assert!(matches!(detect_chip(&options), Err(FlashError::NeedChip)));
-}
-
-#[test]
 fn a_missing_port_is_the_consoles_not_found() {
     let options = FlashOptions::new("/dev/ttyDOESNOTEXIST");
     let error = detect_chip(&options).unwrap_err();
@@ -544,4 +488,65 @@ fn a_missing_port_is_the_consoles_not_found() {
         matches!(error, FlashError::Port(PortError::NotFound(_))),
         "{error:?}"
     );
+}
+
+/// On a pty: Unix only.
+#[cfg(unix)]
+mod on_a_pty {
+    use super::*;
+    use std::os::fd::AsRawFd as _;
+
+    /// A pty pair; the slave's path is what a user would pass with -p.
+    fn pty() -> (nix::pty::OpenptyResult, PathBuf) {
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let path = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))
+            .expect("pty slave path");
+        (pty, path)
+    }
+
+    #[test]
+    fn a_pty_has_no_modem_lines() {
+        let (_pty, path) = pty();
+        let mut serial = port::open(&path, ROM_BAUD).expect("open the pty slave");
+        assert!(!has_modem_lines(&mut serial));
+        // The same ioctl a reset needs fails, so the automatic choice avoids it.
+        assert!(serial.write_request_to_send(true).is_err());
+    }
+
+    #[test]
+    fn silence_on_a_pty_is_no_answer_with_the_pty_fix() {
+        // The master stays open and never answers: a pty with nothing behind it.
+        let (_pty, path) = pty();
+        let mut options = FlashOptions::new(&path);
+        options.use_stub = false;
+        let image = FlashImage::Bin {
+            data: vec![0; 16],
+            address: DEFAULT_APP_ADDRESS,
+        };
+        let mut events = Vec::new();
+        let error = flash(&options, &image, &mut |event| events.push(event)).unwrap_err();
+        assert_eq!(
+            events,
+            [FlashEvent::Connecting {
+                port: path.clone(),
+                before: Before::NoReset,
+                after: After::NoReset,
+            }]
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "no answer from the board's ROM loader on {}: {NO_RESET_LINES_FIX}",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn no_reset_no_sync_needs_a_chip() {
+        let (_pty, path) = pty();
+        let mut options = FlashOptions::new(&path);
+        options.before = Some(Before::NoResetNoSync);
+        assert!(matches!(detect_chip(&options), Err(FlashError::NeedChip)));
+    }
 }

@@ -110,7 +110,7 @@ pub async fn run_boards(boards: Vec<HeadlessBoard>, timestamps: bool) -> Result<
     let mut stdin = BufReader::new(tokio::io::stdin());
     let mut input = Vec::new();
     let mut input_open = true;
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut interrupt = crate::signals::Interrupt::catch()?;
     let mut tick = tokio::time::interval(PARTIAL_IDLE / 2);
     while !runs.iter().all(|run| run.done) {
         tokio::select! {

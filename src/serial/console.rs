@@ -4,20 +4,18 @@
 //! restarting) at the same path or wherever the same USB device shows up again.
 
 use std::io::{self, Write as _};
-use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use memchr::memmem::Finder;
-use serialport::{SerialPort as _, TTYPort};
-use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 
 use super::decode::{ConsoleDecoder, ConsoleOutput, HexDump, Style, StyledLine};
 use super::ip_watcher::{BoardAddress, IpWatcher};
 use super::net::{NetPort, console_url};
 use super::port::{self, PortError, UsbIdentity};
+use super::tty::Tty;
 use crate::event::Event;
 use crate::trace::{Decoding, TraceLine, Tracer};
 
@@ -474,10 +472,10 @@ pub fn humantime_now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
-/// An open port, readable and writable without blocking the runtime: a tty, or a console
-/// behind the network (`socket://`, `rfc2217://`).
+/// An open port, readable and writable without blocking the runtime: a local serial port, or
+/// a console behind the network (`socket://`, `rfc2217://`).
 enum Port {
-    Tty(AsyncFd<TTYPort>),
+    Tty(Tty),
     Net(Box<NetPort>),
 }
 
@@ -486,92 +484,37 @@ impl Port {
         if let Some((scheme, address)) = console_url(path) {
             return NetPort::open(path, scheme, address, baud).map(|net| Port::Net(Box::new(net)));
         }
-        let tty = port::open(path, baud)?;
-        let other = |error: io::Error| PortError::Other {
-            path: path.to_owned(),
-            message: error.to_string(),
-        };
-        set_nonblocking(tty.as_raw_fd()).map_err(other)?;
-        // SAFETY: the TTYPort owns its descriptor and keeps it open until the AsyncFd drops it.
-        let fd = unsafe { AsyncFd::register(tty) }.map_err(|error| other(error.into_parts().1))?;
-        Ok(Port::Tty(fd))
+        Tty::open(path, baud).map(Port::Tty)
     }
 
-    async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let fd = match self {
-            Port::Tty(fd) => fd,
-            Port::Net(net) => return net.read(buf).await,
-        };
-        loop {
-            let mut guard = fd.readable().await?;
-            match guard.try_io(|fd| raw_read(fd.get_ref().as_raw_fd(), buf)) {
-                Ok(result) => return result,
-                Err(_would_block) => continue,
-            }
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Port::Tty(tty) => tty.read(buf).await,
+            Port::Net(net) => net.read(buf).await,
         }
     }
 
-    async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
-        let fd = match self {
-            Port::Tty(fd) => fd,
-            Port::Net(net) => return net.write_all(bytes).await,
-        };
-        while !bytes.is_empty() {
-            let mut guard = fd.writable().await?;
-            match guard.try_io(|fd| raw_write(fd.get_ref().as_raw_fd(), bytes)) {
-                Ok(Ok(written)) => bytes = &bytes[written..],
-                Ok(Err(error)) => return Err(error),
-                Err(_would_block) => continue,
-            }
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Port::Tty(tty) => tty.write_all(bytes).await,
+            Port::Net(net) => net.write_all(bytes).await,
         }
-        Ok(())
     }
 
     /// The auto-reset circuit of ESP boards: RTS low pulls EN low; DTR stays high so the chip
     /// boots the app, not the ROM loader.
     async fn reset(&mut self) -> Result<(), String> {
-        let fd = match self {
-            Port::Tty(fd) => fd,
-            Port::Net(net) => return net.reset(RESET_PULSE).await,
-        };
-        let tty = fd.get_mut();
-        tty.write_data_terminal_ready(false)
-            .map_err(|error| error.to_string())?;
-        tty.write_request_to_send(true)
-            .map_err(|error| error.to_string())?;
-        tokio::time::sleep(RESET_PULSE).await;
-        fd.get_mut()
-            .write_request_to_send(false)
-            .map_err(|error| error.to_string())
-    }
-}
-
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: F_GETFL/F_SETFL on a descriptor we own; no memory is passed.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags == -1 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn raw_read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for `buf.len()` bytes of writes for the whole call.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
-fn raw_write(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
-    // SAFETY: `bytes` is valid for `bytes.len()` bytes of reads for the whole call.
-    let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
+        match self {
+            Port::Tty(tty) => {
+                let lines = |error: serialport::Error| error.to_string();
+                let port = tty.lines();
+                port.write_data_terminal_ready(false).map_err(lines)?;
+                port.write_request_to_send(true).map_err(lines)?;
+                tokio::time::sleep(RESET_PULSE).await;
+                tty.lines().write_request_to_send(false).map_err(lines)
+            }
+            Port::Net(net) => net.reset(RESET_PULSE).await,
+        }
     }
 }
 
@@ -587,104 +530,113 @@ mod tests {
         assert_eq!(led_line("Client 1: espchat: led onward"), None);
     }
 
-    /// A pty to stand for a board, and the console options that open its port.
-    fn pty_console() -> (nix::pty::OpenptyResult, SerialOptions) {
-        let pty = nix::pty::openpty(None, None).unwrap();
-        let options = SerialOptions {
-            path: nix::unistd::ttyname(&pty.slave).unwrap(),
-            baud: 115_200,
-            line_ending: LineEnding::Crlf,
-            hex: false,
-            log_file: None,
-            decoding: Default::default(),
-        };
-        (pty, options)
-    }
+    /// On a pty: Unix only.
+    #[cfg(unix)]
+    mod on_a_pty {
+        use super::*;
 
-    #[tokio::test]
-    async fn a_fresh_line_ends_what_the_device_holds_first() {
-        use std::io::Read as _;
-        let (pty, options) = pty_console();
-        let (events, _event_rx) = mpsc::channel(64);
-        let console = SerialConsole::open(options, events).unwrap();
-        console
-            .send(SerialCommand::FreshLine("wifi lab".into()))
-            .await;
-        console.send(SerialCommand::Line("status".into())).await;
-        console.close().await;
-        // Non-blocking reads with a deadline: a missing byte fails the test instead of hanging it.
-        let flags = nix::fcntl::fcntl(&pty.master, nix::fcntl::FcntlArg::F_GETFL).unwrap();
-        let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
-        nix::fcntl::fcntl(&pty.master, nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
-        let mut master = std::fs::File::from(pty.master);
-        let mut buf = vec![0u8; 64];
-        let mut got = Vec::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while got.len() < b"\r\nwifi lab\r\nstatus\r\n".len()
-            && std::time::Instant::now() < deadline
-        {
-            match master.read(&mut buf) {
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                Err(error) => panic!("reading the pty: {error}"),
-            }
+        /// A pty to stand for a board, and the console options that open its port.
+        fn pty_console() -> (nix::pty::OpenptyResult, SerialOptions) {
+            let pty = nix::pty::openpty(None, None).unwrap();
+            let options = SerialOptions {
+                path: nix::unistd::ttyname(&pty.slave).unwrap(),
+                baud: 115_200,
+                line_ending: LineEnding::Crlf,
+                hex: false,
+                log_file: None,
+                decoding: Default::default(),
+            };
+            (pty, options)
         }
-        assert_eq!(got, b"\r\nwifi lab\r\nstatus\r\n");
-    }
 
-    #[tokio::test]
-    async fn closing_lets_go_of_the_port_before_it_returns() {
-        let pty = nix::pty::openpty(None, None).unwrap();
-        let path = nix::unistd::ttyname(&pty.slave).unwrap();
-        let options = SerialOptions {
-            path: path.clone(),
-            baud: 115_200,
-            line_ending: LineEnding::Crlf,
-            hex: false,
-            log_file: None,
-            decoding: Default::default(),
-        };
-        let (events, _event_rx) = mpsc::channel(64);
-        for _ in 0..20 {
-            let console = SerialConsole::open(options.clone(), events.clone()).unwrap();
-            // The port is exclusive while the console has it...
-            assert!(matches!(
-                Port::open(&path, 115_200),
-                Err(PortError::Busy { .. })
-            ));
-            console.close().await;
-            // ...and free the moment close returns, as the flasher needs it.
-            drop(Port::open(&path, 115_200).expect("the port is free after close"));
-        }
-    }
-
-    /// Issue 16, item 1: a line typed as the port vanishes is reported as not sent, whether
-    /// the console notices the loss first or finds out by failing to write it.
-    #[tokio::test]
-    async fn a_line_whose_write_fails_with_the_port_is_reported_not_sent() {
-        for run in 1..=20 {
+        #[tokio::test]
+        async fn a_fresh_line_ends_what_the_device_holds_first() {
+            use std::io::Read as _;
             let (pty, options) = pty_console();
-            let (events, mut event_rx) = mpsc::channel(64);
+            let (events, _event_rx) = mpsc::channel(64);
             let console = SerialConsole::open(options, events).unwrap();
-            // The port hangs up before the actor first runs: reading and writing both fail.
-            drop(pty);
+            console
+                .send(SerialCommand::FreshLine("wifi lab".into()))
+                .await;
             console.send(SerialCommand::Line("status".into())).await;
-            let mut reported = false;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while !reported {
-                let event = tokio::time::timeout_at(deadline, event_rx.recv()).await;
-                match event {
-                    Ok(Some(Event::Serial(SerialEvent::Problem(message)))) => {
-                        assert!(message.starts_with("not sent: "), "{message}");
-                        reported = true;
+            console.close().await;
+            // Non-blocking reads with a deadline: a missing byte fails the test instead of hanging it.
+            let flags = nix::fcntl::fcntl(&pty.master, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+            let flags =
+                nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+            nix::fcntl::fcntl(&pty.master, nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+            let mut master = std::fs::File::from(pty.master);
+            let mut buf = vec![0u8; 64];
+            let mut got = Vec::new();
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while got.len() < b"\r\nwifi lab\r\nstatus\r\n".len()
+                && std::time::Instant::now() < deadline
+            {
+                match master.read(&mut buf) {
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                     }
-                    Ok(Some(_)) => {}
-                    Ok(None) | Err(_) => panic!("run {run}: the line was dropped without a word"),
+                    Err(error) => panic!("reading the pty: {error}"),
                 }
             }
-            console.close().await;
+            assert_eq!(got, b"\r\nwifi lab\r\nstatus\r\n");
+        }
+
+        #[tokio::test]
+        async fn closing_lets_go_of_the_port_before_it_returns() {
+            let pty = nix::pty::openpty(None, None).unwrap();
+            let path = nix::unistd::ttyname(&pty.slave).unwrap();
+            let options = SerialOptions {
+                path: path.clone(),
+                baud: 115_200,
+                line_ending: LineEnding::Crlf,
+                hex: false,
+                log_file: None,
+                decoding: Default::default(),
+            };
+            let (events, _event_rx) = mpsc::channel(64);
+            for _ in 0..20 {
+                let console = SerialConsole::open(options.clone(), events.clone()).unwrap();
+                // The port is exclusive while the console has it...
+                assert!(matches!(
+                    Port::open(&path, 115_200),
+                    Err(PortError::Busy { .. })
+                ));
+                console.close().await;
+                // ...and free the moment close returns, as the flasher needs it.
+                drop(Port::open(&path, 115_200).expect("the port is free after close"));
+            }
+        }
+
+        /// Issue 16, item 1: a line typed as the port vanishes is reported as not sent, whether
+        /// the console notices the loss first or finds out by failing to write it.
+        #[tokio::test]
+        async fn a_line_whose_write_fails_with_the_port_is_reported_not_sent() {
+            for run in 1..=20 {
+                let (pty, options) = pty_console();
+                let (events, mut event_rx) = mpsc::channel(64);
+                let console = SerialConsole::open(options, events).unwrap();
+                // The port hangs up before the actor first runs: reading and writing both fail.
+                drop(pty);
+                console.send(SerialCommand::Line("status".into())).await;
+                let mut reported = false;
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                while !reported {
+                    let event = tokio::time::timeout_at(deadline, event_rx.recv()).await;
+                    match event {
+                        Ok(Some(Event::Serial(SerialEvent::Problem(message)))) => {
+                            assert!(message.starts_with("not sent: "), "{message}");
+                            reported = true;
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) | Err(_) => {
+                            panic!("run {run}: the line was dropped without a word")
+                        }
+                    }
+                }
+                console.close().await;
+            }
         }
     }
 }

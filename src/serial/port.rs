@@ -3,7 +3,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serialport::{SerialPortType, TTYPort};
+use serialport::SerialPortType;
+
+use super::tty::{self, NativePort};
 
 /// USB identity of a port: enough to find the same board again at another path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,7 +128,7 @@ pub fn find_identity(identity: &UsbIdentity) -> Option<PathBuf> {
 }
 
 /// Opens a port for the console or for flashing: raw, 8N1, no flow control, exclusive.
-pub fn open(path: &Path, baud: u32) -> Result<TTYPort, PortError> {
+pub fn open(path: &Path, baud: u32) -> Result<NativePort, PortError> {
     let name = path.to_string_lossy();
     serialport::new(name, baud)
         .flow_control(serialport::FlowControl::None)
@@ -152,15 +154,16 @@ pub enum PortError {
         holder: Option<Holder>,
     },
     #[error(
-        "serial port {}: permission denied (add your user to the 'dialout' group: \
-         sudo usermod -aG dialout $USER, then log out and in again)",
-        .0.display()
+        "serial port {}: permission denied ({})",
+        .0.display(),
+        tty::PERMISSION_FIX
     )]
     PermissionDenied(PathBuf),
     #[error(
         "serial port {}: not a serial port ({what}); name the board's port with -p PORT, e.g. \
-         /dev/ttyUSB0 or /dev/ttyACM0 (`espchat ports` lists the ports)",
-        path.display()
+         {} (`espchat ports` lists the ports)",
+        path.display(),
+        tty::EXAMPLE_PORTS
     )]
     NotASerialPort { path: PathBuf, what: &'static str },
     #[error("serial port {}: {message}", path.display())]
@@ -170,9 +173,10 @@ pub enum PortError {
 }
 
 impl PortError {
-    fn from_open(path: &Path, error: serialport::Error) -> PortError {
+    pub(super) fn from_open(path: &Path, error: serialport::Error) -> PortError {
         use serialport::ErrorKind;
         match error.kind() {
+            ErrorKind::NoDevice if tty::missing(path) => PortError::NotFound(path.to_owned()),
             ErrorKind::NoDevice => PortError::Busy {
                 path: path.to_owned(),
                 holder: holder_of(path),
@@ -201,9 +205,7 @@ fn not_a_tty(path: &Path, error: &serialport::Error) -> Option<&'static str> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => Some("it is a directory"),
         Ok(meta) if meta.is_file() => Some("it is a regular file"),
-        _ if error.description == nix::errno::Errno::ENOTTY.desc() => {
-            Some("it is not a terminal device")
-        }
+        _ if tty::not_a_terminal(error) => Some("it is not a terminal device"),
         _ => None,
     }
 }

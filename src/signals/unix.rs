@@ -1,5 +1,4 @@
-//! The signals that end the TUI (Unix): the run loop leaves on one, so that the terminal guard
-//! restores the screen, and the process then dies of it as it would have without us.
+//! Unix: the signals whose default action ends the process.
 
 use std::io;
 use std::task::Poll;
@@ -24,7 +23,10 @@ const ENDING: &[Signal] = &[
     Signal::SIGXFSZ,
 ];
 
-/// The [`ENDING`] signals, caught for the life of the TUI.
+/// What ended the process.
+pub type Caught = Signal;
+
+/// The [`ENDING`] signals, caught from [`Ending::catch`] on.
 pub struct Ending {
     streams: Vec<(Signal, unix::Signal)>,
 }
@@ -50,6 +52,19 @@ impl Ending {
             Poll::Pending
         })
         .await
+    }
+}
+
+/// Ctrl-C (SIGINT), caught from [`Interrupt::catch`] on.
+pub struct Interrupt(unix::Signal);
+
+impl Interrupt {
+    pub fn catch() -> io::Result<Interrupt> {
+        unix::signal(SignalKind::interrupt()).map(Interrupt)
+    }
+
+    pub async fn recv(&mut self) {
+        self.0.recv().await;
     }
 }
 

@@ -73,6 +73,45 @@ fn esptool_writes_a_foreign_app_in_rom_mode_and_the_board_boots_it() {
     console.wait_for("app 'hello-world' runs here without a chat server");
 }
 
+/// esptool opens `socket://` ports itself: the board whose port is TCP (`--console-tcp`, the
+/// kind Windows gets) is flashed through it, and boots what was written once esptool leaves.
+#[test]
+fn esptool_writes_a_board_whose_port_is_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let flash_file = dir.path().join("flash.bin");
+    let app = image::build("hello-world", "1.0", &vec![0x5A; 30_000]);
+    let app_path = dir.path().join("hello.bin");
+    std::fs::write(&app_path, &app).unwrap();
+    let board = BoardProcess::start(&[
+        "--console-tcp",
+        "0",
+        "--no-throttle",
+        "--flash-file",
+        flash_file.to_str().unwrap(),
+    ]);
+    assert!(
+        board
+            .serial
+            .to_str()
+            .unwrap()
+            .starts_with("socket://127.0.0.1:"),
+        "{}",
+        board.serial.display()
+    );
+    let output = esptool_write(&board, &["--no-stub"], &[], &app_path);
+    assert!(output.contains("Hash of data verified"), "{output}");
+    assert!(
+        flash_file_at(&flash_file, APP_OFFSET, app.len()) == app,
+        "flash differs from the image"
+    );
+    let mut monitor =
+        support::HeadlessProcess::start(&["monitor", "-p", board.serial.to_str().unwrap()]);
+    monitor.wait_all(&[
+        "app_init: Project name:     hello-world",
+        "app 'hello-world' runs here without a chat server",
+    ]);
+}
+
 #[test]
 fn esptool_with_stub_compression_and_a_baud_change_writes_the_chat_firmware() {
     let dir = tempfile::tempdir().unwrap();

@@ -252,3 +252,66 @@ fn an_rfc2217_reset_switches_dtr_and_rts_on_the_far_side() {
         bridge.wait_said(from, &["dtr 0", "rts 1", "rts 0"]);
     });
 }
+
+/// Reads from a raw TCP console until `needle` shows (or the deadline passes).
+fn read_until(stream: &mut TcpStream, needle: &str) -> String {
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    let deadline = std::time::Instant::now() + support::DEADLINE;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {needle:?} in {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        match stream.read(&mut buf) {
+            Ok(0) => panic!(
+                "closed before {needle:?}: {:?}",
+                String::from_utf8_lossy(&seen)
+            ),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(error) => panic!("reading the console: {error}"),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// `espchat board --console-tcp`: the board's own port is a TCP one (Windows has no ptys), one
+/// client at a time, and espchat opens it as any `socket://` console.
+#[test]
+fn a_board_whose_port_is_tcp_serves_one_client_at_a_time() {
+    let board = BoardProcess::start(&["--console-tcp", "0"]);
+    let url = board.serial.to_str().unwrap().to_owned();
+    let address = url
+        .strip_prefix("socket://127.0.0.1:")
+        .unwrap_or_else(|| panic!("not a socket:// port on 127.0.0.1: {url}"));
+    let console_port: u16 = address.parse().unwrap();
+    let mut monitor = HeadlessProcess::start(&["tui", "--headless", "--clients", "1", "-p", &url]);
+    // The boot log waited for the first client, as it does in a pty.
+    monitor.wait_all(&[
+        &format!("serial! opened {url} at 115200 baud"),
+        "serial| ESP-ROM:esp32c3-api1-20210207",
+        "board! ip 127.0.0.1",
+        &format!("chat1! connected 127.0.0.1:{}", board.port),
+    ]);
+    // A second client is told the port is in use and let go; the first goes on.
+    let mut second = TcpStream::connect(("127.0.0.1", console_port)).unwrap();
+    read_until(&mut second, "the serial port is in use by another client");
+    let mut rest = Vec::new();
+    second.set_read_timeout(Some(support::DEADLINE)).unwrap();
+    assert_eq!(second.read_to_end(&mut rest).unwrap(), 0, "{rest:?}");
+    monitor.send("@serial status");
+    monitor.wait_for("espchat: LED is off; clients: 1; policy lab");
+    monitor.send("@quit");
+    assert!(monitor.wait_exit().success(), "{}", monitor.stderr());
+
+    // Once espchat let go, the port takes the next client, as nc would be.
+    let mut next = TcpStream::connect(("127.0.0.1", console_port)).unwrap();
+    next.write_all(b"status\r\n").unwrap();
+    read_until(&mut next, "espchat: LED is off; clients: none; policy lab");
+}

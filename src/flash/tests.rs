@@ -139,12 +139,14 @@ fn a_text_file_is_not_an_image() {
 
 #[test]
 fn a_missing_file_says_so() {
-    let error = FlashImage::from_file(Path::new("/nonexistent/app.elf"), None).unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .starts_with("cannot read /nonexistent/app.elf: No such file or directory"),
-        "{error}"
+    let error = FlashImage::from_file(Path::new("/nonexistent/app.elf"), None)
+        .unwrap_err()
+        .to_string();
+    // The OS says why in its own words: "No such file or directory", "Path not found."
+    let why = std::fs::read("/nonexistent/app.elf").unwrap_err();
+    assert_eq!(
+        error,
+        format!("cannot read /nonexistent/app.elf: {why} (check the path)")
     );
 }
 

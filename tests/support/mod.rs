@@ -478,10 +478,15 @@ impl HeadlessProcess {
     }
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> HeadlessProcess {
+        let mut command = espchat();
+        command.args(args).envs(env.iter().copied());
+        Self::spawn(command)
+    }
+
+    /// Starts `command`, an espchat in line mode with its arguments.
+    pub fn spawn(mut command: Command) -> HeadlessProcess {
         let stderr = tempfile::NamedTempFile::new().expect("a file for stderr");
-        let mut child = espchat()
-            .args(args)
-            .envs(env.iter().copied())
+        let mut child = command
             .env("NO_COLOR", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -1,0 +1,167 @@
+//! The Windows build end to end, under Wine (issue 14 items 2 and 4): `espchat.exe` opens COM
+//! ports (Wine maps `COMn` to a virtual board's pty here), flashes through them with espflash,
+//! reads the console and opens chat panes; the demo runs its virtual board on a TCP console,
+//! as on Windows. `scripts/wine-test` builds the exe, prepares a Wine prefix and runs these
+//! (they are ignored otherwise: they need Wine and the exe).
+// The Linux side of these tests (virtual boards on ptys) is Unix.
+#![cfg(unix)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{BoardProcess, HeadlessProcess};
+
+const NEEDS_WINE: &str = "needs Wine and the Windows build: scripts/wine-test runs it";
+
+/// `wine espchat.exe ARGS`, in the prefix scripts/wine-test prepared.
+fn espchat_exe(args: &[&str]) -> Command {
+    let exe = std::env::var_os("ESPCHAT_WINE_EXE")
+        .unwrap_or_else(|| panic!("ESPCHAT_WINE_EXE is not set: {NEEDS_WINE}"));
+    prefix();
+    let mut command = Command::new("wine");
+    command.arg(exe).args(args).env("WINEDEBUG", "-all");
+    // Wine hands the environment on: what the machine has set is out of play, as for
+    // `support::espchat` (the prefix has no config file).
+    for name in [
+        "ESPCHAT_CONFIG",
+        "ESPCHAT_PORT",
+        "ESPCHAT_BAUD",
+        "ESPFLASH_PORT",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
+fn prefix() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("WINEPREFIX")
+            .unwrap_or_else(|| panic!("WINEPREFIX is not set: {NEEDS_WINE}")),
+    )
+}
+
+/// Makes `COMn` (n distinct per test: they run at once) the board's pty.
+fn com_port(number: u32, board: &BoardProcess) -> String {
+    let link = prefix().join("dosdevices").join(format!("com{number}"));
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&board.serial, &link).expect("map the COM port to the pty");
+    format!("COM{number}")
+}
+
+#[test]
+#[ignore = "needs Wine and the Windows build: scripts/wine-test runs it"]
+fn a_com_port_shows_the_board_and_its_chat() {
+    let board = BoardProcess::start(&[]);
+    let com = com_port(11, &board);
+    let mut monitor = HeadlessProcess::spawn(espchat_exe(&[
+        "tui",
+        "--headless",
+        "--clients",
+        "1",
+        "-p",
+        &com,
+    ]));
+    monitor.wait_for(&format!("serial! opened {com} at 115200 baud"));
+    // The boot log waited in the pty for its first reader.
+    monitor.wait_all(&[
+        "serial| ESP-ROM:esp32c3-api1-20210207",
+        "board! ip 127.0.0.1",
+        &format!("chat1! connected 127.0.0.1:{}", board.port),
+        "chat1| Client 1 connected",
+    ]);
+    // Typing reaches the board while the console waits on it (overlapped IO).
+    monitor.send("@serial status");
+    monitor.wait_for("espchat: LED is off; clients: 1; policy lab");
+    monitor.send("@1 on");
+    monitor.wait_all(&["board! led on", "chat1| LED on (Client 1)"]);
+    monitor.send("@quit");
+    assert!(monitor.wait_exit().success(), "{}", monitor.stderr());
+}
+
+#[test]
+#[ignore = "needs Wine and the Windows build: scripts/wine-test runs it"]
+fn flashing_through_a_com_port_writes_the_firmware_and_the_board_boots_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (board, flash_file) = BoardProcess::blank(dir.path());
+    let com = com_port(12, &board);
+    let output = espchat_exe(&["flash", "-p", &com])
+        .output()
+        .expect("run espchat.exe flash");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    // A pty has no modem lines under Wine either: no reset, SYNC only.
+    assert!(
+        stdout.contains(&format!(
+            "flash! connecting to {com} (before: no-reset, after: no-reset)"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("flash! connected: ESP32-C3"), "{stdout}");
+    assert!(stdout.contains("flash! done "), "{stdout}");
+    // What espflash wrote is in the board's flash: the app's descriptor names it.
+    let flash = std::fs::read(&flash_file).unwrap();
+    let app = &flash[0x10000..0x10000 + 0x200];
+    assert!(
+        app.windows(b"espchat-firmware".len())
+            .any(|window| window == b"espchat-firmware"),
+        "no espchat app at 0x10000"
+    );
+    // The port is free again, and the board boots what was written.
+    let mut monitor = HeadlessProcess::spawn(espchat_exe(&["monitor", "-p", &com]));
+    monitor.send("ip");
+    monitor.wait_for("espchat: got ip: 127.0.0.1");
+    monitor.send("@quit");
+    assert!(monitor.wait_exit().success(), "{}", monitor.stderr());
+}
+
+#[test]
+#[ignore = "needs Wine and the Windows build: scripts/wine-test runs it"]
+fn a_missing_com_port_is_named() {
+    let output = espchat_exe(&["monitor", "-p", "COM42"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run espchat.exe monitor");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("serial port COM42: not found"), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs Wine and the Windows build: scripts/wine-test runs it"]
+fn the_demo_runs_its_board_on_a_tcp_console() {
+    let mut demo = HeadlessProcess::spawn(espchat_exe(&["demo", "--headless"]));
+    let opened = demo.wait_for("serial! opened ");
+    assert!(
+        opened.starts_with("serial! opened socket://127.0.0.1:"),
+        "{opened}"
+    );
+    demo.wait_all(&[
+        "board! ip 127.0.0.1",
+        "chat1| Client 1 connected",
+        "chat2| Client 2 connected",
+    ]);
+    demo.send("@1 on");
+    demo.wait_all(&["board! led on", "chat2| LED on (Client 1)"]);
+    // Client 2 may only switch it off (the lab's exercise).
+    demo.send("@2 off");
+    demo.wait_all(&["board! led off", "chat1| LED off (Client 2)"]);
+    demo.send("@quit");
+    assert!(demo.wait_exit().success(), "{}", demo.stderr());
+    assert!(
+        demo.stderr().contains("this system has no ptys"),
+        "{}",
+        demo.stderr()
+    );
+}
+
+/// The exe named by the environment exists: a typo in the script would otherwise show as
+/// four failures that blame Wine.
+#[test]
+#[ignore = "needs Wine and the Windows build: scripts/wine-test runs it"]
+fn the_exe_is_there() {
+    let exe = std::env::var_os("ESPCHAT_WINE_EXE").expect(NEEDS_WINE);
+    assert!(Path::new(&exe).is_file(), "{exe:?}");
+}

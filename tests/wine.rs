@@ -7,9 +7,12 @@
 #![cfg(unix)]
 
 mod support;
+#[path = "support/tmux.rs"]
+mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use support::{BoardProcess, HeadlessProcess};
 
@@ -117,6 +120,32 @@ fn flashing_through_a_com_port_writes_the_firmware_and_the_board_boots_it() {
     assert!(monitor.wait_exit().success(), "{}", monitor.stderr());
 }
 
+/// The one-shot through a COM port: flash, the address from the console, chat panes.
+#[test]
+#[ignore = "needs Wine and the Windows build: scripts/wine-test runs it"]
+fn flash_and_connect_through_a_com_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let (board, _flash_file) = BoardProcess::blank(dir.path());
+    let com = com_port(13, &board);
+    let mut oneshot = HeadlessProcess::spawn(espchat_exe(&[
+        "flash-and-connect",
+        "--headless",
+        "-p",
+        &com,
+    ]));
+    oneshot.wait_all(&[
+        "flash! connected: ESP32-C3",
+        "flash! done ",
+        "board! ip 127.0.0.1",
+        "chat1| Client 1 connected",
+        "chat2| Client 2 connected",
+    ]);
+    oneshot.send("@1 on");
+    oneshot.wait_all(&["board! led on", "chat2| LED on (Client 1)"]);
+    oneshot.send("@quit");
+    assert!(oneshot.wait_exit().success(), "{}", oneshot.stderr());
+}
+
 #[test]
 #[ignore = "needs Wine and the Windows build: scripts/wine-test runs it"]
 fn a_missing_com_port_is_named() {
@@ -155,6 +184,47 @@ fn the_demo_runs_its_board_on_a_tcp_console() {
         "{}",
         demo.stderr()
     );
+}
+
+/// The TUI on a Windows console (Wine's, in a tmux pane): it draws, takes keys, and gives the
+/// screen back when it quits.
+#[test]
+#[ignore = "needs Wine and the Windows build: scripts/wine-test runs it"]
+fn the_tui_runs_on_a_windows_console() {
+    let exe = std::env::var("ESPCHAT_WINE_EXE").expect(NEEDS_WINE);
+    let tmux = tmux::Tmux::new(format!("espchat-wine-{}", std::process::id()));
+    let command = format!(
+        "env WINEPREFIX='{}' WINEDEBUG=-all wine '{exe}' demo",
+        prefix().display()
+    );
+    let session = tmux.start("demo", (120, 36), &command).unwrap();
+    let start = Instant::now();
+    let deadline = Duration::from_secs(60);
+    let pause = Duration::from_millis(100);
+    let wait = |what: &str| {
+        session
+            .wait_for(start, deadline, pause, |screen| screen.contains(what))
+            .unwrap_or_else(|error| panic!("waiting for {what:?}: {error}"))
+    };
+    wait("Client 2 connected");
+    // Typed into pane 1 (focused first): the board switches its LED, the status bar says so.
+    tmux.run(&["send-keys", "-t", "demo", "-l", "on"]).unwrap();
+    tmux.run(&["send-keys", "-t", "demo", "Enter"]).unwrap();
+    wait("LED on");
+    tmux.run(&["send-keys", "-t", "demo", "C-q"]).unwrap();
+    let gone = Instant::now() + deadline;
+    while !session.dead_in_tmux() {
+        assert!(
+            Instant::now() < gone,
+            "Ctrl-Q did not end it:\n{}",
+            session.screen()
+        );
+        std::thread::sleep(pause);
+    }
+    // tmux says how it ended; the alternate screen is left: none of the TUI stays.
+    let screen = session.screen();
+    assert!(screen.contains("Pane is dead (status 0,"), "{screen}");
+    assert!(!screen.contains("F5  flash"), "{screen}");
 }
 
 /// The exe named by the environment exists: a typo in the script would otherwise show as

@@ -51,14 +51,17 @@ pub enum Command {
                             Type `on` in pane 1 and `off` in pane 2. Ctrl-Q quits."
     )]
     Demo(DemoArgs),
-    /// Run a virtual ESP32-C3: a pty as its serial port, the espchat chat server on 127.0.0.1
+    /// Run a virtual ESP32-C3: a pty (or a TCP port) as its serial port, the espchat chat server
+    /// on 127.0.0.1
     #[command(
         after_help = "Prints `serial: /dev/pts/N` first. Talk to it with e.g.\n  \
                       picocom /dev/pts/N        (the console: try `status` or `help`)\n  \
                       nc 127.0.0.1 5000         (a chat client; open several)\n\
                       Flash it like a real ESP32-C3 (it speaks the ROM loader protocol), e.g.\n  \
                       esptool --chip esp32c3 -p /dev/pts/N --before no-reset write-flash 0x10000 app.bin\n\
-                      Stops on Ctrl-C (SIGINT) or SIGTERM."
+                      With --console-tcp P (always on Windows, which has no ptys) it prints\n\
+                      `serial: socket://127.0.0.1:P`: open that with espchat -p or esptool -p.\n\
+                      Stops on Ctrl-C or SIGTERM."
     )]
     Board(BoardArgs),
     /// List serial ports, marking the ones that look like ESP boards

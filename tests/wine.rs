@@ -227,6 +227,42 @@ fn the_tui_runs_on_a_windows_console() {
     assert!(!screen.contains("F5  flash"), "{screen}");
 }
 
+/// The computer as the server, for boards that are clients: a connection is a pane, lines go
+/// both ways.
+#[test]
+#[ignore = "needs Wine and the Windows build: scripts/wine-test runs it"]
+fn listen_takes_a_boards_connection() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let mut listen = HeadlessProcess::spawn(espchat_exe(&["listen", "127.0.0.1:0"]));
+    let line = listen.wait_for("listen! listening on 127.0.0.1:");
+    let port: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
+    let mut board = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    listen.wait_for("chat1! accepted from 127.0.0.1:");
+    board.write_all(b"hello from the board\n").unwrap();
+    listen.wait_for("chat1| hello from the board");
+    listen.send("@1 hello from the computer");
+    board.set_read_timeout(Some(support::DEADLINE)).unwrap();
+    let mut answer = String::new();
+    BufReader::new(&board).read_line(&mut answer).unwrap();
+    assert_eq!(answer.trim_end(), "hello from the computer");
+    listen.send("@quit");
+    assert!(listen.wait_exit().success(), "{}", listen.stderr());
+}
+
+/// Chat panes only, to a board's server.
+#[test]
+#[ignore = "needs Wine and the Windows build: scripts/wine-test runs it"]
+fn connect_opens_panes_to_the_board() {
+    let board = BoardProcess::start(&[]);
+    let address = format!("127.0.0.1:{}", board.port);
+    let mut panes = HeadlessProcess::spawn(espchat_exe(&["connect", &address, "--clients", "2"]));
+    panes.wait_all(&["chat1| Client 1 connected", "chat2| Client 2 connected"]);
+    panes.send("@2 off");
+    panes.wait_for("chat1| Client 2: off");
+    panes.send("@quit");
+    assert!(panes.wait_exit().success(), "{}", panes.stderr());
+}
+
 /// The exe named by the environment exists: a typo in the script would otherwise show as
 /// four failures that blame Wine.
 #[test]

@@ -286,3 +286,34 @@ fn list(paths: &[PathBuf]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Windows reports a missing COM port and one another program holds alike (the open fails for
+/// want of the device): the port list tells them apart. Wine lists COM1 and nothing past it.
+#[cfg(all(test, windows))]
+mod windows_tests {
+    use super::*;
+
+    fn no_device() -> serialport::Error {
+        serialport::Error::new(serialport::ErrorKind::NoDevice, "Access is denied.")
+    }
+
+    #[test]
+    fn a_listed_com_port_that_will_not_open_is_busy() {
+        let listed = list_ports().unwrap();
+        let Some(port) = listed.first() else {
+            panic!("no COM port listed to try");
+        };
+        let error = PortError::from_open(&port.path, no_device());
+        assert!(matches!(error, PortError::Busy { .. }), "{error:?}");
+        assert!(
+            error.to_string().contains("close the other program"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_unlisted_com_port_is_not_found() {
+        let error = PortError::from_open(Path::new("COM199"), no_device());
+        assert!(matches!(error, PortError::NotFound(_)), "{error:?}");
+    }
+}

@@ -56,8 +56,12 @@ pub enum BoardError {
          using the port? --console-tcp 0 picks a free one)"
     )]
     ConsoleBind { port: u16, error: io::Error },
-    #[error("--link makes a symlink to a pty; a board whose serial port is a TCP port has none")]
-    LinkNeedsPty,
+    #[error(
+        "cannot link {} to the serial port: it is a TCP port, not a pty (open the socket:// \
+         address it prints instead)",
+        .0.display()
+    )]
+    LinkNeedsPty(PathBuf),
     #[error(
         "cannot listen on 127.0.0.1:{port}: {error} (is another board using the port? \
          --tcp-port 0 picks a free one)"
@@ -81,8 +85,7 @@ pub enum BoardError {
 pub struct Board {
     serial: Port,
     port: u16,
-    #[cfg(unix)]
-    link: Option<pty::Link>,
+    link: Option<port::Link>,
     stop: Option<oneshot::Sender<()>>,
     chip: JoinHandle<()>,
     reopen: JoinHandle<io::Result<()>>,
@@ -100,16 +103,7 @@ impl Board {
                 SerialKind::Pty => BoardError::Pty(error),
                 SerialKind::Tcp(port) => BoardError::ConsoleBind { port, error },
             })?;
-        #[cfg(unix)]
-        let link = match (&serial, config.link) {
-            (Port::Pty(pty), Some(path)) => Some(pty::Link::create(&path, pty.path())?),
-            (_, Some(_)) => return Err(BoardError::LinkNeedsPty),
-            (_, None) => None,
-        };
-        #[cfg(not(unix))]
-        if config.link.is_some() {
-            return Err(BoardError::LinkNeedsPty);
-        }
+        let link = config.link.map(|path| serial.link(&path)).transpose()?;
         let reopenable = serial.keep_reopenable().map_err(BoardError::Pty)?;
         let (console, console_in) = console::start(&serial);
         let mut chip = Chip::new(
@@ -129,7 +123,6 @@ impl Board {
             reopen: tokio::spawn(reopenable),
             serial,
             port,
-            #[cfg(unix)]
             link,
             stop: Some(stop),
             chip: tokio::spawn(chip.run(stopped)),
@@ -158,8 +151,8 @@ impl Board {
         }
         let _ = (&mut self.chip).await;
         self.reopen.abort();
-        #[cfg(unix)]
-        drop(self.link.take());
+        // Removes it.
+        self.link = None;
     }
 }
 

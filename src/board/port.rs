@@ -5,9 +5,16 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::BoardError;
+#[cfg(unix)]
+pub use super::pty::Link;
 #[cfg(unix)]
 use super::pty::Pty;
 use super::socket::Socket;
+
+/// No ptys, no links to them.
+#[cfg(not(unix))]
+pub enum Link {}
 
 /// Which kind of port a board gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +64,15 @@ impl Port {
                 "this system has no ptys; the board's port can be a TCP port (--console-tcp)",
             )),
             SerialKind::Tcp(port) => Socket::open(port).await.map(Port::Socket),
+        }
+    }
+
+    /// A symlink at `path` to the port, removed when dropped: a pty's only.
+    pub fn link(&self, path: &Path) -> Result<Link, BoardError> {
+        match self {
+            #[cfg(unix)]
+            Port::Pty(pty) => Link::create(path, pty.path()),
+            Port::Socket(_) => Err(BoardError::LinkNeedsPty(path.to_owned())),
         }
     }
 

@@ -38,6 +38,13 @@ struct VnodeFdInfoWithPath {
     pvip: libc::vnode_info_path,
 }
 
+// The kernel fills exactly PROC_PIDFDVNODEPATHINFO_SIZE bytes or none: the layouts above must
+// be the header's (proc_fileinfo 24 bytes, vnode_info_path 152 + MAXPATHLEN), checked where
+// this compiles, since it does not run here.
+const _: () = assert!(size_of::<ProcFileInfo>() == 24);
+const _: () = assert!(size_of::<libc::vnode_info_path>() == 152 + libc::MAXPATHLEN as usize);
+const _: () = assert!(size_of::<VnodeFdInfoWithPath>() == 1200);
+
 pub(super) struct Watch {
     path: PathBuf,
     /// The clients counted at the last look.

@@ -107,12 +107,15 @@ pub fn detect_port() -> Result<PortInfo, PortError> {
     }
 }
 
-/// The USB identity of the port at `path`, if enumeration knows it (resolving symlinks).
+/// The USB identity of the port at `path`, if enumeration knows it (resolving symlinks on
+/// Unix; COM port names in any case on Windows).
 pub fn identity_of(path: &Path) -> Option<UsbIdentity> {
-    let real = std::fs::canonicalize(path).ok()?;
     list_ports().ok()?.into_iter().find_map(|port| {
-        let same = std::fs::canonicalize(&port.path).is_ok_and(|p| p == real);
-        if same { port.usb } else { None }
+        if tty::same_port(path, &port.path) {
+            port.usb
+        } else {
+            None
+        }
     })
 }
 
@@ -309,6 +312,13 @@ mod windows_tests {
             error.to_string().contains("close the other program"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn com_port_names_match_in_any_case_and_with_the_device_prefix() {
+        assert!(tty::same_port(Path::new("com3"), Path::new("COM3")));
+        assert!(tty::same_port(Path::new(r"\\.\COM12"), Path::new("COM12")));
+        assert!(!tty::same_port(Path::new("COM1"), Path::new("COM12")));
     }
 
     #[test]

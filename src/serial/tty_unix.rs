@@ -39,6 +39,15 @@ pub fn missing(_path: &Path) -> bool {
     false
 }
 
+/// Whether `given` (what the user named) is the port enumeration listed as `listed`: the same
+/// device once symlinks are resolved.
+pub fn same_port(given: &Path, listed: &Path) -> bool {
+    match (std::fs::canonicalize(given), std::fs::canonicalize(listed)) {
+        (Ok(given), Ok(listed)) => given == listed,
+        _ => false,
+    }
+}
+
 /// An open tty.
 pub struct Tty(AsyncFd<TTYPort>);
 

@@ -29,13 +29,24 @@ pub fn not_a_terminal(_error: &serialport::Error) -> bool {
 /// Windows reports a missing COM port and one another program holds with the same error
 /// kind, so the port list tells them apart.
 pub fn missing(path: &Path) -> bool {
-    let name = path.to_string_lossy();
-    let name = name.strip_prefix(r"\\.\").unwrap_or(&name);
     serialport::available_ports().is_ok_and(|ports| {
         !ports
             .iter()
-            .any(|port| port.port_name.eq_ignore_ascii_case(name))
+            .any(|port| same_port(path, Path::new(&port.port_name)))
     })
+}
+
+/// Whether `given` (what the user named: `com3`, `\\.\COM3`) is the port enumeration listed
+/// as `listed`: Windows device names are not files to resolve, and their case does not matter.
+pub fn same_port(given: &Path, listed: &Path) -> bool {
+    let bare = |path: &Path| {
+        let name = path.to_string_lossy().into_owned();
+        match name.strip_prefix(r"\\.\") {
+            Some(bare) => bare.to_owned(),
+            None => name,
+        }
+    };
+    bare(given).eq_ignore_ascii_case(&bare(listed))
 }
 
 /// An open COM port.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use espchat::board::image::{self, APP_OFFSET, ESPCHAT_PROJECT};
-use support::{BoardProcess, esptool, layouts};
+use support::{BoardProcess, esptool, esptool_write, layouts};
 
 /// espflash's default table for a 4 MB ESP32-C3.
 const FACTORY_CSV: &str = "\
@@ -18,29 +18,6 @@ nvs,      data, nvs,     0x9000,  0x6000,
 phy_init, data, phy,     0xf000,  0x1000,
 factory,  app,  factory, 0x10000, 0x3f0000,
 ";
-
-/// Runs esptool's write-flash against the board's pty with the options a pty needs; returns
-/// its output.
-fn esptool_write(board: &BoardProcess, global: &[&str], write: &[&str], image: &Path) -> String {
-    let output = Command::new(esptool())
-        .args(["--chip", "esp32c3", "-p"])
-        .arg(&board.serial)
-        .args(["--before", "no-reset", "--after", "no-reset"])
-        .args(global)
-        .arg("write-flash")
-        .args(write)
-        .arg(format!("0x{APP_OFFSET:x}"))
-        .arg(image)
-        .output()
-        .expect("run esptool");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "esptool failed:\n{text}");
-    text
-}
 
 fn flash_file_at(path: &Path, offset: u32, len: usize) -> Vec<u8> {
     let flash = std::fs::read(path).unwrap();

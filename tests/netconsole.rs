@@ -253,34 +253,6 @@ fn an_rfc2217_reset_switches_dtr_and_rts_on_the_far_side() {
     });
 }
 
-/// Reads from a raw TCP console until `needle` shows (or the deadline passes).
-fn read_until(stream: &mut TcpStream, needle: &str) -> String {
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_millis(100)))
-        .unwrap();
-    let deadline = std::time::Instant::now() + support::DEADLINE;
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&seen).contains(needle) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {needle:?} in {:?}",
-            String::from_utf8_lossy(&seen)
-        );
-        match stream.read(&mut buf) {
-            Ok(0) => panic!(
-                "closed before {needle:?}: {:?}",
-                String::from_utf8_lossy(&seen)
-            ),
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(error) => panic!("reading the console: {error}"),
-        }
-    }
-    String::from_utf8_lossy(&seen).into_owned()
-}
-
 /// `espchat board --console-tcp`: the board's own port is a TCP one (Windows has no ptys), one
 /// client at a time, and espchat opens it as any `socket://` console.
 #[test]
@@ -301,7 +273,7 @@ fn a_board_whose_port_is_tcp_serves_one_client_at_a_time() {
     ]);
     // A second client is told the port is in use and let go; the first goes on.
     let mut second = TcpStream::connect(("127.0.0.1", console_port)).unwrap();
-    read_until(&mut second, "the serial port is in use by another client");
+    support::read_until(&mut second, "the serial port is in use by another client");
     let mut rest = Vec::new();
     second.set_read_timeout(Some(support::DEADLINE)).unwrap();
     assert_eq!(second.read_to_end(&mut rest).unwrap(), 0, "{rest:?}");
@@ -313,5 +285,5 @@ fn a_board_whose_port_is_tcp_serves_one_client_at_a_time() {
     // Once espchat let go, the port takes the next client, as nc would be.
     let mut next = TcpStream::connect(("127.0.0.1", console_port)).unwrap();
     next.write_all(b"status\r\n").unwrap();
-    read_until(&mut next, "espchat: LED is off; clients: none; policy lab");
+    support::read_until(&mut next, "espchat: LED is off; clients: none; policy lab");
 }

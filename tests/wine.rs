@@ -284,53 +284,25 @@ fn connect_opens_panes_to_the_board() {
 #[test]
 #[ignore = "needs Wine and the Windows build: scripts/wine-test runs it"]
 fn esptool_flashes_the_windows_virtual_board() {
-    use std::io::{Read as _, Write as _};
+    use std::io::Write as _;
     let dir = tempfile::tempdir().unwrap();
     let app = espchat::board::image::build("hello-world", "1.0", &vec![0x6B; 20_000]);
     let app_path = dir.path().join("hello.bin");
     std::fs::write(&app_path, &app).unwrap();
-    let mut command = espchat_exe(&["board", "--tcp-port", "0", "--no-throttle"]);
-    command.env("WINEDEBUG", "-all");
-    let board = BoardProcess::start_command(command);
+    let board =
+        BoardProcess::start_command(espchat_exe(&["board", "--tcp-port", "0", "--no-throttle"]));
     let url = board.serial.to_str().unwrap().to_owned();
     assert!(url.starts_with("socket://127.0.0.1:"), "{url}");
-    let output = Command::new(support::esptool())
-        .args(["--chip", "esp32c3", "-p", &url])
-        .args(["--before", "no-reset", "--after", "no-reset", "--no-stub"])
-        .args(["write-flash", "0x10000"])
-        .arg(&app_path)
-        .output()
-        .expect("run esptool");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "esptool failed:\n{text}");
-    assert!(text.contains("Hash of data verified"), "{text}");
+    let output = support::esptool_write(&board, &["--no-stub"], &[], &app_path);
+    assert!(output.contains("Hash of data verified"), "{output}");
     // esptool left: the board boots what it wrote and tells the next client.
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     let mut console = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     console.write_all(b"\r\n").unwrap();
-    console
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    let end = Instant::now() + support::DEADLINE;
-    let needle = "app 'hello-world' runs here without a chat server";
-    while !String::from_utf8_lossy(&seen).contains(needle) {
-        assert!(
-            Instant::now() < end,
-            "no {needle:?} in {:?}",
-            String::from_utf8_lossy(&seen)
-        );
-        match console.read(&mut buf) {
-            Ok(0) => panic!("the console closed: {:?}", String::from_utf8_lossy(&seen)),
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-            Err(_timed_out) => {}
-        }
-    }
+    support::read_until(
+        &mut console,
+        "app 'hello-world' runs here without a chat server",
+    );
 }
 
 /// The exe named by the environment exists: a typo in the script would otherwise show as

@@ -506,12 +506,12 @@ impl Port {
     async fn reset(&mut self) -> Result<(), String> {
         match self {
             Port::Tty(tty) => {
-                let lines = |error: serialport::Error| error.to_string();
+                let text = |error: serialport::Error| error.to_string();
                 let port = tty.lines();
-                port.write_data_terminal_ready(false).map_err(lines)?;
-                port.write_request_to_send(true).map_err(lines)?;
+                port.write_data_terminal_ready(false).map_err(text)?;
+                port.write_request_to_send(true).map_err(text)?;
                 tokio::time::sleep(RESET_PULSE).await;
-                tty.lines().write_request_to_send(false).map_err(lines)
+                tty.lines().write_request_to_send(false).map_err(text)
             }
             Port::Net(net) => net.reset(RESET_PULSE).await,
         }

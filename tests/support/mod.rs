@@ -715,3 +715,59 @@ pub fn fails_with(args: &[&str]) -> String {
     assert!(output.stdout.is_empty(), "{output:?}");
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// Runs esptool's write-flash of `image` at the app's offset against the board's port (a pty
+/// or `socket://`) with the options a pty needs; returns its output.
+pub fn esptool_write(
+    board: &BoardProcess,
+    global: &[&str],
+    write: &[&str],
+    image: &Path,
+) -> String {
+    let output = Command::new(esptool())
+        .args(["--chip", "esp32c3", "-p"])
+        .arg(&board.serial)
+        .args(["--before", "no-reset", "--after", "no-reset"])
+        .args(global)
+        .arg("write-flash")
+        .args(write)
+        .arg(format!("0x{:x}", espchat::board::image::APP_OFFSET))
+        .arg(image)
+        .output()
+        .expect("run esptool");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "esptool failed:\n{text}");
+    text
+}
+
+/// Reads from a raw TCP console until `needle` shows (or the deadline passes).
+pub fn read_until(stream: &mut TcpStream, needle: &str) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        match stream.read(&mut buf) {
+            Ok(0) => panic!(
+                "closed before {needle:?}: {:?}",
+                String::from_utf8_lossy(&seen)
+            ),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(error) => panic!("reading the console: {error}"),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
